@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Cross-file consistency of docker-compose.yml, the Dockerfile and the Cargo
+manifests: the things that `docker-compose config`, the Compose schema and
+hadolint cannot see, each of which would only show up once the stack runs.
+
+Usage: compose_consistency.py NORMALIZED_COMPOSE_YAML
+  where the file is the output of `docker-compose -f docker-compose.yml config`
+  (Debian's docker-compose 1.29 has no JSON output, hence PyYAML).
+
+For every service that runs the image built from this repository:
+  - its command names a [[bin]] of the crate of the same name, a workspace
+    member, and the Dockerfile builds that binary and copies it into the image;
+  - HTTP_ADDR listens on all interfaces, on the port the service publishes
+    (same number on host and container) and the port its healthcheck asks for
+    GET /health;
+  - every postgres:// or amqp:// URL in its environment names a service it
+    depends on with `condition: service_healthy`, and the credentials and
+    database that service is configured with.
+For every binary the Dockerfile copies out of target/release: it is a [[bin]]
+of a workspace member, a cargo build command in the Dockerfile builds it with
+its required-features, and every feature the Dockerfile asks for exists.
+
+Prints one PASS/FAIL line per check; exits 1 if any failed.
+Needs Python >= 3.11 (tomllib) and PyYAML.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+failures = 0
+
+
+def report(ok: bool, message: str) -> None:
+    global failures
+    if not ok:
+        failures += 1
+    print(f"  {'PASS' if ok else 'FAIL'} {message}")
+
+
+# --- Cargo ------------------------------------------------------------------
+
+
+@dataclass
+class Bin:
+    name: str
+    package: str
+    crate_dir: str  # relative to ROOT
+    required_features: list[str]
+
+
+@dataclass
+class Package:
+    name: str
+    crate_dir: str
+    features: set[str]
+    bins: dict[str, Bin] = field(default_factory=dict)
+
+
+def load_workspace() -> dict[str, Package]:
+    """Workspace members by package name, with their binaries and features."""
+    root = tomllib.loads((ROOT / "Cargo.toml").read_text())
+    packages: dict[str, Package] = {}
+    for pattern in root.get("workspace", {}).get("members", []):
+        for crate in sorted(ROOT.glob(pattern)):
+            manifest_path = crate / "Cargo.toml"
+            if not manifest_path.is_file():
+                continue
+            manifest = tomllib.loads(manifest_path.read_text())
+            name = manifest["package"]["name"]
+            rel = crate.relative_to(ROOT).as_posix()
+            features = set(manifest.get("features", {}))
+            # Optional dependencies are features too, unless only used as dep:NAME.
+            explicit_deps = {
+                v[4:]
+                for values in manifest.get("features", {}).values()
+                for v in values
+                if v.startswith("dep:")
+            }
+            for table in ("dependencies", "build-dependencies"):
+                for dep, spec in manifest.get(table, {}).items():
+                    if isinstance(spec, dict) and spec.get("optional") and dep not in explicit_deps:
+                        features.add(dep)
+            pkg = Package(name, rel, features)
+            declared = manifest.get("bin", [])
+            for b in declared:
+                pkg.bins[b["name"]] = Bin(b["name"], name, rel, list(b.get("required-features", [])))
+            autobins = manifest["package"].get("autobins", True)
+            main_claimed = any(b.get("path") == "src/main.rs" for b in declared)
+            if autobins and not main_claimed and name not in pkg.bins and (crate / "src/main.rs").is_file():
+                pkg.bins[name] = Bin(name, name, rel, [])
+            packages[name] = pkg
+    return packages
+
+
+# --- Dockerfile -------------------------------------------------------------
+
+
+@dataclass
+class CargoBuild:
+    text: str
+    packages: list[str]
+    bins: list[str]
+    all_bins: bool
+    features: list[str]
+    all_features: bool
+
+    def builds(self, b: Bin) -> bool:
+        if self.packages and b.package not in self.packages:
+            return False
+        return self.all_bins or b.name in self.bins
+
+    def enabled_features(self, package: str, declared: set[str]) -> set[str]:
+        if self.all_features:
+            return set(declared)
+        enabled = set()
+        for f in self.features:
+            pkg, _, feat = f.rpartition("/")
+            if not pkg or pkg == package:
+                enabled.add(feat)
+        return enabled
+
+
+def parse_dockerfile(path: Path) -> tuple[list[CargoBuild], list[str]]:
+    """cargo build commands of RUN instructions, and binaries copied out of target/release."""
+    lines = [ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
+    builds: list[CargoBuild] = []
+    shipped: list[str] = []
+    for instr in text.splitlines():
+        if not re.match(r"\s*RUN\s", instr, re.IGNORECASE):
+            continue
+        shipped += re.findall(r"target/release/([A-Za-z0-9_-]+)", instr)
+        for cmd in re.split(r"&&|\|\||;", instr):
+            tokens = shlex.split(cmd)
+            if "cargo" not in tokens:
+                continue
+            tokens = tokens[tokens.index("cargo") + 1 :]
+            if not tokens or tokens[0] != "build":
+                continue
+            b = CargoBuild(" ".join(["cargo"] + tokens), [], [], False, [], False)
+            it = iter(tokens[1:])
+            for tok in it:
+                if tok in ("-p", "--package"):
+                    b.packages.append(next(it, ""))
+                elif tok.startswith("--package="):
+                    b.packages.append(tok.split("=", 1)[1])
+                elif tok == "--bin":
+                    b.bins.append(next(it, ""))
+                elif tok.startswith("--bin="):
+                    b.bins.append(tok.split("=", 1)[1])
+                elif tok == "--bins":
+                    b.all_bins = True
+                elif tok in ("-F", "--features"):
+                    b.features += re.split(r"[ ,]+", next(it, "").strip())
+                elif tok.startswith("--features="):
+                    b.features += re.split(r"[ ,]+", tok.split("=", 1)[1].strip())
+                elif tok == "--all-features":
+                    b.all_features = True
+            if not b.bins and not b.all_bins:
+                b.all_bins = True  # plain `cargo build` builds every binary target
+            builds.append(b)
+    return builds, shipped
+
+
+# --- compose ----------------------------------------------------------------
+
+
+def as_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return shlex.split(value)
+    return [str(v) for v in value]
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def depends_on(service: dict) -> dict[str, str]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return {d: "service_started" for d in deps}
+    return {d: (cfg or {}).get("condition", "service_started") for d, cfg in deps.items()}
+
+
+def parse_port(entry) -> tuple[str, str] | None:
+    """(published, target) of one ports entry, long or short syntax."""
+    if isinstance(entry, dict):
+        return str(entry.get("published", "")), str(entry.get("target", ""))
+    parts = str(entry).split("/")[0].rsplit(":", 2)
+    if len(parts) == 1:
+        return "", parts[0]
+    return parts[-2], parts[-1]
+
+
+def expected_credentials(kind: str, service: dict) -> tuple[str, str, str, int]:
+    """(user, password, database or vhost, port) a postgres/rabbitmq service is set up with."""
+    env = environment(service)
+    if kind == "postgres":
+        user = env.get("POSTGRES_USER", "postgres")
+        return user, env.get("POSTGRES_PASSWORD", ""), env.get("POSTGRES_DB", user), 5432
+    return (
+        env.get("RABBITMQ_DEFAULT_USER", "guest"),
+        env.get("RABBITMQ_DEFAULT_PASS", "guest"),
+        env.get("RABBITMQ_DEFAULT_VHOST", "/"),
+        5672,
+    )
+
+
+def check_url(name: str, var: str, url: str, services: dict, deps: dict[str, str]) -> None:
+    parts = urlsplit(url)
+    kind = "postgres" if parts.scheme in ("postgres", "postgresql") else "amqp"
+    host = parts.hostname or ""
+    target = services.get(host)
+    if target is None:
+        report(False, f"{name}: {var} points at host {host!r}, which is no service of the compose file")
+        return
+    ok = deps.get(host) == "service_healthy" and bool(target.get("healthcheck"))
+    report(
+        ok,
+        f"{name}: {var} host {host!r} is in depends_on with condition service_healthy"
+        + ("" if ok else f" and has a healthcheck (depends_on condition: {deps.get(host)})"),
+    )
+    user, password, db, port = expected_credentials(kind, target)
+    got = (
+        unquote(parts.username or ""),
+        unquote(parts.password or ""),
+        unquote(parts.path[1:]) if parts.path else ("/" if kind == "amqp" else ""),
+        parts.port or port,
+    )
+    want = (user, password, db, port)
+    what = "user, password, database, port" if kind == "postgres" else "user, password, vhost, port"
+    report(
+        got == want,
+        f"{name}: {var} ({what}) matches service {host!r}"
+        + ("" if got == want else f": URL has {got}, {host} is set up with {want}"),
+    )
+
+
+def check_http(name: str, service: dict, env: dict[str, str]) -> None:
+    addr = env.get("HTTP_ADDR")
+    if addr is None:
+        report(False, f"{name}: HTTP_ADDR is not set")
+        return
+    host, _, port = addr.rpartition(":")
+    report(
+        host in ("0.0.0.0", "[::]", "::") and port.isdigit(),
+        f"{name}: HTTP_ADDR={addr} listens on all interfaces of the container",
+    )
+    published = [parse_port(p) for p in service.get("ports", [])]
+    matching = [p for p in published if p and p[1] == port]
+    ok = bool(matching) and all(pub == port for pub, _ in matching)
+    report(
+        ok,
+        f"{name}: published port {port}:{port} matches HTTP_ADDR"
+        + ("" if ok else f" (ports: {', '.join(f'{a}:{b}' for a, b in published) or 'none'})"),
+    )
+    test = " ".join(as_list((service.get("healthcheck") or {}).get("test")))
+    urls = re.findall(r"https?://[^\s'\"]+", test)
+    ok = bool(urls) and all(
+        str(urlsplit(u).port) == port and urlsplit(u).path == "/health" for u in urls
+    )
+    report(
+        ok,
+        f"{name}: healthcheck requests GET /health on port {port}"
+        + ("" if ok else f" (healthcheck test: {test or 'none'})"),
+    )
+
+
+def main() -> int:
+    config = yaml.safe_load(Path(sys.argv[1]).read_text())
+    services: dict[str, dict] = config.get("services") or {}
+    packages = load_workspace()
+    all_bins = {b.name: b for p in packages.values() for b in p.bins.values()}
+    builds, shipped = parse_dockerfile(ROOT / "Dockerfile")
+
+    # The Dockerfile: every binary it ships exists and is built with its features.
+    for bin_name in shipped:
+        b = all_bins.get(bin_name)
+        if b is None:
+            report(False, f"Dockerfile copies target/release/{bin_name}, which is no [[bin]] of a workspace member")
+            continue
+        pkg = packages[b.package]
+        builders = [c for c in builds if c.builds(b)]
+        good = [c for c in builders if set(b.required_features) <= c.enabled_features(b.package, pkg.features)]
+        needs = f" with its required-features {b.required_features}" if b.required_features else ""
+        if good:
+            report(True, f"Dockerfile builds {bin_name} ({b.crate_dir}/Cargo.toml){needs}: `{good[-1].text}`")
+        else:
+            report(False, f"Dockerfile builds {bin_name} ({b.crate_dir}/Cargo.toml){needs}: no cargo build command does")
+    for c in builds:
+        for f in c.features:
+            pkg_name, _, feat = f.rpartition("/")
+            targets = [pkg_name] if pkg_name else (c.packages or list(packages))
+            ok = all(t in packages and feat in packages[t].features for t in targets)
+            report(ok, f"Dockerfile feature {f!r} exists in [features] of {', '.join(targets)}")
+
+    # The services that run the image built here.
+    built_images = {s.get("image") for s in services.values() if s.get("build")}
+    app_services = 0
+    for name, service in services.items():
+        command = as_list(service.get("command"))
+        ours = bool(service.get("build")) or service.get("image") in built_images
+        if not ours:
+            if command and command[0] in all_bins:
+                report(False, f"{name}: runs binary {command[0]!r} but its image {service.get('image')!r} is not built by this compose file")
+            continue
+        app_services += 1
+        if not command:
+            report(False, f"{name}: has no command naming the binary to run (the image's default is order)")
+            continue
+        binary = command[0]
+        b = packages.get(binary) and packages[binary].bins.get(binary)
+        if b:
+            report(True, f"{name}: command {binary!r} is [[bin]] name = \"{binary}\" of {b.crate_dir}/Cargo.toml, a workspace member")
+        else:
+            if binary in packages:
+                report(False, f"{name}: command {binary!r} has no [[bin]] name = \"{binary}\" in {packages[binary].crate_dir}/Cargo.toml")
+            else:
+                report(False, f"{name}: command {binary!r} names no binary: no workspace member is a package {binary!r}")
+        report(binary in shipped, f"{name}: the Dockerfile copies target/release/{binary} into the image")
+
+        env = environment(service)
+        if "HTTP_ADDR" in env or service.get("ports") or service.get("healthcheck"):
+            check_http(name, service, env)
+        deps = depends_on(service)
+        for var, value in sorted(env.items()):
+            if re.match(r"(postgres|postgresql|amqp|amqps)://", value):
+                check_url(name, var, value, services, deps)
+
+    report(app_services > 0, f"{app_services} services run the image built from this repository")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+#
+# One image holding every binary of the workspace: order, product,
+# notification and migration. docker-compose.yml picks the binary per service
+# with `command:`. Needs BuildKit (the default builder of current Docker).
+
+# ---------------------------------------------------------------------------
+# builder: compiles the workspace (sea-orm 2 / sqlx 0.9 need Rust >= 1.94)
+# ---------------------------------------------------------------------------
+FROM rust:1.95-slim-bookworm AS builder
+
+WORKDIR /app
+
+# The build context is filtered by .dockerignore (no target/, no .git).
+COPY . .
+
+# The registry and target/ live in cache mounts, so a rebuild after a source
+# change recompiles only the workspace crates. A cache mount is not part of
+# the image, hence the copy of the binaries to /out inside the same RUN.
+# The migration binary is built on its own with the features of its package:
+# its CLI sits behind the `cli` feature (required-features), which a plain
+# `--bins` skips, and the services must not link that feature in.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/app/target \
+    cargo build --release --locked --bins \
+ && cargo build --release --locked -p migration --all-features --bin migration \
+ && mkdir -p /out \
+ && cp target/release/order \
+       target/release/product \
+       target/release/notification \
+       target/release/migration \
+       /out/
+
+# ---------------------------------------------------------------------------
+# runtime
+# ---------------------------------------------------------------------------
+FROM debian:bookworm-slim AS runtime
+
+# curl serves the compose healthchecks (GET /health).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin app
+
+COPY --from=builder /out/ /usr/local/bin/
+
+# Numeric, so that runtimes checking runAsNonRoot can verify it.
+USER 10001:10001
+
+# product 5001, order 5002, notification 5003 (each one reads HTTP_ADDR).
+EXPOSE 5001 5002 5003
+
+CMD ["order"]

@@ -1,0 +1,56 @@
+//! Stock decisions, free of actix and of the database.
+
+use serde::Serialize;
+
+/// What became of one order's stock reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StockOutcome {
+    Reserved { new_stock: i32 },
+    OutOfStock { available: i32 },
+    UnknownProduct,
+    /// The event was processed before (a redelivery): nothing changed.
+    AlreadyApplied,
+}
+
+impl StockOutcome {
+    /// Reads the outcome off the conditional decrement: the row it updated, if
+    /// any, else the product as it stands.
+    pub fn from_update(updated_stock: Option<i32>, current_stock: Option<i32>) -> Self {
+        match (updated_stock, current_stock) {
+            (Some(new_stock), _) => Self::Reserved { new_stock },
+            (None, Some(available)) => Self::OutOfStock { available },
+            (None, None) => Self::UnknownProduct,
+        }
+    }
+}
+
+/// The quantity as a stock amount. A quantity beyond any stock the column can
+/// hold saturates, so it is simply out of stock.
+pub fn stock_quantity(quantity: u32) -> i32 {
+    i32::try_from(quantity).unwrap_or(i32::MAX)
+}
+
+/// A product as `GET /products` shows it (keyed by id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductView {
+    pub name: String,
+    pub stock: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_follows_the_conditional_update() {
+        assert_eq!(StockOutcome::from_update(Some(9), Some(9)), StockOutcome::Reserved { new_stock: 9 });
+        assert_eq!(StockOutcome::from_update(None, Some(0)), StockOutcome::OutOfStock { available: 0 });
+        assert_eq!(StockOutcome::from_update(None, None), StockOutcome::UnknownProduct);
+    }
+
+    #[test]
+    fn huge_quantities_saturate() {
+        assert_eq!(stock_quantity(3), 3);
+        assert_eq!(stock_quantity(u32::MAX), i32::MAX);
+    }
+}

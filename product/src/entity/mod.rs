@@ -1,0 +1,2 @@
+pub mod processed_events;
+pub mod products;

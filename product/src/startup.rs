@@ -1,0 +1,83 @@
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix::{Actor, Addr, AsyncContext};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use shared::amqp::{self, ConsumerQueues};
+use shared::consumer::{ConsumerStats, EventConsumer};
+use slog::{Logger, info};
+
+use crate::actors::AmqpConsumer;
+use crate::actors::stock_keeper::{Inventory, StockKeeper};
+use crate::config::Settings;
+use crate::routes::{health::health, products::list_products};
+
+pub const SERVICE: &str = "product";
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    stock_keeper: Addr<StockKeeper>,
+    consumer_stats: Arc<ConsumerStats>,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (waiting for it), migrates, starts the actors and
+    /// binds the HTTP listener. RabbitMQ is reached in the background.
+    pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
+        let db = shared::db::connect(&settings.database_url, &log).await;
+        migration::migrate(&db).await.context("applying database migrations")?;
+
+        let stock_keeper = StockKeeper::new(Inventory::new(db), log.clone()).start();
+        let consumer_stats = Arc::new(ConsumerStats::default());
+        let deliveries = amqp::consume(
+            settings.amqp_url.clone(),
+            ConsumerQueues::new(SERVICE),
+            settings.prefetch,
+            log.clone(),
+        );
+        let consumer = AmqpConsumer::new(stock_keeper.clone().recipient(), consumer_stats.clone(), log.clone());
+        EventConsumer::create(|ctx| {
+            ctx.add_stream(deliveries);
+            consumer
+        });
+
+        let listener = TcpListener::bind(settings.http_addr)
+            .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
+        let port = listener.local_addr()?.port();
+        let keeper = web::Data::new(stock_keeper.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(keeper.clone())
+                .route("/products", web::get().to(list_products))
+                .route("/health", web::get().to(health))
+        })
+        .listen(listener)?
+        .run();
+        info!(log, "listening"; "http_addr" => %settings.http_addr, "port" => port);
+        Ok(Self {
+            port,
+            server,
+            stock_keeper,
+            consumer_stats,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn stock_keeper(&self) -> Addr<StockKeeper> {
+        self.stock_keeper.clone()
+    }
+
+    pub fn consumer_stats(&self) -> Arc<ConsumerStats> {
+        self.consumer_stats.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

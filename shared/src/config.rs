@@ -1,0 +1,168 @@
+//! Typed settings read from environment variables, with defaults. A malformed
+//! value is reported as one clear error naming the variable.
+
+use std::net::SocketAddr;
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/ecommerce";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {var} {value:?}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    /// Already redacted: safe to print.
+    pub value: String,
+    pub reason: String,
+}
+
+/// Source of raw settings; the process environment in production, a map in tests.
+pub trait Env {
+    fn get(&self, var: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn get(&self, var: &str) -> Option<String> {
+        std::env::var(var).ok()
+    }
+}
+
+impl Env for std::collections::HashMap<&str, &str> {
+    fn get(&self, var: &str) -> Option<String> {
+        std::collections::HashMap::get(self, var).map(|v| v.to_string())
+    }
+}
+
+/// Reads `var`, falling back to `default` when it is unset or blank.
+fn raw(env: &dyn Env, var: &str, default: &str) -> String {
+    env.get(var)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+pub fn http_addr(env: &dyn Env, default: &str) -> Result<SocketAddr, ConfigError> {
+    let value = raw(env, "HTTP_ADDR", default);
+    value.parse().map_err(|_| ConfigError {
+        var: "HTTP_ADDR",
+        reason: "expected host:port with a numeric IP address, e.g. 0.0.0.0:5002".into(),
+        value,
+    })
+}
+
+pub fn database_url(env: &dyn Env) -> Result<String, ConfigError> {
+    url_with_scheme(env, "DATABASE_URL", DEFAULT_DATABASE_URL, &["postgres", "postgresql"])
+}
+
+pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
+    let value = url_with_scheme(env, "AMQP_URL", DEFAULT_AMQP_URL, &["amqp", "amqps"])?;
+    if value.starts_with("amqps") {
+        return Err(ConfigError {
+            var: "AMQP_URL",
+            value: redact_url(&value),
+            reason: "amqps (TLS) is not supported by this build; use amqp://".into(),
+        });
+    }
+    Ok(value)
+}
+
+/// A positive integer setting, e.g. a prefetch count.
+pub fn positive_u16(env: &dyn Env, var: &'static str, default: u16) -> Result<u16, ConfigError> {
+    let value = raw(env, var, &default.to_string());
+    match value.parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ConfigError {
+            var,
+            reason: "expected an integer from 1 to 65535".into(),
+            value,
+        }),
+    }
+}
+
+fn url_with_scheme(
+    env: &dyn Env,
+    var: &'static str,
+    default: &str,
+    schemes: &[&str],
+) -> Result<String, ConfigError> {
+    let value = raw(env, var, default);
+    let error = |reason: String| ConfigError {
+        var,
+        value: redact_url(&value),
+        reason,
+    };
+    let url = url::Url::parse(&value).map_err(|e| error(format!("not a URL ({e})")))?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(error(format!("scheme must be one of {}", schemes.join(", "))));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(error("the URL names no host".into()));
+    }
+    Ok(value)
+}
+
+/// Replaces the password of a URL with `***` so it can be logged.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        // Not a URL: it may still hold a secret, so show nothing of it.
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn defaults_apply_when_unset_or_blank() {
+        let env = HashMap::from([("HTTP_ADDR", "  ")]);
+        assert_eq!(http_addr(&env, "0.0.0.0:5002").unwrap().port(), 5002);
+        assert_eq!(database_url(&env).unwrap(), DEFAULT_DATABASE_URL);
+        assert_eq!(amqp_url(&env).unwrap(), DEFAULT_AMQP_URL);
+    }
+
+    #[test]
+    fn malformed_values_name_the_variable_and_hide_the_password() {
+        let env = HashMap::from([
+            ("HTTP_ADDR", "localhost"),
+            ("DATABASE_URL", "mysql://u:hunter2@db/x"),
+            ("AMQP_URL", "amqps://u:hunter2@mq/%2f"),
+        ]);
+        let errors = [
+            http_addr(&env, "0.0.0.0:1").unwrap_err(),
+            database_url(&env).unwrap_err(),
+            amqp_url(&env).unwrap_err(),
+        ];
+        assert_eq!(errors.map(|e| e.var), ["HTTP_ADDR", "DATABASE_URL", "AMQP_URL"]);
+        for error in errors {
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+    }
+
+    #[test]
+    fn positive_u16_rejects_zero_and_words() {
+        for bad in ["0", "-1", "many", "70000"] {
+            let env = HashMap::from([("AMQP_PREFETCH", bad)]);
+            assert!(positive_u16(&env, "AMQP_PREFETCH", 10).is_err(), "{bad}");
+        }
+        let env = HashMap::from([("AMQP_PREFETCH", "7")]);
+        assert_eq!(positive_u16(&env, "AMQP_PREFETCH", 10).unwrap(), 7);
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("amqp://guest:secret@mq:5672/%2f"),
+            "amqp://guest:***@mq:5672/%2f"
+        );
+        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    }
+}

@@ -1,0 +1,13 @@
+//! Pieces every service shares: event types, configuration helpers, the broker
+//! abstraction and its RabbitMQ implementation, the generic consumer actor,
+//! database helpers and logging.
+
+pub mod amqp;
+pub mod broker;
+pub mod config;
+pub mod consumer;
+pub mod db;
+pub mod events;
+pub mod retry;
+pub mod service;
+pub mod telemetry;
