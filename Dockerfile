@@ -17,13 +17,9 @@ COPY . .
 # The registry and target/ live in cache mounts, so a rebuild after a source
 # change recompiles only the workspace crates. A cache mount is not part of
 # the image, hence the copy of the binaries to /out inside the same RUN.
-# The migration binary is built on its own with the features of its package:
-# its CLI sits behind the `cli` feature (required-features), which a plain
-# `--bins` skips, and the services must not link that feature in.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/app/target \
     cargo build --release --locked --bins \
- && cargo build --release --locked -p migration --all-features --bin migration \
  && mkdir -p /out \
  && cp target/release/order \
        target/release/product \

@@ -1,0 +1,4 @@
+pub mod actors;
+pub mod config;
+pub mod routes;
+pub mod startup;

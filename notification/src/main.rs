@@ -1,1 +1,13 @@
-fn main() {}
+use std::process::ExitCode;
+
+use notification::config::Settings;
+use notification::startup::Application;
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    shared::service::run("notification", Settings::from_env, |settings, log| async move {
+        Application::build(settings, log)?.run_until_stopped().await?;
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,6 @@
+pub mod actors;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod routes;
+pub mod startup;

@@ -55,6 +55,8 @@ impl Application {
                 .route("/health", web::get().to(health))
         })
         .listen(listener)?
+        // Requests in flight get a few seconds to finish on SIGTERM.
+        .shutdown_timeout(5)
         .run();
         info!(log, "listening"; "http_addr" => %settings.http_addr, "port" => port);
         Ok(Self {

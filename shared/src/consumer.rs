@@ -20,6 +20,13 @@ pub trait Transience {
     fn is_transient(&self) -> bool;
 }
 
+/// A handler that cannot fail.
+impl Transience for std::convert::Infallible {
+    fn is_transient(&self) -> bool {
+        match *self {}
+    }
+}
+
 /// Counters of what the consumer did, shared with whoever reports them.
 #[derive(Debug, Default)]
 pub struct ConsumerStats {

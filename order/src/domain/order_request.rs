@@ -1,0 +1,147 @@
+//! What a customer may order, decided without actix or the broker.
+
+use serde::Deserialize;
+
+/// What `POST /create_order` with no body orders, as in the original system.
+pub const DEFAULT_PRODUCT_ID: &str = "123";
+pub const MAX_PRODUCT_ID_CHARS: usize = 64;
+pub const MAX_QUANTITY: u32 = 1000;
+/// Largest body `POST /create_order` reads.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A valid order: a product and how many of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    pub product_id: String,
+    pub quantity: u32,
+}
+
+impl Default for OrderRequest {
+    fn default() -> Self {
+        Self {
+            product_id: DEFAULT_PRODUCT_ID.to_string(),
+            quantity: 1,
+        }
+    }
+}
+
+/// Why a body is not an order; `field` names the offending field, if one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidOrder {
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl InvalidOrder {
+    fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderBody {
+    product_id: Option<String>,
+    quantity: Option<serde_json::Number>,
+}
+
+impl OrderRequest {
+    /// Reads an order from a request body. An empty body is the original's
+    /// default order; fields left out take the same defaults.
+    pub fn parse(body: &[u8]) -> Result<Self, InvalidOrder> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let body: OrderBody = serde_json::from_slice(body).map_err(|e| InvalidOrder {
+            message: format!(
+                "body must be a JSON object like {{\"product_id\": \"456\", \"quantity\": 2}}: {e}"
+            ),
+            field: None,
+        })?;
+        let defaults = Self::default();
+        let product_id = match body.product_id {
+            Some(id) => validate_product_id(id)?,
+            None => defaults.product_id,
+        };
+        let quantity = match body.quantity {
+            Some(quantity) => validate_quantity(&quantity)?,
+            None => defaults.quantity,
+        };
+        Ok(Self { product_id, quantity })
+    }
+}
+
+fn validate_product_id(id: String) -> Result<String, InvalidOrder> {
+    if id.trim().is_empty() {
+        return Err(InvalidOrder::field("product_id", "product_id must not be empty"));
+    }
+    if id.chars().count() > MAX_PRODUCT_ID_CHARS {
+        return Err(InvalidOrder::field(
+            "product_id",
+            format!("product_id must be at most {MAX_PRODUCT_ID_CHARS} characters"),
+        ));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(InvalidOrder::field("product_id", "product_id must be printable text"));
+    }
+    Ok(id)
+}
+
+fn validate_quantity(quantity: &serde_json::Number) -> Result<u32, InvalidOrder> {
+    quantity
+        .as_u64()
+        .and_then(|q| u32::try_from(q).ok())
+        .filter(|q| (1..=MAX_QUANTITY).contains(q))
+        .ok_or_else(|| {
+            InvalidOrder::field(
+                "quantity",
+                format!("quantity must be a whole number from 1 to {MAX_QUANTITY}, got {quantity}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_body_orders_one_laptop() {
+        for body in [&b""[..], b"  \n"] {
+            assert_eq!(OrderRequest::parse(body).unwrap(), OrderRequest::default());
+        }
+        assert_eq!(OrderRequest::default().product_id, "123");
+    }
+
+    #[test]
+    fn json_body_orders_what_it_names() {
+        let order = OrderRequest::parse(br#"{"product_id":"456","quantity":2}"#).unwrap();
+        assert_eq!(order, OrderRequest { product_id: "456".into(), quantity: 2 });
+        let order = OrderRequest::parse(br#"{"product_id":"456"}"#).unwrap();
+        assert_eq!(order.quantity, 1);
+    }
+
+    #[test]
+    fn invalid_bodies_name_the_field() {
+        let cases: [(&[u8], Option<&str>); 9] = [
+            (b"{not json", None),
+            (b"[1]", None),
+            (br#"{"product_id":"456","colour":"red"}"#, None),
+            (br#"{"product_id":""}"#, Some("product_id")),
+            (br#"{"product_id":"a\u0007b"}"#, Some("product_id")),
+            (br#"{"quantity":0}"#, Some("quantity")),
+            (br#"{"quantity":1001}"#, Some("quantity")),
+            (br#"{"quantity":1.5}"#, Some("quantity")),
+            (br#"{"quantity":-3}"#, Some("quantity")),
+        ];
+        for (body, field) in cases {
+            let error = OrderRequest::parse(body).unwrap_err();
+            assert_eq!(error.field, field, "{}", String::from_utf8_lossy(body));
+        }
+        let long = format!(r#"{{"product_id":"{}"}}"#, "x".repeat(MAX_PRODUCT_ID_CHARS + 1));
+        assert_eq!(OrderRequest::parse(long.as_bytes()).unwrap_err().field, Some("product_id"));
+    }
+}

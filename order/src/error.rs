@@ -1,0 +1,42 @@
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use shared::broker::BrokerError;
+
+use crate::domain::order_request::{InvalidOrder, MAX_BODY_BYTES};
+
+/// Errors of the HTTP API, each mapped to a status and a JSON body here.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    InvalidOrder(#[from] InvalidOrder),
+    #[error("body is larger than {MAX_BODY_BYTES} bytes")]
+    PayloadTooLarge,
+    #[error("unsupported content type {0:?}: send JSON with Content-Type: application/json")]
+    UnsupportedMediaType(String),
+    #[error("could not read the request body: {0}")]
+    UnreadableBody(String),
+    #[error("the order was not accepted because the message broker is unavailable; nothing was ordered, retry later ({0})")]
+    BrokerUnavailable(#[from] BrokerError),
+    #[error("the order service is shutting down, retry later")]
+    ShuttingDown(#[from] actix::MailboxError),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidOrder(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BrokerUnavailable(_) | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = json!({ "error": self.to_string() });
+        if let ApiError::InvalidOrder(InvalidOrder { field: Some(field), .. }) = self {
+            body["field"] = json!(field);
+        }
+        HttpResponse::build(self.status_code()).json(body)
+    }
+}

@@ -1,0 +1,97 @@
+use std::sync::atomic::Ordering;
+
+use product::actors::stock_keeper::StockCounters;
+use shared::amqp::ORDER_EXCHANGE;
+use shared::events::OrderCreated;
+use testkit::eventually;
+
+use crate::helpers::{DEAD_QUEUE, WAIT, WORK_QUEUE, spawn_app};
+
+#[actix_web::test]
+async fn an_order_decrements_stock_once_even_when_delivered_twice() {
+    // Arrange
+    let app = spawn_app().await;
+    let event = OrderCreated::new("123".into(), 1);
+
+    // Act: the same event twice, as a redelivery would bring it.
+    app.publish(&event).await;
+    app.publish(&event).await;
+    app.wait_settled(2).await;
+
+    // Assert
+    assert_eq!(app.stock("123").await, 9);
+    assert_eq!(app.processed_events().await, 1);
+    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), 2);
+    let counters = app.counters().await;
+    assert_eq!((counters.reserved, counters.already_applied), (1, 1));
+    assert_eq!(app.broker.ready_count(WORK_QUEUE).await.unwrap(), 0);
+}
+
+#[actix_web::test]
+async fn orders_that_cannot_be_filled_change_nothing_and_are_acked() {
+    let app = spawn_app().await;
+
+    app.publish(&OrderCreated::new("123".into(), 11)).await;
+    app.publish(&OrderCreated::new("no-such-product".into(), 1)).await;
+    app.wait_settled(2).await;
+
+    assert_eq!(app.stock("123").await, 10);
+    let counters = app.counters().await;
+    assert_eq!((counters.out_of_stock, counters.unknown_product), (1, 1));
+    // Decided once and recorded: a redelivery after a restock changes nothing.
+    assert_eq!(app.processed_events().await, 2);
+    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), 2);
+}
+
+#[actix_web::test]
+async fn malformed_messages_are_dead_lettered_and_do_not_block_the_queue() {
+    // Arrange
+    let app = spawn_app().await;
+    let valid = OrderCreated::new("123".into(), 1);
+
+    // Act: garbage and an event with a missing field around a valid order.
+    app.broker.publish(ORDER_EXCHANGE, b"not json at all", Some("garbage-1")).await.unwrap();
+    app.broker
+        .publish(ORDER_EXCHANGE, br#"{"product_id":"123","quantity":1}"#, Some("garbage-2"))
+        .await
+        .unwrap();
+    app.publish(&valid).await;
+    app.wait_settled(3).await;
+
+    // Assert
+    assert_eq!(app.stock("123").await, 9);
+    assert_eq!(app.consumer_stats.dead_lettered.load(Ordering::SeqCst), 2);
+    let dead = eventually(WAIT, "two dead letters", || async {
+        let n = app.broker.ready_count(DEAD_QUEUE).await.unwrap();
+        (n == 2).then_some(n)
+    })
+    .await;
+    assert_eq!(dead, 2);
+    let first = app.broker.take(DEAD_QUEUE).await.unwrap().unwrap();
+    assert_eq!(first.data, b"not json at all");
+}
+
+#[actix_web::test]
+async fn concurrent_orders_never_oversell() {
+    // Arrange: stock of 123 is 10.
+    let app = spawn_app().await;
+    let events: Vec<_> = (0..15).map(|_| OrderCreated::new("123".into(), 1)).collect();
+
+    // Act
+    for event in &events {
+        app.publish(event).await;
+    }
+    app.wait_settled(15).await;
+
+    // Assert
+    assert_eq!(app.stock("123").await, 0);
+    assert_eq!(
+        app.counters().await,
+        StockCounters {
+            reserved: 10,
+            out_of_stock: 5,
+            unknown_product: 0,
+            already_applied: 0
+        }
+    );
+}

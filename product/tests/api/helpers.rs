@@ -1,0 +1,113 @@
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix::Addr;
+use product::actors::stock_keeper::{GetStockCounters, StockCounters, StockKeeper};
+use product::config::Settings;
+use product::startup::Application;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::Value;
+use shared::amqp::ORDER_EXCHANGE;
+use shared::consumer::ConsumerStats;
+use shared::events::OrderCreated;
+use shared::telemetry::test_logger;
+use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
+
+pub const WORK_QUEUE: &str = "product.order_created";
+pub const DEAD_QUEUE: &str = "product.dead";
+pub const WAIT: Duration = Duration::from_secs(15);
+
+pub struct TestApp {
+    pub address: String,
+    pub stock_keeper: Addr<StockKeeper>,
+    pub consumer_stats: Arc<ConsumerStats>,
+    pub broker: BrokerClient,
+    pub db: DatabaseConnection,
+    _vhost: TestVhost,
+    _database: TestDatabase,
+}
+
+/// The product service on port 0 with its own database and vhost, consuming.
+pub async fn spawn_app() -> TestApp {
+    let database = TestDatabase::create().await.expect("a test database");
+    let vhost = TestVhost::create().expect("a test vhost");
+    let settings = Settings {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: database.url().to_string(),
+        amqp_url: vhost.amqp_url().to_string(),
+        prefetch: 32,
+    };
+    let app = Application::build(settings, test_logger()).await.expect("the app builds");
+    let test_app = TestApp {
+        address: format!("http://127.0.0.1:{}", app.port()),
+        stock_keeper: app.stock_keeper(),
+        consumer_stats: app.consumer_stats(),
+        broker: BrokerClient::connect(vhost.amqp_url()).await.expect("a broker connection"),
+        db: database.connect().await,
+        _vhost: vhost,
+        _database: database,
+    };
+    actix_web::rt::spawn(app.run_until_stopped());
+    // The consumer declares its queue once connected; publishing before that
+    // would reach no queue.
+    eventually(WAIT, "the product queue to be declared", || async {
+        test_app.broker.ready_count(WORK_QUEUE).await.ok()
+    })
+    .await;
+    test_app
+}
+
+impl TestApp {
+    pub async fn get_products(&self) -> (u16, Value) {
+        let mut response = awc::Client::default()
+            .get(format!("{}/products", self.address))
+            .send()
+            .await
+            .expect("GET /products");
+        let body = response.json::<Value>().await.expect("a JSON body");
+        (response.status().as_u16(), body)
+    }
+
+    pub async fn stock(&self, product_id: &str) -> i64 {
+        let (_, products) = self.get_products().await;
+        products[product_id]["stock"].as_i64().expect("the product has a stock")
+    }
+
+    pub async fn publish(&self, event: &OrderCreated) {
+        let body = serde_json::to_vec(event).unwrap();
+        self.broker
+            .publish(ORDER_EXCHANGE, &body, Some(&event.event_id.to_string()))
+            .await
+            .expect("publishing an event");
+    }
+
+    /// Waits until the consumer has settled `count` deliveries in all.
+    pub async fn wait_settled(&self, count: u64) {
+        eventually(WAIT, &format!("{count} settled deliveries"), || async {
+            let stats = &self.consumer_stats;
+            let settled = stats.acked.load(Ordering::SeqCst)
+                + stats.dead_lettered.load(Ordering::SeqCst)
+                + stats.retried.load(Ordering::SeqCst);
+            (settled >= count).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn counters(&self) -> StockCounters {
+        self.stock_keeper.send(GetStockCounters).await.unwrap()
+    }
+
+    pub async fn processed_events(&self) -> i64 {
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT count(*) AS n FROM processed_events",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+}

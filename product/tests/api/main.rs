@@ -1,0 +1,3 @@
+mod consuming;
+mod helpers;
+mod products;

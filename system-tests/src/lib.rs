@@ -1,0 +1,1 @@
+//! Nothing here: the system tests live in `tests/`.

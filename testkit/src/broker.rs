@@ -1,0 +1,198 @@
+//! A RabbitMQ vhost per test (through the management API) and a small AMQP
+//! client to publish and inspect messages from a test.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+/// Base AMQP URL without vhost; override with `TEST_AMQP_URL`.
+fn amqp_base() -> String {
+    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
+}
+
+/// Management API; override with `TEST_RABBITMQ_API`. Needs the
+/// `rabbitmq_management` plugin (`.ci/run` enables it).
+fn management_api() -> String {
+    std::env::var("TEST_RABBITMQ_API").unwrap_or_else(|_| "http://127.0.0.1:15672/api".into())
+}
+
+const GUEST_BASIC_AUTH: &str = "Basic Z3Vlc3Q6Z3Vlc3Q="; // guest:guest
+
+pub(crate) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn management(method: &str, path: &str, body: Option<&str>) -> anyhow::Result<()> {
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", management_api()))
+        .header("authorization", GUEST_BASIC_AUTH)
+        .header("content-type", "application/json")
+        .body(body.unwrap_or("").to_string())?;
+    let response = agent()
+        .run(request)
+        .with_context(|| format!("RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)"))?;
+    if !response.status().is_success() {
+        bail!("RabbitMQ management API {method} {path} answered {}", response.status());
+    }
+    Ok(())
+}
+
+/// A vhost created for one test and deleted (with its queues) with this guard.
+pub struct TestVhost {
+    name: String,
+    amqp_url: String,
+}
+
+impl TestVhost {
+    pub fn create() -> anyhow::Result<Self> {
+        let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+        management("PUT", &format!("/vhosts/{name}"), None)?;
+        let vhost = Self {
+            amqp_url: format!("{}/{name}", amqp_base()),
+            name,
+        };
+        management(
+            "PUT",
+            &format!("/permissions/{}/guest", vhost.name),
+            Some(r#"{"configure":".*","write":".*","read":".*"}"#),
+        )?;
+        Ok(vhost)
+    }
+
+    pub fn amqp_url(&self) -> &str {
+        &self.amqp_url
+    }
+}
+
+impl Drop for TestVhost {
+    fn drop(&mut self) {
+        if let Err(e) = management("DELETE", &format!("/vhosts/{}", self.name), None) {
+            eprintln!("warning: could not delete test vhost {}: {e:#}", self.name);
+        }
+    }
+}
+
+/// What a test needs of RabbitMQ: publish raw messages, count and read queues.
+pub struct BrokerClient {
+    connection: Connection,
+    channel: Channel,
+}
+
+impl BrokerClient {
+    pub async fn connect(amqp_url: &str) -> anyhow::Result<Self> {
+        let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        Ok(Self { connection, channel })
+    }
+
+    /// Publishes a persistent message as a producer would, waiting for the confirm.
+    pub async fn publish(&self, exchange: &str, body: &[u8], message_id: Option<&str>) -> anyhow::Result<()> {
+        let mut properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2);
+        if let Some(id) = message_id {
+            properties = properties.with_message_id(id.into());
+        }
+        let confirm = self
+            .channel
+            .basic_publish(exchange.into(), "".into(), BasicPublishOptions::default(), body, properties)
+            .await?
+            .await?;
+        anyhow::ensure!(confirm.is_ack(), "the broker did not confirm the message");
+        Ok(())
+    }
+
+    /// Messages ready in `queue` (not counting those delivered and unacked).
+    /// Fails if the queue does not exist.
+    pub async fn ready_count(&self, queue: &str) -> anyhow::Result<u32> {
+        // A passive declare of a missing queue closes its channel: use a spare one.
+        let channel = self.connection.create_channel().await?;
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        let _ = channel.close(200, "done".into()).await;
+        Ok(declared.message_count())
+    }
+
+    /// Takes one message off `queue`, if there is one.
+    pub async fn take(&self, queue: &str) -> anyhow::Result<Option<lapin::message::Delivery>> {
+        let message = self
+            .channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await?;
+        Ok(message.map(|m| m.delivery))
+    }
+
+    /// A queue of this test's own bound to `exchange`, to see what is published.
+    pub async fn tap(&self, exchange: &str) -> anyhow::Result<Tap> {
+        let queue = format!("tap-{}", uuid::Uuid::new_v4().simple());
+        self.channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        self.channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let consumer = self
+            .channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(Tap { consumer })
+    }
+}
+
+/// Messages published to an exchange since the tap was opened.
+pub struct Tap {
+    consumer: lapin::Consumer,
+}
+
+impl Tap {
+    pub async fn next(&mut self, timeout: Duration) -> anyhow::Result<lapin::message::Delivery> {
+        let delivery = tokio::time::timeout(timeout, self.consumer.next())
+            .await
+            .context("no message arrived on the tap")?
+            .context("the tap closed")??;
+        Ok(delivery)
+    }
+}

@@ -1,0 +1,126 @@
+//! Test helpers shared by the integration and system tests. Every test gets
+//! its own PostgreSQL database and its own RabbitMQ vhost, so tests run in
+//! parallel on one server and leave nothing behind (both are dropped with
+//! their guard, also when the test panics).
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub mod broker;
+pub mod process;
+
+pub use broker::{BrokerClient, TestVhost};
+pub use process::{ServiceProcess, binary, free_port};
+
+use anyhow::Context as _;
+use sea_orm::{ConnectionTrait, Database};
+
+/// Maintenance database of the test server; override with `TEST_PG_URL`.
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database created for one test and dropped with this guard.
+pub struct TestDatabase {
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(pg_admin_url()).await.context("connecting to the test PostgreSQL")?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .context("creating the test database")?;
+        admin.close().await?;
+        let mut url = url_of(&pg_admin_url());
+        url.set_path(&name);
+        Ok(Self {
+            url: url.to_string(),
+            name,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A fresh connection to this database, for assertions.
+    pub async fn connect(&self) -> sea_orm::DatabaseConnection {
+        Database::connect(&self.url).await.expect("connecting to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside a runtime: do the async work on a thread of its own.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    let admin = Database::connect(pg_admin_url()).await?;
+                    admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await?;
+                    admin.close().await?;
+                    anyhow::Ok(())
+                })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database {}", self.name);
+        }
+    }
+}
+
+fn url_of(raw: &str) -> url::Url {
+    url::Url::parse(raw).expect("a valid URL")
+}
+
+/// Polls `probe` until it returns `Some`, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Blocking twin of [`eventually`], for tests that drive processes.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A blocking HTTP call; returns the status and the body as text.
+pub fn http(method: &str, url: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+    let agent = broker::agent();
+    let request = ureq::http::Request::builder().method(method).uri(url);
+    let mut response = match body {
+        Some(body) => agent.run(
+            request
+                .header("content-type", "application/json")
+                .body(body.to_string())?,
+        )?,
+        None => agent.run(request.body(())?)?,
+    };
+    let status = response.status().as_u16();
+    Ok((status, response.body_mut().read_to_string()?))
+}
