@@ -1,0 +1,91 @@
+use serde_json::json;
+use shared::amqp::ORDER_EXCHANGE;
+use shared::events::decode_order_created;
+
+use crate::helpers::{WAIT, spawn_app};
+
+#[actix_web::test]
+async fn an_order_without_body_publishes_one_laptop() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
+
+    // Act
+    let (status, body) = app.create_order(None, None).await;
+
+    // Assert
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["message"], "Order created and message sent!");
+    let delivery = tap.next(WAIT).await.unwrap();
+    let event = decode_order_created(&delivery.data).unwrap();
+    assert_eq!(body["order_id"], json!(event.order_id));
+    assert_eq!((event.product_id.as_str(), event.quantity), ("123", 1));
+    let properties = &delivery.properties;
+    assert_eq!(properties.content_type().as_ref().unwrap().as_str(), "application/json");
+    assert_eq!(*properties.delivery_mode(), Some(2), "persistent");
+    assert_eq!(
+        properties.message_id().as_ref().unwrap().as_str(),
+        event.event_id.to_string()
+    );
+}
+
+#[actix_web::test]
+async fn a_json_body_orders_what_it_names() {
+    let app = spawn_app().await;
+    let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
+
+    let (status, body) = app
+        .create_order(Some(r#"{"product_id":"456","quantity":2}"#), Some("application/json"))
+        .await;
+
+    assert_eq!(status, 201, "{body}");
+    assert_eq!((body["product_id"].as_str(), body["quantity"].as_u64()), (Some("456"), Some(2)));
+    let event = decode_order_created(&tap.next(WAIT).await.unwrap().data).unwrap();
+    assert_eq!((event.product_id.as_str(), event.quantity), ("456", 2));
+}
+
+#[actix_web::test]
+async fn bad_input_gets_a_clear_error_and_the_service_keeps_working() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
+    let too_large = format!(r#"{{"product_id":"{}"}}"#, "x".repeat(20_000));
+    let cases: Vec<(&str, Option<&str>, u16, Option<&str>)> = vec![
+        ("{not json", Some("application/json"), 400, None),
+        (r#"{"product_id":"456","colour":"red"}"#, None, 400, None),
+        (r#"{"product_id":""}"#, None, 400, Some("product_id")),
+        (r#"{"quantity":0}"#, None, 400, Some("quantity")),
+        (r#"{"quantity":"two"}"#, None, 400, None),
+        (r#"{"quantity":5000}"#, None, 400, Some("quantity")),
+        ("product_id=456", Some("application/x-www-form-urlencoded"), 415, None),
+        (&too_large, None, 413, None),
+    ];
+
+    // Act + Assert: each bad request is refused with a JSON error.
+    for (body, content_type, expected_status, expected_field) in cases {
+        let (status, answer) = app.create_order(Some(body), content_type).await;
+        assert_eq!(status, expected_status, "{body:.60} -> {answer}");
+        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{answer}");
+        assert_eq!(answer["field"].as_str(), expected_field, "{answer}");
+    }
+
+    // Nothing was published for them, and a good order still goes through.
+    let (status, _) = app.create_order(None, None).await;
+    assert_eq!(status, 201);
+    let event = decode_order_created(&tap.next(WAIT).await.unwrap().data).unwrap();
+    assert_eq!(event.product_id, "123");
+    assert!(tap.next(std::time::Duration::from_millis(300)).await.is_err(), "only one event published");
+}
+
+#[actix_web::test]
+async fn an_order_no_queue_would_receive_is_refused_not_lost() {
+    // Arrange: a fresh vhost where no consuming service has declared its queue.
+    let app = spawn_app().await;
+
+    // Act
+    let (status, body) = app.create_order(None, None).await;
+
+    // Assert
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("no queue is bound"), "{body}");
+}

@@ -1,0 +1,2 @@
+mod create_order;
+mod helpers;
