@@ -20,7 +20,12 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(ProcessedEvents::Table)
-                    .col(ColumnDef::new(ProcessedEvents::EventId).uuid().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ProcessedEvents::EventId)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ProcessedEvents::OrderId).uuid().not_null())
                     .col(
                         ColumnDef::new(ProcessedEvents::ProcessedAt)

@@ -5,9 +5,15 @@ use notification::startup::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    shared::service::run("notification", Settings::from_env, |settings, log| async move {
-        Application::build(settings, log)?.run_until_stopped().await?;
-        Ok(())
-    })
+    shared::service::run(
+        "notification",
+        Settings::from_env,
+        |settings, log| async move {
+            Application::build(settings, log)?
+                .run_until_stopped()
+                .await?;
+            Ok(())
+        },
+    )
     .await
 }

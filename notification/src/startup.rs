@@ -35,7 +35,11 @@ impl Application {
             settings.prefetch,
             log.clone(),
         );
-        let consumer = AmqpConsumer::new(mailer.clone().recipient(), consumer_stats.clone(), log.clone());
+        let consumer = AmqpConsumer::new(
+            mailer.clone().recipient(),
+            consumer_stats.clone(),
+            log.clone(),
+        );
         AmqpConsumer::create(|ctx| {
             ctx.add_stream(deliveries);
             consumer

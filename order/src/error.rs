@@ -16,7 +16,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("could not read the request body: {0}")]
     UnreadableBody(String),
-    #[error("the order was not accepted because the message broker is unavailable; nothing was ordered, retry later ({0})")]
+    #[error(
+        "the order was not accepted because the message broker is unavailable; nothing was ordered, retry later ({0})"
+    )]
     BrokerUnavailable(#[from] BrokerError),
     #[error("the order service is shutting down, retry later")]
     ShuttingDown(#[from] actix::MailboxError),
@@ -28,13 +30,18 @@ impl ResponseError for ApiError {
             ApiError::InvalidOrder(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::BrokerUnavailable(_) | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BrokerUnavailable(_) | ApiError::ShuttingDown(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut body = json!({ "error": self.to_string() });
-        if let ApiError::InvalidOrder(InvalidOrder { field: Some(field), .. }) = self {
+        if let ApiError::InvalidOrder(InvalidOrder {
+            field: Some(field), ..
+        }) = self
+        {
             body["field"] = json!(field);
         }
         HttpResponse::build(self.status_code()).json(body)

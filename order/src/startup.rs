@@ -25,7 +25,9 @@ impl Application {
     /// binds the HTTP listener.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let db = shared::db::connect(&settings.database_url, &log).await;
-        migration::migrate(&db).await.context("applying database migrations")?;
+        migration::migrate(&db)
+            .await
+            .context("applying database migrations")?;
         // One connection for the process, opened once: not one per request.
         let publisher = AmqpPublisher::connect(&settings.amqp_url, "order-publisher", &log).await;
         let order_desk = OrderDesk::new(Arc::new(publisher), log.clone()).start();

@@ -28,7 +28,9 @@ impl Application {
     /// binds the HTTP listener. RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let db = shared::db::connect(&settings.database_url, &log).await;
-        migration::migrate(&db).await.context("applying database migrations")?;
+        migration::migrate(&db)
+            .await
+            .context("applying database migrations")?;
 
         let stock_keeper = StockKeeper::new(Inventory::new(db), log.clone()).start();
         let consumer_stats = Arc::new(ConsumerStats::default());
@@ -38,7 +40,11 @@ impl Application {
             settings.prefetch,
             log.clone(),
         );
-        let consumer = AmqpConsumer::new(stock_keeper.clone().recipient(), consumer_stats.clone(), log.clone());
+        let consumer = AmqpConsumer::new(
+            stock_keeper.clone().recipient(),
+            consumer_stats.clone(),
+            log.clone(),
+        );
         EventConsumer::create(|ctx| {
             ctx.add_stream(deliveries);
             consumer

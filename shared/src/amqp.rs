@@ -14,11 +14,15 @@ use lapin::options::{
     QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{
+    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
+};
 use slog::{Logger, info, warn};
 use tokio::sync::{Mutex, mpsc};
 
-use crate::broker::{BrokerError, IncomingMessage, OutgoingMessage, Publisher, Settlement, Settler};
+use crate::broker::{
+    BrokerError, IncomingMessage, OutgoingMessage, Publisher, Settlement, Settler,
+};
 use crate::config::redact_url;
 use crate::events::JSON_CONTENT_TYPE;
 use crate::retry::until_ok;
@@ -71,7 +75,11 @@ impl ConsumerQueues {
             )
             .await?;
         channel
-            .queue_declare(self.dead_letter_queue().into(), QueueDeclareOptions::durable(), quorum_args())
+            .queue_declare(
+                self.dead_letter_queue().into(),
+                QueueDeclareOptions::durable(),
+                quorum_args(),
+            )
             .await?;
         channel
             .queue_bind(
@@ -83,13 +91,20 @@ impl ConsumerQueues {
             )
             .await?;
         let mut args = quorum_args();
-        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
         args.insert(
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(self.dead_letter_exchange().as_str().into()),
         );
         channel
-            .queue_declare(self.work_queue().into(), QueueDeclareOptions::durable(), args)
+            .queue_declare(
+                self.work_queue().into(),
+                QueueDeclareOptions::durable(),
+                args,
+            )
             .await?;
         channel
             .queue_bind(
@@ -107,7 +122,10 @@ impl ConsumerQueues {
 /// what bounds retries of a message that keeps failing.
 fn quorum_args() -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     args
 }
 
@@ -194,7 +212,9 @@ impl PublisherInner {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(unavailable)?;
-        declare_order_exchange(&channel).await.map_err(unavailable)?;
+        declare_order_exchange(&channel)
+            .await
+            .map_err(unavailable)?;
         *link = Some((connection, channel.clone()));
         Ok(channel)
     }
@@ -227,12 +247,12 @@ async fn publish_on(channel: &Channel, message: &OutgoingMessage) -> Result<(), 
         .map_err(PublishFailure::Lapin)?;
     match confirm {
         Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(returned)) => Err(PublishFailure::Refused(BrokerError::Unavailable(
-            format!(
+        Confirmation::Ack(Some(returned)) => {
+            Err(PublishFailure::Refused(BrokerError::Unavailable(format!(
                 "no queue is bound to exchange {} yet ({}); start a consuming service first",
                 message.exchange, returned.reply_text
-            ),
-        ))),
+            ))))
+        }
         Confirmation::Nack(_) => Err(PublishFailure::Refused(BrokerError::Nacked)),
         Confirmation::NotRequested => Err(PublishFailure::Refused(BrokerError::Unavailable(
             "publisher confirms are not enabled on the channel".into(),
@@ -257,11 +277,15 @@ impl Publisher for AmqpPublisher {
             };
             // The connection dropped: give auto-recovery a moment, then
             // publish again. A duplicate is harmless, consumers are idempotent.
-            let recovered = tokio::time::timeout(PUBLISH_RECOVERY_TIMEOUT, channel.wait_for_recovery(error)).await;
+            let recovered =
+                tokio::time::timeout(PUBLISH_RECOVERY_TIMEOUT, channel.wait_for_recovery(error))
+                    .await;
             let retry = match recovered {
                 Ok(Ok(())) => publish_on(&channel, &message).await,
                 Ok(Err(e)) => Err(PublishFailure::Lapin(e)),
-                Err(_) => Err(PublishFailure::Refused(unavailable("connection recovery timed out"))),
+                Err(_) => Err(PublishFailure::Refused(unavailable(
+                    "connection recovery timed out",
+                ))),
             };
             match retry {
                 Ok(()) => Ok(()),
@@ -364,7 +388,12 @@ fn incoming(delivery: Delivery) -> IncomingMessage {
                 .and_then(|(_, value)| as_u32(value))
         })
         .unwrap_or(0);
-    IncomingMessage::new(delivery.data, message_id, delivery_count, Box::new(LapinSettler(delivery.acker)))
+    IncomingMessage::new(
+        delivery.data,
+        message_id,
+        delivery_count,
+        Box::new(LapinSettler(delivery.acker)),
+    )
 }
 
 fn as_u32(value: &AMQPValue) -> Option<u32> {
@@ -384,7 +413,10 @@ fn as_u32(value: &AMQPValue) -> Option<u32> {
 struct LapinSettler(lapin::Acker);
 
 impl Settler for LapinSettler {
-    fn settle(self: Box<Self>, settlement: Settlement) -> BoxFuture<'static, Result<(), BrokerError>> {
+    fn settle(
+        self: Box<Self>,
+        settlement: Settlement,
+    ) -> BoxFuture<'static, Result<(), BrokerError>> {
         Box::pin(async move {
             let acker = self.0;
             let done = match settlement {
@@ -403,7 +435,9 @@ impl Settler for LapinSettler {
             if done {
                 Ok(())
             } else {
-                Err(unavailable("the channel closed before the delivery was settled"))
+                Err(unavailable(
+                    "the channel closed before the delivery was settled",
+                ))
             }
         })
     }

@@ -25,7 +25,10 @@ pub enum BrokerError {
 
 /// Settles one delivery with the broker that delivered it.
 pub trait Settler: Send + 'static {
-    fn settle(self: Box<Self>, settlement: Settlement) -> BoxFuture<'static, Result<(), BrokerError>>;
+    fn settle(
+        self: Box<Self>,
+        settlement: Settlement,
+    ) -> BoxFuture<'static, Result<(), BrokerError>>;
 }
 
 /// A delivery as consumers see it: no broker types leak past this point.
@@ -90,10 +93,13 @@ pub mod memory {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    /// A delivery's message id and how it was settled.
+    pub type Settled = (Option<String>, Settlement);
+
     #[derive(Clone, Default)]
     pub struct InMemoryBroker {
         published: Arc<Mutex<Vec<OutgoingMessage>>>,
-        settlements: Arc<Mutex<Vec<(Option<String>, Settlement)>>>,
+        settlements: Arc<Mutex<Vec<Settled>>>,
         refuse_publishes: Arc<AtomicBool>,
     }
 
@@ -103,7 +109,11 @@ pub mod memory {
         }
 
         /// A delivery whose settlement this broker records.
-        pub fn delivery(&self, body: impl Into<Vec<u8>>, message_id: Option<&str>) -> IncomingMessage {
+        pub fn delivery(
+            &self,
+            body: impl Into<Vec<u8>>,
+            message_id: Option<&str>,
+        ) -> IncomingMessage {
             IncomingMessage::new(
                 body.into(),
                 message_id.map(str::to_string),
@@ -119,7 +129,7 @@ pub mod memory {
             self.published.lock().unwrap().clone()
         }
 
-        pub fn settlements(&self) -> Vec<(Option<String>, Settlement)> {
+        pub fn settlements(&self) -> Vec<Settled> {
             self.settlements.lock().unwrap().clone()
         }
 
@@ -129,11 +139,7 @@ pub mod memory {
         }
 
         /// Waits until `count` deliveries are settled, or panics after `timeout`.
-        pub async fn wait_for_settlements(
-            &self,
-            count: usize,
-            timeout: Duration,
-        ) -> Vec<(Option<String>, Settlement)> {
+        pub async fn wait_for_settlements(&self, count: usize, timeout: Duration) -> Vec<Settled> {
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
                 let settled = self.settlements();
@@ -153,7 +159,9 @@ pub mod memory {
     impl Publisher for InMemoryBroker {
         fn publish(&self, message: OutgoingMessage) -> BoxFuture<'static, Result<(), BrokerError>> {
             let result = if self.refuse_publishes.load(Ordering::SeqCst) {
-                Err(BrokerError::Unavailable("in-memory broker refuses publishes".into()))
+                Err(BrokerError::Unavailable(
+                    "in-memory broker refuses publishes".into(),
+                ))
             } else {
                 self.published.lock().unwrap().push(message);
                 Ok(())
@@ -164,11 +172,14 @@ pub mod memory {
 
     struct RecordingSettler {
         message_id: Option<String>,
-        settlements: Arc<Mutex<Vec<(Option<String>, Settlement)>>>,
+        settlements: Arc<Mutex<Vec<Settled>>>,
     }
 
     impl Settler for RecordingSettler {
-        fn settle(self: Box<Self>, settlement: Settlement) -> BoxFuture<'static, Result<(), BrokerError>> {
+        fn settle(
+            self: Box<Self>,
+            settlement: Settlement,
+        ) -> BoxFuture<'static, Result<(), BrokerError>> {
             self.settlements
                 .lock()
                 .unwrap()

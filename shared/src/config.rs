@@ -52,7 +52,12 @@ pub fn http_addr(env: &dyn Env, default: &str) -> Result<SocketAddr, ConfigError
 }
 
 pub fn database_url(env: &dyn Env) -> Result<String, ConfigError> {
-    url_with_scheme(env, "DATABASE_URL", DEFAULT_DATABASE_URL, &["postgres", "postgresql"])
+    url_with_scheme(
+        env,
+        "DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        &["postgres", "postgresql"],
+    )
 }
 
 pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
@@ -94,7 +99,10 @@ fn url_with_scheme(
     };
     let url = url::Url::parse(&value).map_err(|e| error(format!("not a URL ({e})")))?;
     if !schemes.contains(&url.scheme()) {
-        return Err(error(format!("scheme must be one of {}", schemes.join(", "))));
+        return Err(error(format!(
+            "scheme must be one of {}",
+            schemes.join(", ")
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(error("the URL names no host".into()));
@@ -141,7 +149,8 @@ mod tests {
             database_url(&env).unwrap_err(),
             amqp_url(&env).unwrap_err(),
         ];
-        assert_eq!(errors.map(|e| e.var), ["HTTP_ADDR", "DATABASE_URL", "AMQP_URL"]);
+        let vars: Vec<_> = errors.iter().map(|e| e.var).collect();
+        assert_eq!(vars, ["HTTP_ADDR", "DATABASE_URL", "AMQP_URL"]);
         for error in errors {
             assert!(!error.to_string().contains("hunter2"), "{error}");
         }

@@ -48,7 +48,9 @@ impl ConsumerStats {
 }
 
 /// Decides how to settle a delivery from the domain actor's answer.
-pub fn settlement_for<T, E: Transience>(outcome: &Result<Result<T, E>, MailboxError>) -> Settlement {
+pub fn settlement_for<T, E: Transience>(
+    outcome: &Result<Result<T, E>, MailboxError>,
+) -> Settlement {
     match outcome {
         Ok(Ok(_)) => Settlement::Ack,
         Ok(Err(e)) if e.is_transient() => Settlement::Retry,
@@ -103,7 +105,9 @@ where
         let event = match decode_order_created(&delivery.body) {
             Ok(event) => event,
             Err(reason) => {
-                let log = self.log.new(o!("message_id" => delivery.message_id.clone()));
+                let log = self
+                    .log
+                    .new(o!("message_id" => delivery.message_id.clone()));
                 error!(log, "dead-lettering a message that is not a valid OrderCreated"; "reason" => %reason);
                 ctx.spawn(settle(delivery, Settlement::DeadLetter, stats, log).into_actor(self));
                 return;
@@ -143,11 +147,19 @@ where
     fn finished(&mut self, _: &mut Self::Context) {
         // Not `ctx.stop()`: deliveries still in flight must be settled. The
         // actor stops by itself once they are and nobody holds its address.
-        warn!(self.log, "delivery stream ended, finishing deliveries in flight");
+        warn!(
+            self.log,
+            "delivery stream ended, finishing deliveries in flight"
+        );
     }
 }
 
-async fn settle(delivery: IncomingMessage, settlement: Settlement, stats: Arc<ConsumerStats>, log: Logger) {
+async fn settle(
+    delivery: IncomingMessage,
+    settlement: Settlement,
+    stats: Arc<ConsumerStats>,
+    log: Logger,
+) {
     match delivery.settle(settlement).await {
         Ok(()) => stats.count(settlement),
         Err(e) => {
@@ -239,7 +251,11 @@ mod tests {
         ];
 
         // Act
-        let consumer = EventConsumer::new(handler.clone().recipient(), stats.clone(), test_logger());
+        let consumer = EventConsumer::new(
+            handler.clone().recipient::<Handle>(),
+            stats.clone(),
+            test_logger(),
+        );
         EventConsumer::create(|ctx| {
             ctx.add_stream(futures_util::stream::iter(deliveries));
             consumer
@@ -255,7 +271,10 @@ mod tests {
             ("permanent", Settlement::DeadLetter),
             ("transient", Settlement::Retry),
         ];
-        let settled: Vec<_> = settled.iter().map(|(id, s)| (id.as_deref().unwrap(), *s)).collect();
+        let settled: Vec<_> = settled
+            .iter()
+            .map(|(id, s)| (id.as_deref().unwrap(), *s))
+            .collect();
         assert_eq!(settled, expected);
         // The undecodable body never reached the domain actor.
         assert_eq!(handler.send(Seen).await.unwrap(), 4);
@@ -289,7 +308,9 @@ mod tests {
 
         // Act
         EventConsumer::create(|ctx| {
-            ctx.add_stream(futures_util::stream::iter([broker.delivery(body("123"), Some("m"))]));
+            ctx.add_stream(futures_util::stream::iter([
+                broker.delivery(body("123"), Some("m"))
+            ]));
             consumer
         });
 

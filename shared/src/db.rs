@@ -17,7 +17,10 @@ pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false);
-    let db = until_ok(&log, "connecting to PostgreSQL", || Database::connect(options.clone())).await;
+    let db = until_ok(&log, "connecting to PostgreSQL", || {
+        Database::connect(options.clone())
+    })
+    .await;
     info!(log, "connected to PostgreSQL");
     db
 }

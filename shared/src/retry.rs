@@ -44,7 +44,9 @@ mod tests {
     #[test]
     fn backoff_doubles_then_caps() {
         let cap = Duration::from_secs(5);
-        let delays: Vec<u64> = (1..=7).map(|a| backoff(a, cap).as_millis() as u64).collect();
+        let delays: Vec<u64> = (1..=7)
+            .map(|a| backoff(a, cap).as_millis() as u64)
+            .collect();
         assert_eq!(delays, [200, 400, 800, 1600, 3200, 5000, 5000]);
         assert_eq!(backoff(u32::MAX, cap), cap);
     }

@@ -35,13 +35,21 @@ impl System {
         };
         let system = Self {
             product: ServiceProcess::start("product", &env(product_port, true), log_dir),
-            notification: ServiceProcess::start("notification", &env(notification_port, false), log_dir),
+            notification: ServiceProcess::start(
+                "notification",
+                &env(notification_port, false),
+                log_dir,
+            ),
             order: ServiceProcess::start("order", &env(order_port, true), log_dir),
             order_url: format!("http://127.0.0.1:{order_port}"),
             product_url: format!("http://127.0.0.1:{product_port}"),
             notification_url: format!("http://127.0.0.1:{notification_port}"),
         };
-        for url in [&system.product_url, &system.notification_url, &system.order_url] {
+        for url in [
+            &system.product_url,
+            &system.notification_url,
+            &system.order_url,
+        ] {
             wait_healthy(url);
         }
         system
@@ -59,21 +67,28 @@ impl System {
     }
 
     fn place_order(&self, body: Option<&str>) -> Value {
-        let (status, answer) = http("POST", &format!("{}/create_order", self.order_url), body).unwrap();
+        let (status, answer) =
+            http("POST", &format!("{}/create_order", self.order_url), body).unwrap();
         assert_eq!(status, 201, "{answer}");
         serde_json::from_str(&answer).unwrap()
     }
 
     fn wait_for_stock(&self, product_id: &str, expected: i64) {
-        wait_until(SETTLE, &format!("stock of {product_id} to reach {expected}"), || {
-            (self.stock(product_id) == expected).then_some(())
-        });
+        wait_until(
+            SETTLE,
+            &format!("stock of {product_id} to reach {expected}"),
+            || (self.stock(product_id) == expected).then_some(()),
+        );
     }
 }
 
 fn wait_healthy(base_url: &str) {
     wait_until(STARTUP, &format!("{base_url}/health"), || {
-        matches!(http("GET", &format!("{base_url}/health"), None), Ok((200, _))).then_some(())
+        matches!(
+            http("GET", &format!("{base_url}/health"), None),
+            Ok((200, _))
+        )
+        .then_some(())
     });
 }
 
@@ -84,7 +99,10 @@ fn log_dir() -> PathBuf {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -94,10 +112,14 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
     let vhost = TestVhost::create().unwrap();
     let logs = log_dir();
     let mut system = System::start(&database, &vhost, &logs);
-    let broker = rt.block_on(BrokerClient::connect(vhost.amqp_url())).unwrap();
+    let broker = rt
+        .block_on(BrokerClient::connect(vhost.amqp_url()))
+        .unwrap();
     // Orders are refused until a consumer has declared its queue: wait for both.
     for queue in ["product.order_created", "notification.order_created"] {
-        wait_until(STARTUP, queue, || rt.block_on(broker.ready_count(queue)).ok());
+        wait_until(STARTUP, queue, || {
+            rt.block_on(broker.ready_count(queue)).ok()
+        });
     }
 
     // 1. "Buy" a product: curl -X POST http://localhost:5002/create_order
@@ -115,17 +137,32 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
             .then_some(())
     });
     let product_log = system.product.log();
-    assert!(product_log.contains("[x] PRODUCT: Received order for product: 123"), "{product_log}");
-    assert!(product_log.contains("Stock for product 123 reduced. New stock: 9"), "{product_log}");
+    assert!(
+        product_log.contains("[x] PRODUCT: Received order for product: 123"),
+        "{product_log}"
+    );
+    assert!(
+        product_log.contains("Stock for product 123 reduced. New stock: 9"),
+        "{product_log}"
+    );
 
     // 3. Stock persists across a restart of every process (SIGTERM exits 0).
     for service in system.each() {
-        assert_eq!(service.terminate(Duration::from_secs(15)), Some(0), "{}", service.log());
+        assert_eq!(
+            service.terminate(Duration::from_secs(15)),
+            Some(0),
+            "{}",
+            service.log()
+        );
     }
     for service in system.each() {
         service.restart();
     }
-    for url in [&system.product_url, &system.notification_url, &system.order_url] {
+    for url in [
+        &system.product_url,
+        &system.notification_url,
+        &system.order_url,
+    ] {
         wait_healthy(url);
     }
     assert_eq!(system.stock("123"), 9);
@@ -133,20 +170,29 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
     // 4. Orders placed while the product service is down are applied once it is back.
     rt.block_on(async {
         let db = database.connect().await;
-        db.execute_unprepared("INSERT INTO products (id, name, stock) VALUES ('789', 'Cable', 500)")
-            .await
-            .unwrap();
+        db.execute_unprepared(
+            "INSERT INTO products (id, name, stock) VALUES ('789', 'Cable', 500)",
+        )
+        .await
+        .unwrap();
     });
     assert_eq!(system.product.terminate(Duration::from_secs(15)), Some(0));
     for _ in 0..100 {
         system.place_order(Some(r#"{"product_id":"789","quantity":1}"#));
     }
-    assert_eq!(rt.block_on(broker.ready_count("product.order_created")).unwrap(), 100);
+    assert_eq!(
+        rt.block_on(broker.ready_count("product.order_created"))
+            .unwrap(),
+        100
+    );
     system.product.restart();
     wait_healthy(&system.product_url);
     system.wait_for_stock("789", 400);
     wait_until(SETTLE, "the product queue to drain", || {
-        (rt.block_on(broker.ready_count("product.order_created")).unwrap() == 0).then_some(())
+        (rt.block_on(broker.ready_count("product.order_created"))
+            .unwrap()
+            == 0)
+            .then_some(())
     });
     // Exactly 100: nothing lost, nothing applied twice.
     std::thread::sleep(Duration::from_millis(500));
@@ -159,7 +205,9 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
             .matches("[x] NOTIFICATION: 'Sending email' for purchased product: 789")
             .count()
     };
-    wait_until(SETTLE, "100 emails for product 789", || (emails_for_789() >= 100).then_some(()));
+    wait_until(SETTLE, "100 emails for product 789", || {
+        (emails_for_789() >= 100).then_some(())
+    });
     assert_eq!(emails_for_789(), 100);
 
     drop(system);

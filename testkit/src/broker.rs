@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt;
 use lapin::options::{
-    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
+    QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -40,11 +40,14 @@ fn management(method: &str, path: &str, body: Option<&str>) -> anyhow::Result<()
         .header("authorization", GUEST_BASIC_AUTH)
         .header("content-type", "application/json")
         .body(body.unwrap_or("").to_string())?;
-    let response = agent()
-        .run(request)
-        .with_context(|| format!("RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)"))?;
+    let response = agent().run(request).with_context(|| {
+        format!("RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)")
+    })?;
     if !response.status().is_success() {
-        bail!("RabbitMQ management API {method} {path} answered {}", response.status());
+        bail!(
+            "RabbitMQ management API {method} {path} answered {}",
+            response.status()
+        );
     }
     Ok(())
 }
@@ -94,12 +97,22 @@ impl BrokerClient {
     pub async fn connect(amqp_url: &str) -> anyhow::Result<Self> {
         let connection = Connection::connect(amqp_url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
-        Ok(Self { connection, channel })
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Self {
+            connection,
+            channel,
+        })
     }
 
     /// Publishes a persistent message as a producer would, waiting for the confirm.
-    pub async fn publish(&self, exchange: &str, body: &[u8], message_id: Option<&str>) -> anyhow::Result<()> {
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        body: &[u8],
+        message_id: Option<&str>,
+    ) -> anyhow::Result<()> {
         let mut properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(2);
@@ -108,7 +121,13 @@ impl BrokerClient {
         }
         let confirm = self
             .channel
-            .basic_publish(exchange.into(), "".into(), BasicPublishOptions::default(), body, properties)
+            .basic_publish(
+                exchange.into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
             .await?
             .await?;
         anyhow::ensure!(confirm.is_ack(), "the broker did not confirm the message");

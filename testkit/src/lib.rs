@@ -17,7 +17,8 @@ use sea_orm::{ConnectionTrait, Database};
 
 /// Maintenance database of the test server; override with `TEST_PG_URL`.
 pub fn pg_admin_url() -> String {
-    std::env::var("TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database created for one test and dropped with this guard.
@@ -29,7 +30,9 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub async fn create() -> anyhow::Result<Self> {
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Database::connect(pg_admin_url()).await.context("connecting to the test PostgreSQL")?;
+        let admin = Database::connect(pg_admin_url())
+            .await
+            .context("connecting to the test PostgreSQL")?;
         admin
             .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
             .await
@@ -49,7 +52,9 @@ impl TestDatabase {
 
     /// A fresh connection to this database, for assertions.
     pub async fn connect(&self) -> sea_orm::DatabaseConnection {
-        Database::connect(&self.url).await.expect("connecting to the test database")
+        Database::connect(&self.url)
+            .await
+            .expect("connecting to the test database")
     }
 }
 
@@ -64,7 +69,9 @@ impl Drop for TestDatabase {
                 .block_on(async {
                     let admin = Database::connect(pg_admin_url()).await?;
                     admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
                         .await?;
                     admin.close().await?;
                     anyhow::Ok(())
@@ -92,7 +99,10 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -104,7 +114,10 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> O
         if let Some(value) = probe() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

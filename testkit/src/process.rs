@@ -47,7 +47,10 @@ impl ServiceProcess {
         let mut process = Self {
             name: name.to_string(),
             binary: binary(name),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             log_path: log_dir.join(format!("{name}.log")),
             child: None,
         };
@@ -86,10 +89,14 @@ impl ServiceProcess {
     /// SIGTERM, then waits for the exit; returns the exit code.
     pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let status = crate::wait_until(timeout, &format!("{} to exit after SIGTERM", self.name), || {
-            child.try_wait().expect("waiting for the child")
-        });
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let status = crate::wait_until(
+            timeout,
+            &format!("{} to exit after SIGTERM", self.name),
+            || child.try_wait().expect("waiting for the child"),
+        );
         status.code()
     }
 

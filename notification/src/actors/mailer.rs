@@ -93,12 +93,21 @@ mod tests {
         let events: Vec<_> = (0..3).map(|_| OrderCreated::new("123".into(), 1)).collect();
         let mut deliveries: Vec<_> = events
             .iter()
-            .map(|e| broker.delivery(serde_json::to_vec(e).unwrap(), Some(&e.event_id.to_string())))
+            .map(|e| {
+                broker.delivery(
+                    serde_json::to_vec(e).unwrap(),
+                    Some(&e.event_id.to_string()),
+                )
+            })
             .collect();
         deliveries.insert(1, broker.delivery("[1, 2, 3]", Some("garbage")));
 
         // Act
-        let consumer = AmqpConsumer::new(mailer.clone().recipient(), Arc::new(ConsumerStats::default()), test_logger());
+        let consumer = AmqpConsumer::new(
+            mailer.clone().recipient(),
+            Arc::new(ConsumerStats::default()),
+            test_logger(),
+        );
         AmqpConsumer::create(|ctx| {
             ctx.add_stream(futures_util::stream::iter(deliveries));
             consumer
@@ -107,7 +116,10 @@ mod tests {
 
         // Assert
         assert_eq!(mailer.send(CountSentEmails).await.unwrap(), 3);
-        let acked = settled.iter().filter(|(_, s)| *s == Settlement::Ack).count();
+        let acked = settled
+            .iter()
+            .filter(|(_, s)| *s == Settlement::Ack)
+            .count();
         assert_eq!(acked, 3);
         assert!(settled.contains(&(Some("garbage".into()), Settlement::DeadLetter)));
     }

@@ -40,9 +40,18 @@ async fn each_order_created_sends_one_email_and_is_acked() {
     }
 
     // Assert
-    eventually(WAIT, "two acks", || async { (stats.acked.load(Ordering::SeqCst) == 2).then_some(()) }).await;
+    eventually(WAIT, "two acks", || async {
+        (stats.acked.load(Ordering::SeqCst) == 2).then_some(())
+    })
+    .await;
     assert_eq!(mailer.send(CountSentEmails).await.unwrap(), 2);
-    assert_eq!(broker.ready_count("notification.order_created").await.unwrap(), 0);
+    assert_eq!(
+        broker
+            .ready_count("notification.order_created")
+            .await
+            .unwrap(),
+        0
+    );
     let health = awc::Client::default()
         .get(format!("http://127.0.0.1:{port}/health"))
         .send()

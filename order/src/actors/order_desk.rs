@@ -63,21 +63,24 @@ impl Handler<PlaceOrder> for OrderDesk {
         ));
         // Publishes run concurrently: confirms from the broker are awaited in
         // parallel rather than one order at a time.
-        Box::pin(self.publisher.publish(message).into_actor(self).map(move |published, desk, _| {
-            match published {
-                Ok(()) => {
-                    desk.counters.published += 1;
-                    info!(log, "order created and published";
+        Box::pin(
+            self.publisher
+                .publish(message)
+                .into_actor(self)
+                .map(move |published, desk, _| match published {
+                    Ok(()) => {
+                        desk.counters.published += 1;
+                        info!(log, "order created and published";
                         "product_id" => &event.product_id, "quantity" => event.quantity);
-                    Ok(event)
-                }
-                Err(e) => {
-                    desk.counters.publish_failures += 1;
-                    warn!(log, "order not accepted: publishing failed"; "err" => %e);
-                    Err(e)
-                }
-            }
-        }))
+                        Ok(event)
+                    }
+                    Err(e) => {
+                        desk.counters.publish_failures += 1;
+                        warn!(log, "order not accepted: publishing failed"; "err" => %e);
+                        Err(e)
+                    }
+                }),
+        )
     }
 }
 
@@ -102,7 +105,10 @@ mod tests {
         // Arrange
         let broker = InMemoryBroker::new();
         let desk = OrderDesk::new(Arc::new(broker.clone()), test_logger()).start();
-        let order = OrderRequest { product_id: "456".into(), quantity: 2 };
+        let order = OrderRequest {
+            product_id: "456".into(),
+            quantity: 2,
+        };
 
         // Act
         let event = desk.send(PlaceOrder(order)).await.unwrap().unwrap();
@@ -114,9 +120,18 @@ mod tests {
         assert_eq!(published[0].message_id, event.event_id.to_string());
         let on_the_wire = decode_order_created(&published[0].body).unwrap();
         assert_eq!(on_the_wire, event);
-        assert_eq!((on_the_wire.product_id.as_str(), on_the_wire.quantity), ("456", 2));
+        assert_eq!(
+            (on_the_wire.product_id.as_str(), on_the_wire.quantity),
+            ("456", 2)
+        );
         let counters = desk.send(GetOrderCounters).await.unwrap();
-        assert_eq!(counters, OrderCounters { published: 1, publish_failures: 0 });
+        assert_eq!(
+            counters,
+            OrderCounters {
+                published: 1,
+                publish_failures: 0
+            }
+        );
     }
 
     #[actix::test]
@@ -125,11 +140,20 @@ mod tests {
         broker.refuse_publishes(true);
         let desk = OrderDesk::new(Arc::new(broker.clone()), test_logger()).start();
 
-        let result = desk.send(PlaceOrder(OrderRequest::default())).await.unwrap();
+        let result = desk
+            .send(PlaceOrder(OrderRequest::default()))
+            .await
+            .unwrap();
 
         assert!(matches!(result, Err(BrokerError::Unavailable(_))));
         assert!(broker.published().is_empty());
         let counters = desk.send(GetOrderCounters).await.unwrap();
-        assert_eq!(counters, OrderCounters { published: 0, publish_failures: 1 });
+        assert_eq!(
+            counters,
+            OrderCounters {
+                published: 0,
+                publish_failures: 1
+            }
+        );
     }
 }

@@ -71,13 +71,19 @@ impl OrderRequest {
             Some(quantity) => validate_quantity(&quantity)?,
             None => defaults.quantity,
         };
-        Ok(Self { product_id, quantity })
+        Ok(Self {
+            product_id,
+            quantity,
+        })
     }
 }
 
 fn validate_product_id(id: String) -> Result<String, InvalidOrder> {
     if id.trim().is_empty() {
-        return Err(InvalidOrder::field("product_id", "product_id must not be empty"));
+        return Err(InvalidOrder::field(
+            "product_id",
+            "product_id must not be empty",
+        ));
     }
     if id.chars().count() > MAX_PRODUCT_ID_CHARS {
         return Err(InvalidOrder::field(
@@ -86,7 +92,10 @@ fn validate_product_id(id: String) -> Result<String, InvalidOrder> {
         ));
     }
     if id.chars().any(char::is_control) {
-        return Err(InvalidOrder::field("product_id", "product_id must be printable text"));
+        return Err(InvalidOrder::field(
+            "product_id",
+            "product_id must be printable text",
+        ));
     }
     Ok(id)
 }
@@ -119,7 +128,13 @@ mod tests {
     #[test]
     fn json_body_orders_what_it_names() {
         let order = OrderRequest::parse(br#"{"product_id":"456","quantity":2}"#).unwrap();
-        assert_eq!(order, OrderRequest { product_id: "456".into(), quantity: 2 });
+        assert_eq!(
+            order,
+            OrderRequest {
+                product_id: "456".into(),
+                quantity: 2
+            }
+        );
         let order = OrderRequest::parse(br#"{"product_id":"456"}"#).unwrap();
         assert_eq!(order.quantity, 1);
     }
@@ -141,7 +156,13 @@ mod tests {
             let error = OrderRequest::parse(body).unwrap_err();
             assert_eq!(error.field, field, "{}", String::from_utf8_lossy(body));
         }
-        let long = format!(r#"{{"product_id":"{}"}}"#, "x".repeat(MAX_PRODUCT_ID_CHARS + 1));
-        assert_eq!(OrderRequest::parse(long.as_bytes()).unwrap_err().field, Some("product_id"));
+        let long = format!(
+            r#"{{"product_id":"{}"}}"#,
+            "x".repeat(MAX_PRODUCT_ID_CHARS + 1)
+        );
+        assert_eq!(
+            OrderRequest::parse(long.as_bytes()).unwrap_err().field,
+            Some("product_id")
+        );
     }
 }

@@ -38,7 +38,12 @@ fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
         return Ok(());
     };
     let value = value.to_str().unwrap_or("<not text>");
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
         Ok(())
     } else {

@@ -21,7 +21,10 @@ async fn an_order_without_body_publishes_one_laptop() {
     assert_eq!(body["order_id"], json!(event.order_id));
     assert_eq!((event.product_id.as_str(), event.quantity), ("123", 1));
     let properties = &delivery.properties;
-    assert_eq!(properties.content_type().as_ref().unwrap().as_str(), "application/json");
+    assert_eq!(
+        properties.content_type().as_ref().unwrap().as_str(),
+        "application/json"
+    );
     assert_eq!(*properties.delivery_mode(), Some(2), "persistent");
     assert_eq!(
         properties.message_id().as_ref().unwrap().as_str(),
@@ -35,11 +38,17 @@ async fn a_json_body_orders_what_it_names() {
     let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
 
     let (status, body) = app
-        .create_order(Some(r#"{"product_id":"456","quantity":2}"#), Some("application/json"))
+        .create_order(
+            Some(r#"{"product_id":"456","quantity":2}"#),
+            Some("application/json"),
+        )
         .await;
 
     assert_eq!(status, 201, "{body}");
-    assert_eq!((body["product_id"].as_str(), body["quantity"].as_u64()), (Some("456"), Some(2)));
+    assert_eq!(
+        (body["product_id"].as_str(), body["quantity"].as_u64()),
+        (Some("456"), Some(2))
+    );
     let event = decode_order_created(&tap.next(WAIT).await.unwrap().data).unwrap();
     assert_eq!((event.product_id.as_str(), event.quantity), ("456", 2));
 }
@@ -57,7 +66,12 @@ async fn bad_input_gets_a_clear_error_and_the_service_keeps_working() {
         (r#"{"quantity":0}"#, None, 400, Some("quantity")),
         (r#"{"quantity":"two"}"#, None, 400, None),
         (r#"{"quantity":5000}"#, None, 400, Some("quantity")),
-        ("product_id=456", Some("application/x-www-form-urlencoded"), 415, None),
+        (
+            "product_id=456",
+            Some("application/x-www-form-urlencoded"),
+            415,
+            None,
+        ),
         (&too_large, None, 413, None),
     ];
 
@@ -65,7 +79,10 @@ async fn bad_input_gets_a_clear_error_and_the_service_keeps_working() {
     for (body, content_type, expected_status, expected_field) in cases {
         let (status, answer) = app.create_order(Some(body), content_type).await;
         assert_eq!(status, expected_status, "{body:.60} -> {answer}");
-        assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
         assert_eq!(answer["field"].as_str(), expected_field, "{answer}");
     }
 
@@ -74,7 +91,12 @@ async fn bad_input_gets_a_clear_error_and_the_service_keeps_working() {
     assert_eq!(status, 201);
     let event = decode_order_created(&tap.next(WAIT).await.unwrap().data).unwrap();
     assert_eq!(event.product_id, "123");
-    assert!(tap.next(std::time::Duration::from_millis(300)).await.is_err(), "only one event published");
+    assert!(
+        tap.next(std::time::Duration::from_millis(300))
+            .await
+            .is_err(),
+        "only one event published"
+    );
 }
 
 #[actix_web::test]
@@ -87,5 +109,11 @@ async fn an_order_no_queue_would_receive_is_refused_not_lost() {
 
     // Assert
     assert_eq!(status, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("no queue is bound"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no queue is bound"),
+        "{body}"
+    );
 }

@@ -24,12 +24,16 @@ pub async fn spawn_app() -> TestApp {
         database_url: database.url().to_string(),
         amqp_url: vhost.amqp_url().to_string(),
     };
-    let app = Application::build(settings, test_logger()).await.expect("the app builds");
+    let app = Application::build(settings, test_logger())
+        .await
+        .expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
-        broker: BrokerClient::connect(vhost.amqp_url()).await.expect("a broker connection"),
+        broker: BrokerClient::connect(vhost.amqp_url())
+            .await
+            .expect("a broker connection"),
         _vhost: vhost,
         _database: database,
     }
@@ -37,7 +41,11 @@ pub async fn spawn_app() -> TestApp {
 
 impl TestApp {
     /// `POST /create_order` with an optional body and content type.
-    pub async fn create_order(&self, body: Option<&str>, content_type: Option<&str>) -> (u16, Value) {
+    pub async fn create_order(
+        &self,
+        body: Option<&str>,
+        content_type: Option<&str>,
+    ) -> (u16, Value) {
         let mut request = awc::Client::default().post(format!("{}/create_order", self.address));
         if let Some(content_type) = content_type {
             request = request.insert_header(("content-type", content_type));
@@ -47,7 +55,11 @@ impl TestApp {
             None => request.send().await,
         }
         .expect("POST /create_order");
-        let body = response.json::<Value>().limit(1 << 20).await.expect("a JSON body");
+        let body = response
+            .json::<Value>()
+            .limit(1 << 20)
+            .await
+            .expect("a JSON body");
         (response.status().as_u16(), body)
     }
 }

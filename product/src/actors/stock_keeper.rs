@@ -98,7 +98,10 @@ impl Inventory {
         }
         let quantity = stock_quantity(request.quantity);
         let updated = products::Entity::update_many()
-            .col_expr(products::Column::Stock, Expr::col(products::Column::Stock).sub(quantity))
+            .col_expr(
+                products::Column::Stock,
+                Expr::col(products::Column::Stock).sub(quantity),
+            )
             .filter(products::Column::Id.eq(&request.product_id))
             .filter(products::Column::Stock.gte(quantity))
             .exec_with_returning(&txn)
@@ -122,7 +125,15 @@ impl Inventory {
             .await?;
         Ok(products
             .into_iter()
-            .map(|p| (p.id, ProductView { name: p.name, stock: p.stock }))
+            .map(|p| {
+                (
+                    p.id,
+                    ProductView {
+                        name: p.name,
+                        stock: p.stock,
+                    },
+                )
+            })
             .collect())
     }
 }
@@ -159,14 +170,19 @@ impl Handler<ReserveStock> for StockKeeper {
             "quantity" => request.quantity);
         let inventory = self.inventory.clone();
         AtomicResponse::new(Box::pin(
-            async move { inventory.reserve(&request).await.map(|outcome| (request, outcome)) }
-                .into_actor(self)
-                .map(move |result, keeper, _| {
-                    let (request, outcome) = result?;
-                    keeper.counters.count(&outcome);
-                    log_outcome(&log, &request, &outcome);
-                    Ok(outcome)
-                }),
+            async move {
+                inventory
+                    .reserve(&request)
+                    .await
+                    .map(|outcome| (request, outcome))
+            }
+            .into_actor(self)
+            .map(move |result, keeper, _| {
+                let (request, outcome) = result?;
+                keeper.counters.count(&outcome);
+                log_outcome(&log, &request, &outcome);
+                Ok(outcome)
+            }),
         ))
     }
 }
@@ -175,13 +191,20 @@ fn log_outcome(log: &Logger, request: &ReserveStock, outcome: &StockOutcome) {
     let product = &request.product_id;
     match outcome {
         StockOutcome::Reserved { new_stock } => {
-            info!(log, "Stock for product {product} reduced. New stock: {new_stock}")
+            info!(
+                log,
+                "Stock for product {product} reduced. New stock: {new_stock}"
+            )
         }
         StockOutcome::OutOfStock { available } => warn!(log,
             "Order rejected: product {product} is out of stock";
             "requested" => request.quantity, "available" => available),
-        StockOutcome::UnknownProduct => warn!(log, "Order rejected: product {product} does not exist"),
-        StockOutcome::AlreadyApplied => info!(log, "Order already applied, ignoring the redelivery"),
+        StockOutcome::UnknownProduct => {
+            warn!(log, "Order rejected: product {product} does not exist")
+        }
+        StockOutcome::AlreadyApplied => {
+            info!(log, "Order already applied, ignoring the redelivery")
+        }
     }
 }
 

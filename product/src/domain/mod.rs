@@ -5,8 +5,12 @@ use serde::Serialize;
 /// What became of one order's stock reservation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StockOutcome {
-    Reserved { new_stock: i32 },
-    OutOfStock { available: i32 },
+    Reserved {
+        new_stock: i32,
+    },
+    OutOfStock {
+        available: i32,
+    },
     UnknownProduct,
     /// The event was processed before (a redelivery): nothing changed.
     AlreadyApplied,
@@ -43,9 +47,18 @@ mod tests {
 
     #[test]
     fn outcome_follows_the_conditional_update() {
-        assert_eq!(StockOutcome::from_update(Some(9), Some(9)), StockOutcome::Reserved { new_stock: 9 });
-        assert_eq!(StockOutcome::from_update(None, Some(0)), StockOutcome::OutOfStock { available: 0 });
-        assert_eq!(StockOutcome::from_update(None, None), StockOutcome::UnknownProduct);
+        assert_eq!(
+            StockOutcome::from_update(Some(9), Some(9)),
+            StockOutcome::Reserved { new_stock: 9 }
+        );
+        assert_eq!(
+            StockOutcome::from_update(None, Some(0)),
+            StockOutcome::OutOfStock { available: 0 }
+        );
+        assert_eq!(
+            StockOutcome::from_update(None, None),
+            StockOutcome::UnknownProduct
+        );
     }
 
     #[test]

@@ -32,7 +32,8 @@ async fn orders_that_cannot_be_filled_change_nothing_and_are_acked() {
     let app = spawn_app().await;
 
     app.publish(&OrderCreated::new("123".into(), 11)).await;
-    app.publish(&OrderCreated::new("no-such-product".into(), 1)).await;
+    app.publish(&OrderCreated::new("no-such-product".into(), 1))
+        .await;
     app.wait_settled(2).await;
 
     assert_eq!(app.stock("123").await, 10);
@@ -50,9 +51,16 @@ async fn malformed_messages_are_dead_lettered_and_do_not_block_the_queue() {
     let valid = OrderCreated::new("123".into(), 1);
 
     // Act: garbage and an event with a missing field around a valid order.
-    app.broker.publish(ORDER_EXCHANGE, b"not json at all", Some("garbage-1")).await.unwrap();
     app.broker
-        .publish(ORDER_EXCHANGE, br#"{"product_id":"123","quantity":1}"#, Some("garbage-2"))
+        .publish(ORDER_EXCHANGE, b"not json at all", Some("garbage-1"))
+        .await
+        .unwrap();
+    app.broker
+        .publish(
+            ORDER_EXCHANGE,
+            br#"{"product_id":"123","quantity":1}"#,
+            Some("garbage-2"),
+        )
         .await
         .unwrap();
     app.publish(&valid).await;
@@ -75,7 +83,9 @@ async fn malformed_messages_are_dead_lettered_and_do_not_block_the_queue() {
 async fn concurrent_orders_never_oversell() {
     // Arrange: stock of 123 is 10.
     let app = spawn_app().await;
-    let events: Vec<_> = (0..15).map(|_| OrderCreated::new("123".into(), 1)).collect();
+    let events: Vec<_> = (0..15)
+        .map(|_| OrderCreated::new("123".into(), 1))
+        .collect();
 
     // Act
     for event in &events {

@@ -38,12 +38,16 @@ pub async fn spawn_app() -> TestApp {
         amqp_url: vhost.amqp_url().to_string(),
         prefetch: 32,
     };
-    let app = Application::build(settings, test_logger()).await.expect("the app builds");
+    let app = Application::build(settings, test_logger())
+        .await
+        .expect("the app builds");
     let test_app = TestApp {
         address: format!("http://127.0.0.1:{}", app.port()),
         stock_keeper: app.stock_keeper(),
         consumer_stats: app.consumer_stats(),
-        broker: BrokerClient::connect(vhost.amqp_url()).await.expect("a broker connection"),
+        broker: BrokerClient::connect(vhost.amqp_url())
+            .await
+            .expect("a broker connection"),
         db: database.connect().await,
         _vhost: vhost,
         _database: database,
@@ -71,7 +75,9 @@ impl TestApp {
 
     pub async fn stock(&self, product_id: &str) -> i64 {
         let (_, products) = self.get_products().await;
-        products[product_id]["stock"].as_i64().expect("the product has a stock")
+        products[product_id]["stock"]
+            .as_i64()
+            .expect("the product has a stock")
     }
 
     pub async fn publish(&self, event: &OrderCreated) {
