@@ -6,6 +6,8 @@ use sea_orm_migration::sea_orm::{DatabaseConnection, Statement, TransactionTrait
 
 mod m20251125_000001_create_products;
 mod m20251125_000002_create_processed_events;
+mod m20251125_000003_create_orders_and_outbox;
+mod m20251125_000004_create_sent_emails;
 
 pub struct Migrator;
 
@@ -15,6 +17,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20251125_000001_create_products::Migration),
             Box::new(m20251125_000002_create_processed_events::Migration),
+            Box::new(m20251125_000003_create_orders_and_outbox::Migration),
+            Box::new(m20251125_000004_create_sent_emails::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ use shared::config::{self, ConfigError, Env};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub http_addr: SocketAddr,
+    pub database_url: String,
     pub amqp_url: String,
     /// Unacknowledged deliveries the broker may hand this consumer at once.
     pub prefetch: u16,
@@ -14,6 +15,7 @@ impl Settings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
             http_addr: config::http_addr(env, "0.0.0.0:5003")?,
+            database_url: config::database_url(env)?,
             amqp_url: config::amqp_url(env)?,
             prefetch: config::positive_u16(env, "AMQP_PREFETCH", 32)?,
         })

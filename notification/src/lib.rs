@@ -1,4 +1,5 @@
 pub mod actors;
 pub mod config;
+pub mod entity;
 pub mod routes;
 pub mod startup;

@@ -9,7 +9,8 @@ async fn main() -> ExitCode {
         "notification",
         Settings::from_env,
         |settings, log| async move {
-            Application::build(settings, log)?
+            Application::build(settings, log)
+                .await?
                 .run_until_stopped()
                 .await?;
             Ok(())

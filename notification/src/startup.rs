@@ -10,7 +10,7 @@ use shared::consumer::ConsumerStats;
 use slog::{Logger, info};
 
 use crate::actors::AmqpConsumer;
-use crate::actors::mailer::Mailer;
+use crate::actors::mailer::{Mailer, SentLedger};
 use crate::config::Settings;
 use crate::routes::health::health;
 
@@ -24,10 +24,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Starts the actors and binds the HTTP listener; RabbitMQ is reached in
-    /// the background.
-    pub fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let mailer = Mailer::new(log.clone()).start();
+    /// Connects to PostgreSQL (waiting for it), migrates, starts the actors
+    /// and binds the HTTP listener; RabbitMQ is reached in the background.
+    pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
+        let db = shared::db::connect(&settings.database_url, &log).await;
+        migration::migrate(&db)
+            .await
+            .context("applying database migrations")?;
+        let mailer = Mailer::new(SentLedger::new(db), log.clone()).start();
         let consumer_stats = Arc::new(ConsumerStats::default());
         let deliveries = amqp::consume(
             settings.amqp_url.clone(),

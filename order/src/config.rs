@@ -1,12 +1,17 @@
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use shared::config::{self, ConfigError, Env};
+
+use crate::actors::outbox_relay::RelaySettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub http_addr: SocketAddr,
     pub database_url: String,
     pub amqp_url: String,
+    pub relay: RelaySettings,
 }
 
 impl Settings {
@@ -15,6 +20,12 @@ impl Settings {
             http_addr: config::http_addr(env, "0.0.0.0:5002")?,
             database_url: config::database_url(env)?,
             amqp_url: config::amqp_url(env)?,
+            relay: RelaySettings {
+                retention: Duration::from_secs(
+                    3600 * u64::from(config::positive_u16(env, "OUTBOX_RETENTION_HOURS", 168)?),
+                ),
+                ..RelaySettings::default()
+            },
         })
     }
 }

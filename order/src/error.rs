@@ -1,7 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use sea_orm::DbErr;
 use serde_json::json;
-use shared::broker::BrokerError;
 
 use crate::domain::order_request::{InvalidOrder, MAX_BODY_BYTES};
 
@@ -16,10 +16,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("could not read the request body: {0}")]
     UnreadableBody(String),
-    #[error(
-        "the order was not accepted because the message broker is unavailable; nothing was ordered, retry later ({0})"
-    )]
-    BrokerUnavailable(#[from] BrokerError),
+    #[error("the order could not be stored; nothing was ordered, retry later ({0})")]
+    Storage(#[from] DbErr),
     #[error("the order service is shutting down, retry later")]
     ShuttingDown(#[from] actix::MailboxError),
 }
@@ -30,9 +28,7 @@ impl ResponseError for ApiError {
             ApiError::InvalidOrder(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::BrokerUnavailable(_) | ApiError::ShuttingDown(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Storage(_) | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

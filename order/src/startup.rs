@@ -8,7 +8,8 @@ use anyhow::Context as _;
 use shared::amqp::AmqpPublisher;
 use slog::{Logger, info};
 
-use crate::actors::order_desk::OrderDesk;
+use crate::actors::order_desk::{OrderBook, OrderDesk};
+use crate::actors::outbox_relay::{Outbox, OutboxRelay};
 use crate::config::Settings;
 use crate::routes::{health::health, orders::create_order};
 
@@ -18,19 +19,28 @@ pub struct Application {
     port: u16,
     server: Server,
     order_desk: Addr<OrderDesk>,
+    relay: Addr<OutboxRelay>,
 }
 
 impl Application {
-    /// Waits for PostgreSQL and RabbitMQ, migrates, starts the actors and
-    /// binds the HTTP listener.
+    /// Waits for PostgreSQL, migrates, starts the actors and binds the HTTP
+    /// listener. Orders are accepted while RabbitMQ is down: the relay
+    /// publishes them once it is reachable.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let db = shared::db::connect(&settings.database_url, &log).await;
         migration::migrate(&db)
             .await
             .context("applying database migrations")?;
-        // One connection for the process, opened once: not one per request.
-        let publisher = AmqpPublisher::connect(&settings.amqp_url, "order-publisher", &log).await;
-        let order_desk = OrderDesk::new(Arc::new(publisher), log.clone()).start();
+        // One connection for the process, not one per request.
+        let publisher = AmqpPublisher::new(&settings.amqp_url, "order-publisher", &log);
+        let relay = OutboxRelay::new(
+            Outbox::new(db.clone()),
+            Arc::new(publisher),
+            settings.relay.clone(),
+            log.clone(),
+        )
+        .start();
+        let order_desk = OrderDesk::new(OrderBook::new(db), relay.clone(), log.clone()).start();
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
@@ -51,6 +61,7 @@ impl Application {
             port,
             server,
             order_desk,
+            relay,
         })
     }
 
@@ -60,6 +71,10 @@ impl Application {
 
     pub fn order_desk(&self) -> Addr<OrderDesk> {
         self.order_desk.clone()
+    }
+
+    pub fn relay(&self) -> Addr<OutboxRelay> {
+        self.relay.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -181,16 +181,17 @@ struct PublisherInner {
 }
 
 impl AmqpPublisher {
-    /// Connects (retrying until the broker answers) and declares `order_exchange`.
-    pub async fn connect(url: &str, name: &str, log: &Logger) -> Self {
-        let inner = Arc::new(PublisherInner {
-            url: url.to_string(),
-            name: name.to_string(),
-            log: log.clone(),
-            link: Mutex::new(None),
-        });
-        until_ok(log, "opening the publishing channel", || inner.channel()).await;
-        Self { inner }
+    /// Connects lazily, on the first publish, and again after a connection
+    /// is lost for good: a publisher never blocks its service's startup.
+    pub fn new(url: &str, name: &str, log: &Logger) -> Self {
+        Self {
+            inner: Arc::new(PublisherInner {
+                url: url.to_string(),
+                name: name.to_string(),
+                log: log.clone(),
+                link: Mutex::new(None),
+            }),
+        }
     }
 }
 
@@ -215,6 +216,7 @@ impl PublisherInner {
         declare_order_exchange(&channel)
             .await
             .map_err(unavailable)?;
+        info!(self.log, "publishing channel open"; "amqp_url" => redact_url(&self.url));
         *link = Some((connection, channel.clone()));
         Ok(channel)
     }

@@ -7,7 +7,7 @@ use anyhow::{Context as _, bail};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -137,6 +137,24 @@ impl BrokerClient {
     /// Messages ready in `queue` (not counting those delivered and unacked).
     /// Fails if the queue does not exist.
     pub async fn ready_count(&self, queue: &str) -> anyhow::Result<u32> {
+        Ok(self.inspect(queue).await?.message_count())
+    }
+
+    /// Consumers of `queue`. A service's consumer starts after its queue is
+    /// bound, so one consumer means messages published now will reach it.
+    pub async fn consumer_count(&self, queue: &str) -> anyhow::Result<u32> {
+        Ok(self.inspect(queue).await?.consumer_count())
+    }
+
+    /// Waits until `queue` has a consumer, or fails after `timeout`.
+    pub async fn wait_for_consumer(&self, queue: &str, timeout: Duration) {
+        crate::eventually(timeout, &format!("a consumer on {queue}"), || async {
+            matches!(self.consumer_count(queue).await, Ok(n) if n > 0).then_some(())
+        })
+        .await
+    }
+
+    async fn inspect(&self, queue: &str) -> anyhow::Result<lapin::Queue> {
         // A passive declare of a missing queue closes its channel: use a spare one.
         let channel = self.connection.create_channel().await?;
         let declared = channel
@@ -150,7 +168,7 @@ impl BrokerClient {
             )
             .await?;
         let _ = channel.close(200, "done".into()).await;
-        Ok(declared.message_count())
+        Ok(declared)
     }
 
     /// Takes one message off `queue`, if there is one.
@@ -162,8 +180,20 @@ impl BrokerClient {
         Ok(message.map(|m| m.delivery))
     }
 
-    /// A queue of this test's own bound to `exchange`, to see what is published.
+    /// A queue of this test's own bound to `exchange` (a durable fanout
+    /// exchange, declared if missing), to see what is published.
     pub async fn tap(&self, exchange: &str) -> anyhow::Result<Tap> {
+        self.channel
+            .exchange_declare(
+                exchange.into(),
+                lapin::ExchangeKind::Fanout,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
         let queue = format!("tap-{}", uuid::Uuid::new_v4().simple());
         self.channel
             .queue_declare(

@@ -1,16 +1,20 @@
-//! The `Mailer` "sends" the purchase email. Sending is simulated by a log
-//! line until an SMTP provider is wired in.
-
-use std::convert::Infallible;
+//! The `Mailer` "sends" the purchase email — a log line until an SMTP
+//! provider is wired in — at most once per event: the event id is recorded
+//! in `sent_emails` before the email goes out, so neither a redelivery nor a
+//! restart sends it again.
 
 use actix::prelude::*;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TryInsertResult};
+use shared::consumer::Transience;
 use shared::events::OrderCreated;
 use slog::{Logger, info, o};
 use uuid::Uuid;
 
+use crate::entity::sent_emails;
+
 /// Email the customer about the purchase behind `event_id`.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<(), Infallible>")]
+#[rtype(result = "Result<EmailOutcome, MailError>")]
 pub struct SendEmail {
     pub event_id: Uuid,
     pub order_id: Uuid,
@@ -29,19 +33,77 @@ impl From<OrderCreated> for SendEmail {
     }
 }
 
-/// How many emails this process has sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailOutcome {
+    Sent,
+    /// Sent before for this event: not sent again.
+    AlreadySent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("could not record the email: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl Transience for MailError {
+    fn is_transient(&self) -> bool {
+        match self {
+            MailError::Database(_) => true,
+        }
+    }
+}
+
+/// How many emails this process sent, and how many duplicates it skipped.
 #[derive(Debug, Message)]
-#[rtype(result = "u64")]
-pub struct CountSentEmails;
+#[rtype(result = "MailerCounters")]
+pub struct GetMailerCounters;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MailerCounters {
+    pub sent: u64,
+    pub already_sent: u64,
+}
+
+/// The `sent_emails` table.
+#[derive(Clone)]
+pub struct SentLedger {
+    db: DatabaseConnection,
+}
+
+impl SentLedger {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Records the email; false if it was recorded before.
+    pub async fn record(&self, email: &SendEmail) -> Result<bool, DbErr> {
+        let inserted = sent_emails::Entity::insert(sent_emails::ActiveModel {
+            event_id: Set(email.event_id),
+            order_id: Set(email.order_id),
+            product_id: Set(email.product_id.clone()),
+            ..Default::default()
+        })
+        .on_conflict_do_nothing()
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(matches!(inserted, TryInsertResult::Inserted(1)))
+    }
+}
 
 pub struct Mailer {
-    sent: u64,
+    ledger: SentLedger,
+    counters: MailerCounters,
     log: Logger,
 }
 
 impl Mailer {
-    pub fn new(log: Logger) -> Self {
-        Self { sent: 0, log }
+    pub fn new(ledger: SentLedger, log: Logger) -> Self {
+        Self {
+            ledger,
+            counters: MailerCounters::default(),
+            log,
+        }
     }
 }
 
@@ -50,77 +112,41 @@ impl Actor for Mailer {
 }
 
 impl Handler<SendEmail> for Mailer {
-    type Result = Result<(), Infallible>;
+    type Result = ResponseActFuture<Self, Result<EmailOutcome, MailError>>;
 
     fn handle(&mut self, email: SendEmail, _: &mut Context<Self>) -> Self::Result {
-        let log = self.log.new(o!(
-            "event_id" => email.event_id.to_string(),
-            "order_id" => email.order_id.to_string(),
-        ));
-        info!(log, "[x] NOTIFICATION: 'Sending email' for purchased product: {}", email.product_id;
-            "quantity" => email.quantity);
-        self.sent += 1;
-        Ok(())
+        let ledger = self.ledger.clone();
+        Box::pin(
+            async move {
+                let first_time = ledger.record(&email).await?;
+                Ok::<_, MailError>((email, first_time))
+            }
+            .into_actor(self)
+            .map(|recorded, mailer, _| {
+                let (email, first_time) = recorded?;
+                let log = mailer.log.new(o!(
+                    "event_id" => email.event_id.to_string(),
+                    "order_id" => email.order_id.to_string(),
+                ));
+                if first_time {
+                    info!(log, "[x] NOTIFICATION: 'Sending email' for purchased product: {}", email.product_id;
+                        "quantity" => email.quantity);
+                    mailer.counters.sent += 1;
+                    Ok(EmailOutcome::Sent)
+                } else {
+                    info!(log, "email for this order already sent, not sending it again");
+                    mailer.counters.already_sent += 1;
+                    Ok(EmailOutcome::AlreadySent)
+                }
+            }),
+        )
     }
 }
 
-impl Handler<CountSentEmails> for Mailer {
-    type Result = u64;
+impl Handler<GetMailerCounters> for Mailer {
+    type Result = MessageResult<GetMailerCounters>;
 
-    fn handle(&mut self, _: CountSentEmails, _: &mut Context<Self>) -> u64 {
-        self.sent
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use shared::broker::Settlement;
-    use shared::broker::memory::InMemoryBroker;
-    use shared::consumer::ConsumerStats;
-    use shared::telemetry::test_logger;
-
-    use super::*;
-    use crate::actors::AmqpConsumer;
-
-    #[actix::test]
-    async fn each_order_created_sends_one_email_and_is_acked() {
-        // Arrange
-        let broker = InMemoryBroker::new();
-        let mailer = Mailer::new(test_logger()).start();
-        let events: Vec<_> = (0..3).map(|_| OrderCreated::new("123".into(), 1)).collect();
-        let mut deliveries: Vec<_> = events
-            .iter()
-            .map(|e| {
-                broker.delivery(
-                    serde_json::to_vec(e).unwrap(),
-                    Some(&e.event_id.to_string()),
-                )
-            })
-            .collect();
-        deliveries.insert(1, broker.delivery("[1, 2, 3]", Some("garbage")));
-
-        // Act
-        let consumer = AmqpConsumer::new(
-            mailer.clone().recipient(),
-            Arc::new(ConsumerStats::default()),
-            test_logger(),
-        );
-        AmqpConsumer::create(|ctx| {
-            ctx.add_stream(futures_util::stream::iter(deliveries));
-            consumer
-        });
-        let settled = broker.wait_for_settlements(4, Duration::from_secs(5)).await;
-
-        // Assert
-        assert_eq!(mailer.send(CountSentEmails).await.unwrap(), 3);
-        let acked = settled
-            .iter()
-            .filter(|(_, s)| *s == Settlement::Ack)
-            .count();
-        assert_eq!(acked, 3);
-        assert!(settled.contains(&(Some("garbage".into()), Settlement::DeadLetter)));
+    fn handle(&mut self, _: GetMailerCounters, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.counters)
     }
 }

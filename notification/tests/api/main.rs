@@ -1,33 +1,107 @@
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use notification::actors::mailer::CountSentEmails;
+use actix::{Actor, AsyncContext};
+use notification::actors::AmqpConsumer;
+use notification::actors::mailer::{GetMailerCounters, Mailer, MailerCounters, SentLedger};
 use notification::config::Settings;
 use notification::startup::Application;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::amqp::ORDER_EXCHANGE;
+use shared::broker::Settlement;
+use shared::broker::memory::InMemoryBroker;
+use shared::consumer::ConsumerStats;
 use shared::events::OrderCreated;
 use shared::telemetry::test_logger;
-use testkit::{BrokerClient, TestVhost, eventually};
+use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
 
+async fn sent_emails(db: &DatabaseConnection) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT count(*) FROM sent_emails",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
 #[actix_web::test]
-async fn each_order_created_sends_one_email_and_is_acked() {
+async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
+    // Arrange: the consumer and the Mailer with an in-memory broker.
+    let database = TestDatabase::create().await.unwrap();
+    let db = database.connect().await;
+    migration::migrate(&db).await.unwrap();
+    let broker = InMemoryBroker::new();
+    let mailer = Mailer::new(SentLedger::new(db.clone()), test_logger()).start();
+    let [first, second] = [
+        OrderCreated::new("123".into(), 1),
+        OrderCreated::new("456".into(), 2),
+    ];
+    let delivery = |event: &OrderCreated| {
+        broker.delivery(
+            serde_json::to_vec(event).unwrap(),
+            Some(&event.event_id.to_string()),
+        )
+    };
+    let deliveries = vec![
+        delivery(&first),
+        broker.delivery("[1, 2, 3]", Some("garbage")),
+        delivery(&second),
+        delivery(&first),
+    ];
+
+    // Act
+    let consumer = AmqpConsumer::new(
+        mailer.clone().recipient(),
+        Arc::new(ConsumerStats::default()),
+        test_logger(),
+    );
+    AmqpConsumer::create(|ctx| {
+        ctx.add_stream(futures_util::stream::iter(deliveries));
+        consumer
+    });
+    let settled = broker.wait_for_settlements(4, WAIT).await;
+
+    // Assert
+    assert_eq!(
+        mailer.send(GetMailerCounters).await.unwrap(),
+        MailerCounters {
+            sent: 2,
+            already_sent: 1
+        }
+    );
+    assert_eq!(sent_emails(&db).await, 2);
+    let acked = settled
+        .iter()
+        .filter(|(_, s)| *s == Settlement::Ack)
+        .count();
+    assert_eq!(acked, 3);
+    assert!(settled.contains(&(Some("garbage".into()), Settlement::DeadLetter)));
+}
+
+#[actix_web::test]
+async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
     // Arrange
+    let database = TestDatabase::create().await.unwrap();
     let vhost = TestVhost::create().unwrap();
     let settings = Settings {
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: database.url().to_string(),
         amqp_url: vhost.amqp_url().to_string(),
         prefetch: 8,
     };
-    let app = Application::build(settings, test_logger()).unwrap();
+    let app = Application::build(settings, test_logger()).await.unwrap();
     let (port, mailer, stats) = (app.port(), app.mailer(), app.consumer_stats());
     actix_web::rt::spawn(app.run_until_stopped());
     let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();
-    eventually(WAIT, "the notification queue", || async {
-        broker.ready_count("notification.order_created").await.ok()
-    })
-    .await;
+    broker
+        .wait_for_consumer("notification.order_created", WAIT)
+        .await;
 
     // Act
     for product_id in ["123", "456"] {
@@ -44,7 +118,8 @@ async fn each_order_created_sends_one_email_and_is_acked() {
         (stats.acked.load(Ordering::SeqCst) == 2).then_some(())
     })
     .await;
-    assert_eq!(mailer.send(CountSentEmails).await.unwrap(), 2);
+    assert_eq!(mailer.send(GetMailerCounters).await.unwrap().sent, 2);
+    assert_eq!(sent_emails(&database.connect().await).await, 2);
     assert_eq!(
         broker
             .ready_count("notification.order_created")

@@ -1,1 +1,2 @@
 pub mod order_desk;
+pub mod outbox_relay;

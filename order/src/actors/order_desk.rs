@@ -1,42 +1,84 @@
-//! The `OrderDesk` turns an accepted order into an `OrderCreated` event and
-//! publishes it; it answers only once the broker has confirmed the event.
-
-use std::sync::Arc;
+//! The `OrderDesk` accepts orders: each one is stored with its `OrderCreated`
+//! event in one transaction (the outbox), so an accepted order is never lost,
+//! also while RabbitMQ is down. The `OutboxRelay` publishes the event.
 
 use actix::prelude::*;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
 use shared::amqp::ORDER_EXCHANGE;
-use shared::broker::{BrokerError, OutgoingMessage, Publisher};
 use shared::events::OrderCreated;
 use slog::{Logger, info, o, warn};
 
-use crate::domain::order_request::OrderRequest;
+use crate::actors::outbox_relay::{OutboxRelay, WakeRelay};
+use crate::domain::order_request::{OrderRequest, PENDING};
+use crate::entity::{orders, outbox};
 
-/// Accept `order` and announce it.
+/// Accept `order`: store it and the event announcing it.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<OrderCreated, BrokerError>")]
+#[rtype(result = "Result<OrderCreated, DbErr>")]
 pub struct PlaceOrder(pub OrderRequest);
 
-/// How many orders this process published, and how many it could not.
+/// How many orders this process accepted, and how many it could not store.
 #[derive(Debug, Message)]
 #[rtype(result = "OrderCounters")]
 pub struct GetOrderCounters;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OrderCounters {
-    pub published: u64,
-    pub publish_failures: u64,
+    pub accepted: u64,
+    pub storage_failures: u64,
+}
+
+/// Orders and their outbox rows in PostgreSQL.
+#[derive(Clone)]
+pub struct OrderBook {
+    db: DatabaseConnection,
+}
+
+impl OrderBook {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub async fn place(&self, order: OrderRequest) -> Result<OrderCreated, DbErr> {
+        let event = OrderCreated::new(order.product_id, order.quantity);
+        let payload = serde_json::to_string(&event).expect("an OrderCreated always serializes");
+        let txn = self.db.begin().await?;
+        orders::Entity::insert(orders::ActiveModel {
+            id: Set(event.order_id),
+            product_id: Set(event.product_id.clone()),
+            quantity: Set(i32::try_from(event.quantity).expect("validated quantities fit")),
+            status: Set(PENDING.to_string()),
+            created_at: Set(event.created_at.into()),
+            updated_at: Set(event.created_at.into()),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        outbox::Entity::insert(outbox::ActiveModel {
+            event_id: Set(event.event_id),
+            exchange: Set(ORDER_EXCHANGE.to_string()),
+            payload: Set(payload),
+            created_at: Set(event.created_at.into()),
+            published_at: Set(None),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(event)
+    }
 }
 
 pub struct OrderDesk {
-    publisher: Arc<dyn Publisher>,
+    book: OrderBook,
+    relay: Addr<OutboxRelay>,
     counters: OrderCounters,
     log: Logger,
 }
 
 impl OrderDesk {
-    pub fn new(publisher: Arc<dyn Publisher>, log: Logger) -> Self {
+    pub fn new(book: OrderBook, relay: Addr<OutboxRelay>, log: Logger) -> Self {
         Self {
-            publisher,
+            book,
+            relay,
             counters: OrderCounters::default(),
             log,
         }
@@ -48,35 +90,30 @@ impl Actor for OrderDesk {
 }
 
 impl Handler<PlaceOrder> for OrderDesk {
-    type Result = ResponseActFuture<Self, Result<OrderCreated, BrokerError>>;
+    type Result = ResponseActFuture<Self, Result<OrderCreated, DbErr>>;
 
     fn handle(&mut self, PlaceOrder(order): PlaceOrder, _: &mut Context<Self>) -> Self::Result {
-        let event = OrderCreated::new(order.product_id, order.quantity);
-        let message = OutgoingMessage {
-            exchange: ORDER_EXCHANGE.to_string(),
-            message_id: event.event_id.to_string(),
-            body: serde_json::to_vec(&event).expect("an OrderCreated always serializes"),
-        };
-        let log = self.log.new(o!(
-            "event_id" => event.event_id.to_string(),
-            "order_id" => event.order_id.to_string(),
-        ));
-        // Publishes run concurrently: confirms from the broker are awaited in
-        // parallel rather than one order at a time.
+        let book = self.book.clone();
+        // Orders are stored concurrently; each is its own transaction.
         Box::pin(
-            self.publisher
-                .publish(message)
+            async move { book.place(order).await }
                 .into_actor(self)
-                .map(move |published, desk, _| match published {
-                    Ok(()) => {
-                        desk.counters.published += 1;
-                        info!(log, "order created and published";
+                .map(|stored, desk, _| match stored {
+                    Ok(event) => {
+                        desk.counters.accepted += 1;
+                        let log = desk.log.new(o!(
+                            "event_id" => event.event_id.to_string(),
+                            "order_id" => event.order_id.to_string(),
+                        ));
+                        info!(log, "order accepted";
                         "product_id" => &event.product_id, "quantity" => event.quantity);
+                        // Publish now rather than at the relay's next poll.
+                        desk.relay.do_send(WakeRelay);
                         Ok(event)
                     }
                     Err(e) => {
-                        desk.counters.publish_failures += 1;
-                        warn!(log, "order not accepted: publishing failed"; "err" => %e);
+                        desk.counters.storage_failures += 1;
+                        warn!(desk.log, "order not accepted: it could not be stored"; "err" => %e);
                         Err(e)
                     }
                 }),
@@ -89,71 +126,5 @@ impl Handler<GetOrderCounters> for OrderDesk {
 
     fn handle(&mut self, _: GetOrderCounters, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.counters)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use shared::broker::memory::InMemoryBroker;
-    use shared::events::decode_order_created;
-    use shared::telemetry::test_logger;
-
-    use super::*;
-
-    #[actix::test]
-    async fn publishes_one_order_created_per_order() {
-        // Arrange
-        let broker = InMemoryBroker::new();
-        let desk = OrderDesk::new(Arc::new(broker.clone()), test_logger()).start();
-        let order = OrderRequest {
-            product_id: "456".into(),
-            quantity: 2,
-        };
-
-        // Act
-        let event = desk.send(PlaceOrder(order)).await.unwrap().unwrap();
-
-        // Assert
-        let published = broker.published();
-        assert_eq!(published.len(), 1);
-        assert_eq!(published[0].exchange, "order_exchange");
-        assert_eq!(published[0].message_id, event.event_id.to_string());
-        let on_the_wire = decode_order_created(&published[0].body).unwrap();
-        assert_eq!(on_the_wire, event);
-        assert_eq!(
-            (on_the_wire.product_id.as_str(), on_the_wire.quantity),
-            ("456", 2)
-        );
-        let counters = desk.send(GetOrderCounters).await.unwrap();
-        assert_eq!(
-            counters,
-            OrderCounters {
-                published: 1,
-                publish_failures: 0
-            }
-        );
-    }
-
-    #[actix::test]
-    async fn reports_a_broker_that_refuses_the_event() {
-        let broker = InMemoryBroker::new();
-        broker.refuse_publishes(true);
-        let desk = OrderDesk::new(Arc::new(broker.clone()), test_logger()).start();
-
-        let result = desk
-            .send(PlaceOrder(OrderRequest::default()))
-            .await
-            .unwrap();
-
-        assert!(matches!(result, Err(BrokerError::Unavailable(_))));
-        assert!(broker.published().is_empty());
-        let counters = desk.send(GetOrderCounters).await.unwrap();
-        assert_eq!(
-            counters,
-            OrderCounters {
-                published: 0,
-                publish_failures: 1
-            }
-        );
     }
 }

@@ -6,6 +6,8 @@ use serde::Deserialize;
 pub const DEFAULT_PRODUCT_ID: &str = "123";
 pub const MAX_PRODUCT_ID_CHARS: usize = 64;
 pub const MAX_QUANTITY: u32 = 1000;
+/// Status of an order that is stored but not yet confirmed or rejected.
+pub const PENDING: &str = "pending";
 /// Largest body `POST /create_order` reads.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 

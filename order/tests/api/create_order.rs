@@ -2,7 +2,7 @@ use serde_json::json;
 use shared::amqp::ORDER_EXCHANGE;
 use shared::events::decode_order_created;
 
-use crate::helpers::{WAIT, spawn_app};
+use crate::helpers::{WAIT, spawn_app, spawn_app_with_broker};
 
 #[actix_web::test]
 async fn an_order_without_body_publishes_one_laptop() {
@@ -100,20 +100,64 @@ async fn bad_input_gets_a_clear_error_and_the_service_keeps_working() {
 }
 
 #[actix_web::test]
-async fn an_order_no_queue_would_receive_is_refused_not_lost() {
-    // Arrange: a fresh vhost where no consuming service has declared its queue.
+async fn an_order_is_stored_before_it_is_published() {
+    // Arrange
     let app = spawn_app().await;
+    let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
+
+    // Act
+    let (status, body) = app.create_order(None, None).await;
+
+    // Assert: the order and its event are in PostgreSQL, the event marked
+    // published once the broker confirmed it.
+    assert_eq!(status, 201, "{body}");
+    let (order_id, event_id) = (
+        body["order_id"].as_str().unwrap(),
+        body["event_id"].as_str().unwrap(),
+    );
+    tap.next(WAIT).await.unwrap();
+    let stored = testkit::eventually(WAIT, "the outbox row to be marked published", || async {
+        let stored = app.stored(order_id, event_id).await;
+        stored.1.then_some(stored)
+    })
+    .await;
+    assert_eq!(stored, ("pending".to_string(), true));
+}
+
+#[actix_web::test]
+async fn an_order_placed_before_any_queue_exists_is_published_once_one_is_bound() {
+    // Arrange: a fresh vhost where no consuming service has bound a queue yet,
+    // so the exchange would drop the event.
+    let app = spawn_app().await;
+
+    // Act
+    let (status, body) = app.create_order(None, None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
+
+    // Assert: accepted at once, kept in the outbox, published after the bind.
+    assert_eq!(status, 201, "{body}");
+    let event = decode_order_created(&tap.next(WAIT).await.unwrap().data).unwrap();
+    assert_eq!(body["order_id"], json!(event.order_id));
+}
+
+#[actix_web::test]
+async fn orders_are_accepted_while_rabbitmq_is_unreachable() {
+    // Arrange: the service's broker URL points at a port nobody listens on.
+    let vhost = testkit::TestVhost::create().unwrap();
+    let dead_broker = format!("amqp://guest:guest@127.0.0.1:{}/%2f", testkit::free_port());
+    let app = spawn_app_with_broker(vhost, &dead_broker).await;
 
     // Act
     let (status, body) = app.create_order(None, None).await;
 
     // Assert
-    assert_eq!(status, 503, "{body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("no queue is bound"),
-        "{body}"
-    );
+    assert_eq!(status, 201, "{body}");
+    let stored = app
+        .stored(
+            body["order_id"].as_str().unwrap(),
+            body["event_id"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(stored, ("pending".to_string(), false));
 }

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use order::actors::outbox_relay::RelaySettings;
 use order::config::Settings;
 use order::startup::Application;
 use serde_json::Value;
@@ -11,18 +12,34 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestApp {
     pub address: String,
     pub broker: BrokerClient,
+    pub db: sea_orm::DatabaseConnection,
     _vhost: TestVhost,
     _database: TestDatabase,
 }
 
+/// The relay's settings in tests: quick polls, no pruning.
+pub fn relay_settings() -> RelaySettings {
+    RelaySettings {
+        poll_interval: Duration::from_millis(100),
+        ..RelaySettings::default()
+    }
+}
+
 /// The order service on port 0 with its own database and vhost.
 pub async fn spawn_app() -> TestApp {
-    let database = TestDatabase::create().await.expect("a test database");
     let vhost = TestVhost::create().expect("a test vhost");
+    let amqp_url = vhost.amqp_url().to_string();
+    spawn_app_with_broker(vhost, &amqp_url).await
+}
+
+/// The order service with `amqp_url` as its broker (maybe unreachable).
+pub async fn spawn_app_with_broker(vhost: TestVhost, amqp_url: &str) -> TestApp {
+    let database = TestDatabase::create().await.expect("a test database");
     let settings = Settings {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: database.url().to_string(),
-        amqp_url: vhost.amqp_url().to_string(),
+        amqp_url: amqp_url.to_string(),
+        relay: relay_settings(),
     };
     let app = Application::build(settings, test_logger())
         .await
@@ -34,12 +51,33 @@ pub async fn spawn_app() -> TestApp {
         broker: BrokerClient::connect(vhost.amqp_url())
             .await
             .expect("a broker connection"),
+        db: database.connect().await,
         _vhost: vhost,
         _database: database,
     }
 }
 
 impl TestApp {
+    /// `(status, published)` of the order's row and its outbox row.
+    pub async fn stored(&self, order_id: &str, event_id: &str) -> (String, bool) {
+        use sea_orm::{ConnectionTrait, Statement};
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT o.status, x.published_at IS NOT NULL AS published \
+                 FROM orders o, outbox x WHERE o.id = $1::uuid AND x.event_id = $2::uuid",
+                [order_id.into(), event_id.into()],
+            ))
+            .await
+            .unwrap()
+            .expect("the order and its event are stored");
+        (
+            row.try_get("", "status").unwrap(),
+            row.try_get("", "published").unwrap(),
+        )
+    }
+
     /// `POST /create_order` with an optional body and content type.
     pub async fn create_order(
         &self,

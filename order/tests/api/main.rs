@@ -1,2 +1,3 @@
 mod create_order;
 mod helpers;
+mod relay;

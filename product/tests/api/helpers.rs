@@ -53,12 +53,9 @@ pub async fn spawn_app() -> TestApp {
         _database: database,
     };
     actix_web::rt::spawn(app.run_until_stopped());
-    // The consumer declares its queue once connected; publishing before that
-    // would reach no queue.
-    eventually(WAIT, "the product queue to be declared", || async {
-        test_app.broker.ready_count(WORK_QUEUE).await.ok()
-    })
-    .await;
+    // The consumer declares and binds its queue once connected; publishing
+    // before that would reach no queue.
+    test_app.broker.wait_for_consumer(WORK_QUEUE, WAIT).await;
     test_app
 }
 

@@ -1,0 +1,190 @@
+//! The outbox relay with an in-memory broker and a real database.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use order::actors::order_desk::OrderBook;
+use order::actors::outbox_relay::{GetRelayCounters, Outbox, OutboxRelay, RelaySettings};
+use order::domain::order_request::OrderRequest;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use shared::broker::memory::InMemoryBroker;
+use shared::telemetry::test_logger;
+use testkit::{TestDatabase, eventually};
+
+use crate::helpers::{WAIT, relay_settings};
+
+async fn database() -> (TestDatabase, DatabaseConnection) {
+    let database = TestDatabase::create().await.unwrap();
+    let db = database.connect().await;
+    migration::migrate(&db).await.unwrap();
+    (database, db)
+}
+
+async fn place(db: &DatabaseConnection, count: usize) -> Vec<String> {
+    let book = OrderBook::new(db.clone());
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let event = book.place(OrderRequest::default()).await.unwrap();
+        ids.push(event.event_id.to_string());
+    }
+    ids
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+fn start_relay(
+    db: &DatabaseConnection,
+    broker: &InMemoryBroker,
+    settings: RelaySettings,
+) -> Addr<OutboxRelay> {
+    OutboxRelay::new(
+        Outbox::new(db.clone()),
+        Arc::new(broker.clone()),
+        settings,
+        test_logger(),
+    )
+    .start()
+}
+
+async fn wait_published(broker: &InMemoryBroker, expected: usize) {
+    eventually(WAIT, &format!("{expected} published events"), || async {
+        (broker.published().len() >= expected).then_some(())
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn publishes_rows_left_pending_and_marks_them() {
+    // Arrange: rows committed before the relay starts, as after a restart.
+    let (_database, db) = database().await;
+    let ids = place(&db, 3).await;
+    let broker = InMemoryBroker::new();
+
+    // Act
+    let relay = start_relay(&db, &broker, relay_settings());
+    wait_published(&broker, 3).await;
+
+    // Assert
+    let published: Vec<_> = broker
+        .published()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    assert_eq!(published, ids, "oldest first, each once");
+    eventually(WAIT, "rows marked published", || async {
+        (count(
+            &db,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
+        )
+        .await
+            == 0)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(broker.published().len(), 3, "no row published twice");
+    assert_eq!(relay.send(GetRelayCounters).await.unwrap().published, 3);
+}
+
+#[actix_web::test]
+async fn keeps_rows_while_the_broker_refuses_them_then_publishes_each_once() {
+    // Arrange
+    let (_database, db) = database().await;
+    let broker = InMemoryBroker::new();
+    broker.refuse_publishes(true);
+    let relay = start_relay(&db, &broker, relay_settings());
+    place(&db, 5).await;
+
+    // Act: the broker is down for a while, then comes back.
+    eventually(WAIT, "a failed round", || async {
+        (relay.send(GetRelayCounters).await.unwrap().failed_rounds >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        .await,
+        5
+    );
+    broker.refuse_publishes(false);
+    wait_published(&broker, 5).await;
+
+    // Assert
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(broker.published().len(), 5);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        .await,
+        0
+    );
+}
+
+#[actix_web::test]
+async fn two_replicas_never_publish_the_same_row() {
+    // Arrange: two relays on one outbox, as two order replicas would run.
+    let (_database, db) = database().await;
+    let broker = InMemoryBroker::new();
+    let settings = RelaySettings {
+        batch_size: 20,
+        ..relay_settings()
+    };
+    let ids: HashSet<_> = place(&db, 300).await.into_iter().collect();
+
+    // Act
+    let _first = start_relay(&db, &broker, settings.clone());
+    let _second = start_relay(&db, &broker, settings);
+    wait_published(&broker, 300).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Assert
+    let published: Vec<_> = broker
+        .published()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    assert_eq!(published.len(), 300, "each row published exactly once");
+    assert_eq!(published.into_iter().collect::<HashSet<_>>(), ids);
+}
+
+#[actix_web::test]
+async fn prunes_published_rows_after_the_retention_period() {
+    let (_database, db) = database().await;
+    let broker = InMemoryBroker::new();
+    place(&db, 4).await;
+
+    let relay = start_relay(
+        &db,
+        &broker,
+        RelaySettings {
+            retention: Duration::ZERO,
+            prune_interval: Duration::from_millis(100),
+            ..relay_settings()
+        },
+    );
+    wait_published(&broker, 4).await;
+
+    eventually(WAIT, "the outbox to be pruned", || async {
+        (count(&db, "SELECT count(*) FROM outbox").await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(relay.send(GetRelayCounters).await.unwrap().pruned, 4);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM orders").await,
+        4,
+        "orders are kept"
+    );
+}
