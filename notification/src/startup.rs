@@ -1,12 +1,13 @@
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix::{Actor, Addr, AsyncContext};
+use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use shared::amqp::{self, ConsumerQueues};
-use shared::consumer::ConsumerStats;
+use shared::consumer::{ConsumerStats, Drain};
 use slog::{Logger, info};
 
 use crate::actors::AmqpConsumer;
@@ -14,12 +15,16 @@ use crate::actors::mailer::{Mailer, SentLedger};
 use crate::config::Settings;
 use crate::routes::health::health;
 
+/// How long a stopping service waits for deliveries in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub const SERVICE: &str = "notification";
 
 pub struct Application {
     port: u16,
     server: Server,
     mailer: Addr<Mailer>,
+    consumer: Addr<AmqpConsumer>,
     consumer_stats: Arc<ConsumerStats>,
 }
 
@@ -44,10 +49,7 @@ impl Application {
             consumer_stats.clone(),
             log.clone(),
         );
-        AmqpConsumer::create(|ctx| {
-            ctx.add_stream(deliveries);
-            consumer
-        });
+        let consumer = consumer.start_on(deliveries);
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
@@ -62,6 +64,7 @@ impl Application {
             port,
             server,
             mailer,
+            consumer,
             consumer_stats,
         })
     }
@@ -78,7 +81,16 @@ impl Application {
         self.consumer_stats.clone()
     }
 
+    /// Serves until SIGTERM or SIGINT, then lets the deliveries in flight
+    /// finish (those still running after a few seconds are redelivered).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        let _ = self
+            .consumer
+            .send(Drain {
+                timeout: DRAIN_TIMEOUT,
+            })
+            .await;
+        Ok(())
     }
 }

@@ -5,7 +5,9 @@
 use std::fmt::Display;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures_util::Stream;
 
 use actix::prelude::*;
 use slog::{Logger, error, info, o, warn};
@@ -30,6 +32,8 @@ impl Transience for std::convert::Infallible {
 /// Counters of what the consumer did, shared with whoever reports them.
 #[derive(Debug, Default)]
 pub struct ConsumerStats {
+    /// Deliveries received and not settled yet.
+    pub in_flight: AtomicU64,
     pub acked: AtomicU64,
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
@@ -68,6 +72,8 @@ where
 {
     target: Recipient<M>,
     stats: Arc<ConsumerStats>,
+    /// The delivery stream, until a `Drain` drops it.
+    deliveries: Option<SpawnHandle>,
     log: Logger,
 }
 
@@ -77,8 +83,22 @@ where
     M::Result: Send,
 {
     pub fn new(target: Recipient<M>, stats: Arc<ConsumerStats>, log: Logger) -> Self {
-        Self { target, stats, log }
+        Self {
+            target,
+            stats,
+            deliveries: None,
+            log,
+        }
     }
+}
+
+/// Stop taking deliveries and wait, up to `timeout`, for those in flight to
+/// be settled. Answers how many were still in flight at the end (they go
+/// back to the queue when the connection closes).
+#[derive(Debug, Message)]
+#[rtype(result = "u64")]
+pub struct Drain {
+    pub timeout: Duration,
 }
 
 impl<M, T, E> Actor for EventConsumer<M>
@@ -94,6 +114,55 @@ where
     }
 }
 
+impl<M, T, E> EventConsumer<M>
+where
+    M: Message<Result = Result<T, E>> + From<OrderCreated> + Send + 'static,
+    T: Send + 'static,
+    E: Transience + Display + Send + 'static,
+{
+    /// Starts the consumer on `deliveries`.
+    pub fn start_on<S>(self, deliveries: S) -> Addr<Self>
+    where
+        S: Stream<Item = IncomingMessage> + 'static,
+    {
+        Self::create(|ctx| {
+            let mut consumer = self;
+            consumer.deliveries = Some(ctx.add_stream(deliveries));
+            consumer
+        })
+    }
+}
+
+impl<M, T, E> Handler<Drain> for EventConsumer<M>
+where
+    M: Message<Result = Result<T, E>> + From<OrderCreated> + Send + 'static,
+    T: Send + 'static,
+    E: Transience + Display + Send + 'static,
+{
+    type Result = ResponseFuture<u64>;
+
+    fn handle(&mut self, drain: Drain, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(deliveries) = self.deliveries.take() {
+            ctx.cancel_future(deliveries);
+        }
+        let stats = self.stats.clone();
+        let log = self.log.clone();
+        let deadline = Instant::now() + drain.timeout;
+        Box::pin(async move {
+            info!(log, "draining: no new deliveries";
+                "in_flight" => stats.in_flight.load(Ordering::SeqCst));
+            loop {
+                let in_flight = stats.in_flight.load(Ordering::SeqCst);
+                if in_flight == 0 || Instant::now() >= deadline {
+                    info!(log, "drained"; "left_in_flight" => in_flight);
+                    return in_flight;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    }
+}
+
 impl<M, T, E> StreamHandler<IncomingMessage> for EventConsumer<M>
 where
     M: Message<Result = Result<T, E>> + From<OrderCreated> + Send + 'static,
@@ -102,6 +171,7 @@ where
 {
     fn handle(&mut self, delivery: IncomingMessage, ctx: &mut Self::Context) {
         let stats = self.stats.clone();
+        stats.in_flight.fetch_add(1, Ordering::SeqCst);
         let event = match decode_order_created(&delivery.body) {
             Ok(event) => event,
             Err(reason) => {
@@ -160,7 +230,9 @@ async fn settle(
     stats: Arc<ConsumerStats>,
     log: Logger,
 ) {
-    match delivery.settle(settlement).await {
+    let settled = delivery.settle(settlement).await;
+    stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+    match settled {
         Ok(()) => stats.count(settlement),
         Err(e) => {
             // The channel is gone: the broker returns the message to the queue
@@ -256,10 +328,7 @@ mod tests {
             stats.clone(),
             test_logger(),
         );
-        EventConsumer::create(|ctx| {
-            ctx.add_stream(futures_util::stream::iter(deliveries));
-            consumer
-        });
+        let _consumer = consumer.start_on(futures_util::stream::iter(deliveries));
         let mut settled = broker.wait_for_settlements(5, Duration::from_secs(5)).await;
 
         // Assert
@@ -307,12 +376,9 @@ mod tests {
         );
 
         // Act
-        EventConsumer::create(|ctx| {
-            ctx.add_stream(futures_util::stream::iter([
-                broker.delivery(body("123"), Some("m"))
-            ]));
-            consumer
-        });
+        let _consumer = consumer.start_on(futures_util::stream::iter([
+            broker.delivery(body("123"), Some("m"))
+        ]));
 
         // Assert
         let settled = broker.wait_for_settlements(1, Duration::from_secs(5)).await;

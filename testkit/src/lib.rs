@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 pub mod broker;
 pub mod process;
+pub mod proxy;
 
 pub use broker::{BrokerClient, TestVhost};
 pub use process::{ServiceProcess, binary, free_port};
+pub use proxy::TcpProxy;
 
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, Database};
@@ -48,6 +50,30 @@ impl TestDatabase {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL of this database through `127.0.0.1:port` (a [`TcpProxy`]).
+    pub fn url_via(&self, port: u16) -> String {
+        let mut url = url_of(&self.url);
+        url.set_host(Some("127.0.0.1")).expect("a host");
+        url.set_port(Some(port)).expect("a port");
+        url.to_string()
+    }
+
+    /// `SELECT count(*) ...` or any query whose first column is a bigint.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let db = self.connect().await;
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .expect("the query runs")
+            .expect("one row");
+        let value = row.try_get_by_index::<i64>(0).expect("a bigint");
+        db.close().await.ok();
+        value
     }
 
     /// A fresh connection to this database, for assertions.

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use actix::{Actor, AsyncContext};
+use actix::Actor;
 use notification::actors::AmqpConsumer;
 use notification::actors::mailer::{GetMailerCounters, Mailer, MailerCounters, SentLedger};
 use notification::config::Settings;
@@ -61,10 +61,7 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
         Arc::new(ConsumerStats::default()),
         test_logger(),
     );
-    AmqpConsumer::create(|ctx| {
-        ctx.add_stream(futures_util::stream::iter(deliveries));
-        consumer
-    });
+    let _consumer = consumer.start_on(futures_util::stream::iter(deliveries));
     let settled = broker.wait_for_settlements(4, WAIT).await;
 
     // Assert
