@@ -7,6 +7,7 @@ use slog::{Drain, Logger, o};
 pub fn init(service: &'static str) -> (Logger, slog_async::AsyncGuard) {
     let decorator = slog_term::PlainSyncDecorator::new(std::io::stdout());
     let drain = slog_term::FullFormat::new(decorator).build().fuse();
+    let drain = slog::LevelFilter::new(drain, slog::Level::Info).fuse();
     let (drain, guard) = slog_async::Async::new(drain)
         .chan_size(4096)
         // A full buffer slows logging down rather than losing records.
