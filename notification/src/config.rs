@@ -9,6 +9,8 @@ pub struct Settings {
     pub amqp_url: String,
     /// Unacknowledged deliveries the broker may hand this consumer at once.
     pub prefetch: u16,
+    /// Redeliveries of a failing message before it is dead-lettered.
+    pub delivery_limit: u16,
 }
 
 impl Settings {
@@ -18,6 +20,7 @@ impl Settings {
             database_url: config::database_url(env)?,
             amqp_url: config::amqp_url(env)?,
             prefetch: config::positive_u16(env, "AMQP_PREFETCH", 32)?,
+            delivery_limit: config::positive_u16(env, "AMQP_DELIVERY_LIMIT", 10)?,
         })
     }
 }

@@ -40,7 +40,7 @@ impl Application {
         let consumer_stats = Arc::new(ConsumerStats::default());
         let deliveries = amqp::consume(
             settings.amqp_url.clone(),
-            ConsumerQueues::new(SERVICE),
+            ConsumerQueues::new(SERVICE, settings.delivery_limit),
             settings.prefetch,
             log.clone(),
         );

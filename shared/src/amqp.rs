@@ -29,8 +29,6 @@ use crate::retry::until_ok;
 
 /// Fanout exchange receiving one `OrderCreated` per accepted order.
 pub const ORDER_EXCHANGE: &str = "order_exchange";
-/// Deliveries of one message before the queue dead-letters it (quorum queues).
-pub const DELIVERY_LIMIT: i64 = 10;
 const PERSISTENT: u8 = 2;
 /// How long a publish waits for the broker's confirm before giving up on
 /// the connection.
@@ -41,11 +39,18 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct ConsumerQueues {
     service: &'static str,
+    delivery_limit: u16,
 }
 
 impl ConsumerQueues {
-    pub fn new(service: &'static str) -> Self {
-        Self { service }
+    /// `delivery_limit`: redeliveries of one message before the queue
+    /// dead-letters it. It is a queue argument, fixed when the queue is first
+    /// declared; change it later with a RabbitMQ policy.
+    pub fn new(service: &'static str, delivery_limit: u16) -> Self {
+        Self {
+            service,
+            delivery_limit,
+        }
     }
 
     pub fn work_queue(&self) -> String {
@@ -94,7 +99,7 @@ impl ConsumerQueues {
         let mut args = quorum_args();
         args.insert(
             "x-delivery-limit".into(),
-            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+            AMQPValue::LongLongInt(self.delivery_limit.into()),
         );
         args.insert(
             "x-dead-letter-exchange".into(),

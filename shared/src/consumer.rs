@@ -384,4 +384,46 @@ mod tests {
         let settled = broker.wait_for_settlements(1, Duration::from_secs(5)).await;
         assert_eq!(settled, [(Some("m".to_string()), Settlement::Retry)]);
     }
+
+    #[actix::test]
+    async fn drain_stops_taking_deliveries_and_waits_for_those_in_flight() {
+        // Arrange: a delivery in flight (a transient failure is held ~200 ms).
+        let broker = InMemoryBroker::new();
+        let handler = ScriptedHandler { seen: vec![] }.start();
+        let stats = Arc::new(ConsumerStats::default());
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
+        let deliveries = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+        let consumer =
+            EventConsumer::new(handler.recipient::<Handle>(), stats.clone(), test_logger())
+                .start_on(deliveries);
+        sender
+            .send(broker.delivery(body("transient"), Some("in-flight")))
+            .await
+            .unwrap();
+        while stats.in_flight.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        // Act
+        let left = consumer
+            .send(Drain {
+                timeout: Duration::from_secs(5),
+            })
+            .await
+            .unwrap();
+
+        // Assert: the delivery in flight was settled, and no more are taken.
+        assert_eq!(left, 0);
+        assert_eq!(
+            broker.settlements(),
+            [(Some("in-flight".to_string()), Settlement::Retry)]
+        );
+        assert!(
+            sender
+                .send(broker.delivery(body("123"), Some("late")))
+                .await
+                .is_err(),
+            "the delivery stream is closed"
+        );
+    }
 }

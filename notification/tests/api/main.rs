@@ -91,6 +91,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
         database_url: database.url().to_string(),
         amqp_url: vhost.amqp_url().to_string(),
         prefetch: 8,
+        delivery_limit: 10,
     };
     let app = Application::build(settings, test_logger()).await.unwrap();
     let (port, mailer, stats) = (app.port(), app.mailer(), app.consumer_stats());

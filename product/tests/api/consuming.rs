@@ -5,7 +5,7 @@ use shared::amqp::ORDER_EXCHANGE;
 use shared::events::OrderCreated;
 use testkit::eventually;
 
-use crate::helpers::{DEAD_QUEUE, WAIT, WORK_QUEUE, spawn_app};
+use crate::helpers::{DEAD_QUEUE, WAIT, WORK_QUEUE, spawn_app, spawn_app_with};
 
 #[actix_web::test]
 async fn an_order_decrements_stock_once_even_when_delivered_twice() {
@@ -104,4 +104,31 @@ async fn concurrent_orders_never_oversell() {
             already_applied: 0
         }
     );
+}
+
+#[actix_web::test]
+async fn a_message_failing_on_every_delivery_is_dead_lettered_after_the_delivery_limit() {
+    // Arrange: the service reaches PostgreSQL through a proxy, with a
+    // delivery limit of 2, and the database then becomes unreachable.
+    let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
+    let app = spawn_app_with(|settings, database| {
+        settings.database_url = database.url_via(proxy.port());
+        settings.delivery_limit = 2;
+    })
+    .await;
+    proxy.cut();
+
+    // Act
+    app.publish(&OrderCreated::new("123".into(), 1)).await;
+
+    // Assert: retried with backoff (1 + 2 redeliveries), then dead-lettered.
+    eventually(WAIT, "the message in the dead-letter queue", || async {
+        (app.broker.ready_count(DEAD_QUEUE).await.unwrap() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(app.consumer_stats.retried.load(Ordering::SeqCst), 3);
+    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), 0);
+    assert_eq!(app.broker.ready_count(WORK_QUEUE).await.unwrap(), 0);
+    proxy.restore();
+    assert_eq!(app.processed_events().await, 0);
 }

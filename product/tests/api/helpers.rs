@@ -30,14 +30,21 @@ pub struct TestApp {
 
 /// The product service on port 0 with its own database and vhost, consuming.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_, _| {}).await
+}
+
+/// Like [`spawn_app`], with settings adjusted by `adjust`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -> TestApp {
     let database = TestDatabase::create().await.expect("a test database");
     let vhost = TestVhost::create().expect("a test vhost");
-    let settings = Settings {
+    let mut settings = Settings {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: database.url().to_string(),
         amqp_url: vhost.amqp_url().to_string(),
         prefetch: 32,
+        delivery_limit: 10,
     };
+    adjust(&mut settings, &database);
     let app = Application::build(settings, test_logger())
         .await
         .expect("the app builds");
