@@ -8,6 +8,7 @@ mod m20251125_000001_create_products;
 mod m20251125_000002_create_processed_events;
 mod m20251125_000003_create_orders_and_outbox;
 mod m20251125_000004_create_sent_emails;
+mod m20251125_000005_order_lifecycle;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251125_000002_create_processed_events::Migration),
             Box::new(m20251125_000003_create_orders_and_outbox::Migration),
             Box::new(m20251125_000004_create_sent_emails::Migration),
+            Box::new(m20251125_000005_order_lifecycle::Migration),
         ]
     }
 }

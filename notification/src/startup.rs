@@ -6,12 +6,12 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::{self, ConsumerQueues};
+use shared::amqp::{self, ConsumerQueues, ORDER_EVENTS, STOCK_EVENTS};
 use shared::consumer::{ConsumerStats, Drain};
 use slog::{Logger, info};
 
-use crate::actors::AmqpConsumer;
 use crate::actors::mailer::{Mailer, SentLedger};
+use crate::actors::{AmqpConsumer, StockEventConsumer};
 use crate::config::Settings;
 use crate::routes::health::health;
 
@@ -25,6 +25,7 @@ pub struct Application {
     server: Server,
     mailer: Addr<Mailer>,
     consumer: Addr<AmqpConsumer>,
+    stock_consumer: Addr<StockEventConsumer>,
     consumer_stats: Arc<ConsumerStats>,
 }
 
@@ -37,19 +38,29 @@ impl Application {
             .await
             .context("applying database migrations")?;
         let mailer = Mailer::new(SentLedger::new(db), log.clone()).start();
+        // One set of counters for both consumers: the service's.
         let consumer_stats = Arc::new(ConsumerStats::default());
-        let deliveries = amqp::consume(
-            settings.amqp_url.clone(),
-            ConsumerQueues::new(SERVICE, settings.delivery_limit),
-            settings.prefetch,
-            log.clone(),
-        );
+        let queues = |source| ConsumerQueues::new(SERVICE, source, settings.delivery_limit);
+        let deliveries = |source| {
+            amqp::consume(
+                settings.amqp_url.clone(),
+                queues(source),
+                settings.prefetch,
+                log.clone(),
+            )
+        };
         let consumer = AmqpConsumer::new(
             mailer.clone().recipient(),
             consumer_stats.clone(),
             log.clone(),
-        );
-        let consumer = consumer.start_on(deliveries);
+        )
+        .start_on(deliveries(ORDER_EVENTS));
+        let stock_consumer = StockEventConsumer::new(
+            mailer.clone().recipient(),
+            consumer_stats.clone(),
+            log.clone(),
+        )
+        .start_on(deliveries(STOCK_EVENTS));
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
@@ -65,6 +76,7 @@ impl Application {
             server,
             mailer,
             consumer,
+            stock_consumer,
             consumer_stats,
         })
     }
@@ -85,12 +97,14 @@ impl Application {
     /// finish (those still running after a few seconds are redelivered).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
-        let _ = self
-            .consumer
-            .send(Drain {
-                timeout: DRAIN_TIMEOUT,
-            })
-            .await;
+        let drain = || Drain {
+            timeout: DRAIN_TIMEOUT,
+        };
+        let _ = futures_util::future::join(
+            self.consumer.send(drain()),
+            self.stock_consumer.send(drain()),
+        )
+        .await;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use shared::config::{self, ConfigError, Env};
 
-use crate::actors::outbox_relay::RelaySettings;
+use shared::outbox::relay::RelaySettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -12,6 +12,10 @@ pub struct Settings {
     pub database_url: String,
     pub amqp_url: String,
     pub relay: RelaySettings,
+    /// Unacknowledged stock events the broker may hand this consumer at once.
+    pub prefetch: u16,
+    /// Redeliveries of a failing message before it is dead-lettered.
+    pub delivery_limit: u16,
 }
 
 impl Settings {
@@ -26,6 +30,8 @@ impl Settings {
                 ),
                 ..RelaySettings::default()
             },
+            prefetch: config::positive_u16(env, "AMQP_PREFETCH", 32)?,
+            delivery_limit: config::positive_u16(env, "AMQP_DELIVERY_LIMIT", 10)?,
         })
     }
 }

@@ -3,6 +3,7 @@ use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use serde_json::json;
 
+use crate::actors::order_desk::PlaceError;
 use crate::domain::order_request::{InvalidOrder, MAX_BODY_BYTES};
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
@@ -16,10 +17,23 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("could not read the request body: {0}")]
     UnreadableBody(String),
-    #[error("the order could not be stored; nothing was ordered, retry later ({0})")]
+    #[error("this Idempotency-Key was already used with a different order")]
+    IdempotencyKeyReused,
+    #[error("no order {0}")]
+    OrderNotFound(uuid::Uuid),
+    #[error("the order could not be stored or read; nothing was changed, retry later ({0})")]
     Storage(#[from] DbErr),
     #[error("the order service is shutting down, retry later")]
     ShuttingDown(#[from] actix::MailboxError),
+}
+
+impl From<PlaceError> for ApiError {
+    fn from(e: PlaceError) -> Self {
+        match e {
+            PlaceError::KeyReused => ApiError::IdempotencyKeyReused,
+            PlaceError::Storage(e) => ApiError::Storage(e),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -28,6 +42,8 @@ impl ResponseError for ApiError {
             ApiError::InvalidOrder(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
+            ApiError::OrderNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Storage(_) | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -5,13 +5,19 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::AmqpPublisher;
+use shared::amqp::{self, AmqpPublisher, ConsumerQueues, ORDER_EXCHANGE, STOCK_EVENTS};
+use shared::consumer::{ConsumerStats, Drain};
+use shared::outbox::relay::{Outbox, OutboxRelay};
 use slog::{Logger, info};
 
-use crate::actors::order_desk::{OrderBook, OrderDesk};
-use crate::actors::outbox_relay::{Outbox, OutboxRelay};
+use crate::actors::StockEventConsumer;
+use crate::actors::order_desk::{OUTBOX_SOURCE, OrderBook, OrderDesk};
 use crate::config::Settings;
-use crate::routes::{health::health, orders::create_order};
+use crate::routes::health::health;
+use crate::routes::orders::{create_order, get_order, list_orders, query_error};
+
+/// How long a stopping service waits for deliveries in flight.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub const SERVICE: &str = "order";
 
@@ -20,6 +26,8 @@ pub struct Application {
     server: Server,
     order_desk: Addr<OrderDesk>,
     relay: Addr<OutboxRelay>,
+    consumer: Addr<StockEventConsumer>,
+    consumer_stats: Arc<ConsumerStats>,
 }
 
 impl Application {
@@ -32,15 +40,33 @@ impl Application {
             .await
             .context("applying database migrations")?;
         // One connection for the process, not one per request.
-        let publisher = AmqpPublisher::new(&settings.amqp_url, "order-publisher", &log);
+        let publisher = AmqpPublisher::new(
+            &settings.amqp_url,
+            "order-publisher",
+            &[ORDER_EXCHANGE],
+            &log,
+        );
         let relay = OutboxRelay::new(
-            Outbox::new(db.clone()),
+            Outbox::new(db.clone(), OUTBOX_SOURCE),
             Arc::new(publisher),
             settings.relay.clone(),
             log.clone(),
         )
         .start();
         let order_desk = OrderDesk::new(OrderBook::new(db), relay.clone(), log.clone()).start();
+        let consumer_stats = Arc::new(ConsumerStats::default());
+        let deliveries = amqp::consume(
+            settings.amqp_url.clone(),
+            ConsumerQueues::new(SERVICE, STOCK_EVENTS, settings.delivery_limit),
+            settings.prefetch,
+            log.clone(),
+        );
+        let consumer = StockEventConsumer::new(
+            order_desk.clone().recipient(),
+            consumer_stats.clone(),
+            log.clone(),
+        )
+        .start_on(deliveries);
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
@@ -49,7 +75,11 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(desk.clone())
+                .app_data(web::QueryConfig::default().error_handler(query_error))
                 .route("/create_order", web::post().to(create_order))
+                .route("/orders", web::post().to(create_order))
+                .route("/orders", web::get().to(list_orders))
+                .route("/orders/{id}", web::get().to(get_order))
                 .route("/health", web::get().to(health))
         })
         .listen(listener)?
@@ -62,6 +92,8 @@ impl Application {
             server,
             order_desk,
             relay,
+            consumer,
+            consumer_stats,
         })
     }
 
@@ -77,7 +109,20 @@ impl Application {
         self.relay.clone()
     }
 
+    pub fn consumer_stats(&self) -> Arc<ConsumerStats> {
+        self.consumer_stats.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets the deliveries in flight
+    /// finish (those still running after a few seconds are redelivered).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        let _ = self
+            .consumer
+            .send(Drain {
+                timeout: DRAIN_TIMEOUT,
+            })
+            .await;
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 use std::net::SocketAddr;
 
 use shared::config::{self, ConfigError, Env};
+use shared::outbox::relay::RelaySettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -11,6 +12,9 @@ pub struct Settings {
     pub prefetch: u16,
     /// Redeliveries of a failing message before it is dead-lettered.
     pub delivery_limit: u16,
+    /// Bearer token of the staff endpoints; without one they are disabled.
+    pub admin_token: Option<String>,
+    pub relay: RelaySettings,
 }
 
 impl Settings {
@@ -21,6 +25,8 @@ impl Settings {
             amqp_url: config::amqp_url(env)?,
             prefetch: config::positive_u16(env, "AMQP_PREFETCH", 32)?,
             delivery_limit: config::positive_u16(env, "AMQP_DELIVERY_LIMIT", 10)?,
+            admin_token: config::secret(env, "ADMIN_TOKEN")?,
+            relay: RelaySettings::default(),
         })
     }
 }

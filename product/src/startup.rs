@@ -6,14 +6,18 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::{self, ConsumerQueues};
+use shared::amqp::{self, AmqpPublisher, ConsumerQueues, ORDER_EVENTS, STOCK_EXCHANGE};
 use shared::consumer::{ConsumerStats, Drain};
-use slog::{Logger, info};
+use shared::outbox::relay::{Outbox, OutboxRelay};
+use slog::{Logger, info, warn};
 
 use crate::actors::AmqpConsumer;
-use crate::actors::stock_keeper::{Inventory, StockKeeper};
+use crate::actors::stock_keeper::{Inventory, OUTBOX_SOURCE, StockKeeper};
 use crate::config::Settings;
-use crate::routes::{health::health, products::list_products};
+use crate::routes::health::health;
+use crate::routes::products::{
+    MAX_BODY_BYTES, StaffAccess, create_product, get_product, json_error, list_products, restock,
+};
 
 /// How long a stopping service waits for deliveries in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,11 +41,30 @@ impl Application {
             .await
             .context("applying database migrations")?;
 
-        let stock_keeper = StockKeeper::new(Inventory::new(db), log.clone()).start();
+        if settings.admin_token.is_none() {
+            warn!(
+                log,
+                "ADMIN_TOKEN is not set: staff endpoints (POST /products, restock) are disabled"
+            );
+        }
+        let publisher = AmqpPublisher::new(
+            &settings.amqp_url,
+            "product-publisher",
+            &[STOCK_EXCHANGE],
+            &log,
+        );
+        let relay = OutboxRelay::new(
+            Outbox::new(db.clone(), OUTBOX_SOURCE),
+            Arc::new(publisher),
+            settings.relay.clone(),
+            log.clone(),
+        )
+        .start();
+        let stock_keeper = StockKeeper::new(Inventory::new(db), Some(relay), log.clone()).start();
         let consumer_stats = Arc::new(ConsumerStats::default());
         let deliveries = amqp::consume(
             settings.amqp_url.clone(),
-            ConsumerQueues::new(SERVICE, settings.delivery_limit),
+            ConsumerQueues::new(SERVICE, ORDER_EVENTS, settings.delivery_limit),
             settings.prefetch,
             log.clone(),
         );
@@ -56,10 +79,23 @@ impl Application {
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
         let keeper = web::Data::new(stock_keeper.clone());
+        let staff = web::Data::new(StaffAccess {
+            token: settings.admin_token.clone(),
+            log: log.clone(),
+        });
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(keeper.clone())
+                .app_data(staff.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(MAX_BODY_BYTES)
+                        .error_handler(json_error),
+                )
                 .route("/products", web::get().to(list_products))
+                .route("/products", web::post().to(create_product))
+                .route("/products/{id}", web::get().to(get_product))
+                .route("/products/{id}/restock", web::post().to(restock))
                 .route("/health", web::get().to(health))
         })
         .listen(listener)?

@@ -29,16 +29,36 @@ use crate::retry::until_ok;
 
 /// Fanout exchange receiving one `OrderCreated` per accepted order.
 pub const ORDER_EXCHANGE: &str = "order_exchange";
+/// Fanout exchange receiving one `StockReserved` or `StockRejected` per order.
+pub const STOCK_EXCHANGE: &str = "stock_exchange";
+
+/// Events a consumer subscribes to: an exchange, and the suffix its queue
+/// gets (`<service>.<suffix>`).
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub exchange: &'static str,
+    pub suffix: &'static str,
+}
+
+pub const ORDER_EVENTS: Source = Source {
+    exchange: ORDER_EXCHANGE,
+    suffix: "order_created",
+};
+pub const STOCK_EVENTS: Source = Source {
+    exchange: STOCK_EXCHANGE,
+    suffix: "stock_events",
+};
 const PERSISTENT: u8 = 2;
 /// How long a publish waits for the broker's confirm before giving up on
 /// the connection.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The queues of one consuming service: a durable quorum queue bound to
-/// `order_exchange`, and a dead-letter queue for what it cannot process.
+/// The queues of one consumer: a durable quorum queue bound to its source
+/// exchange, and the service's dead-letter queue for what it cannot process.
 #[derive(Debug, Clone)]
 pub struct ConsumerQueues {
     service: &'static str,
+    source: Source,
     delivery_limit: u16,
 }
 
@@ -46,15 +66,16 @@ impl ConsumerQueues {
     /// `delivery_limit`: redeliveries of one message before the queue
     /// dead-letters it. It is a queue argument, fixed when the queue is first
     /// declared; change it later with a RabbitMQ policy.
-    pub fn new(service: &'static str, delivery_limit: u16) -> Self {
+    pub fn new(service: &'static str, source: Source, delivery_limit: u16) -> Self {
         Self {
             service,
+            source,
             delivery_limit,
         }
     }
 
     pub fn work_queue(&self) -> String {
-        format!("{}.order_created", self.service)
+        format!("{}.{}", self.service, self.source.suffix)
     }
 
     pub fn dead_letter_exchange(&self) -> String {
@@ -67,7 +88,7 @@ impl ConsumerQueues {
 
     /// Declares the whole topology; idempotent, run on every (re)connect.
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
-        declare_order_exchange(channel).await?;
+        declare_exchange(channel, self.source.exchange).await?;
         let durable_fanout = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -115,7 +136,7 @@ impl ConsumerQueues {
         channel
             .queue_bind(
                 self.work_queue().into(),
-                ORDER_EXCHANGE.into(),
+                self.source.exchange.into(),
                 "".into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
@@ -135,10 +156,11 @@ fn quorum_args() -> FieldTable {
     args
 }
 
-pub async fn declare_order_exchange(channel: &Channel) -> lapin::Result<()> {
+/// Declares a durable fanout exchange; idempotent.
+pub async fn declare_exchange(channel: &Channel, name: &str) -> lapin::Result<()> {
     channel
         .exchange_declare(
-            ORDER_EXCHANGE.into(),
+            name.into(),
             ExchangeKind::Fanout,
             ExchangeDeclareOptions {
                 durable: true,
@@ -183,6 +205,8 @@ pub struct AmqpPublisher {
 struct PublisherInner {
     url: String,
     name: String,
+    /// Declared on every new connection.
+    exchanges: Vec<&'static str>,
     log: Logger,
     /// The connection is kept beside its channel: dropping it closes both.
     link: Mutex<Option<(Connection, Channel)>>,
@@ -191,11 +215,12 @@ struct PublisherInner {
 impl AmqpPublisher {
     /// Connects lazily, on the first publish, and again after a connection
     /// is lost for good: a publisher never blocks its service's startup.
-    pub fn new(url: &str, name: &str, log: &Logger) -> Self {
+    pub fn new(url: &str, name: &str, exchanges: &[&'static str], log: &Logger) -> Self {
         Self {
             inner: Arc::new(PublisherInner {
                 url: url.to_string(),
                 name: name.to_string(),
+                exchanges: exchanges.to_vec(),
                 log: log.clone(),
                 link: Mutex::new(None),
             }),
@@ -220,9 +245,11 @@ impl PublisherInner {
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(unavailable)?;
-        declare_order_exchange(&channel)
-            .await
-            .map_err(unavailable)?;
+        for exchange in &self.exchanges {
+            declare_exchange(&channel, exchange)
+                .await
+                .map_err(unavailable)?;
+        }
         info!(self.log, "publishing channel open"; "amqp_url" => redact_url(&self.url));
         *link = Some((connection, channel.clone()));
         Ok(channel)

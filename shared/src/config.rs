@@ -85,6 +85,26 @@ pub fn positive_u16(env: &dyn Env, var: &'static str, default: u16) -> Result<u1
     }
 }
 
+/// An optional secret such as a token: unset or blank means none. Never
+/// echoed in errors.
+pub fn secret(env: &dyn Env, var: &'static str) -> Result<Option<String>, ConfigError> {
+    let Some(value) = env
+        .get(var)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    if value.len() < 16 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError {
+            var,
+            value: "<redacted>".into(),
+            reason: "expected at least 16 characters without spaces".into(),
+        });
+    }
+    Ok(Some(value))
+}
+
 fn url_with_scheme(
     env: &dyn Env,
     var: &'static str,
@@ -164,6 +184,20 @@ mod tests {
         }
         let env = HashMap::from([("AMQP_PREFETCH", "7")]);
         assert_eq!(positive_u16(&env, "AMQP_PREFETCH", 10).unwrap(), 7);
+    }
+
+    #[test]
+    fn secrets_are_optional_long_enough_and_never_echoed() {
+        let unset: HashMap<&str, &str> = HashMap::new();
+        assert_eq!(secret(&unset, "ADMIN_TOKEN").unwrap(), None);
+        let short = HashMap::from([("ADMIN_TOKEN", "hunter2")]);
+        let error = secret(&short, "ADMIN_TOKEN").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        let good = HashMap::from([("ADMIN_TOKEN", "0123456789abcdef")]);
+        assert_eq!(
+            secret(&good, "ADMIN_TOKEN").unwrap().as_deref(),
+            Some("0123456789abcdef")
+        );
     }
 
     #[test]

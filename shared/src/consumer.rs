@@ -1,8 +1,9 @@
 //! The AMQP consumer actor shared by every consuming service: it decodes each
-//! delivery, forwards it as a typed message to a domain actor and settles the
-//! delivery only once that actor has answered.
+//! delivery into an event `E`, forwards it as a typed message `M` to a domain
+//! actor and settles the delivery only once that actor has answered.
 
 use std::fmt::Display;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use actix::prelude::*;
 use slog::{Logger, error, info, o, warn};
 
 use crate::broker::{IncomingMessage, Settlement};
-use crate::events::{OrderCreated, decode_order_created};
+use crate::events::{Event, decode};
 use crate::retry::backoff;
 
 /// Lets the consumer tell a failure worth retrying (database down) from one
@@ -26,6 +27,14 @@ pub trait Transience {
 impl Transience for std::convert::Infallible {
     fn is_transient(&self) -> bool {
         match *self {}
+    }
+}
+
+/// A database error is worth retrying: the database comes back; a message
+/// that keeps failing is dead-lettered by the queue's delivery limit.
+impl Transience for sea_orm::DbErr {
+    fn is_transient(&self) -> bool {
+        true
     }
 }
 
@@ -64,12 +73,13 @@ pub fn settlement_for<T, E: Transience>(
     }
 }
 
-/// Consumes `OrderCreated` deliveries and forwards each as an `M` to `target`.
-pub struct EventConsumer<M>
+/// Consumes deliveries of `E` and forwards each as an `M` to `target`.
+pub struct EventConsumer<E, M>
 where
     M: Message + Send,
     M::Result: Send,
 {
+    event: PhantomData<fn() -> E>,
     target: Recipient<M>,
     stats: Arc<ConsumerStats>,
     /// The delivery stream, until a `Drain` drops it.
@@ -77,13 +87,14 @@ where
     log: Logger,
 }
 
-impl<M> EventConsumer<M>
+impl<E, M> EventConsumer<E, M>
 where
     M: Message + Send,
     M::Result: Send,
 {
     pub fn new(target: Recipient<M>, stats: Arc<ConsumerStats>, log: Logger) -> Self {
         Self {
+            event: PhantomData,
             target,
             stats,
             deliveries: None,
@@ -101,11 +112,12 @@ pub struct Drain {
     pub timeout: Duration,
 }
 
-impl<M, T, E> Actor for EventConsumer<M>
+impl<E, M, T, Er> Actor for EventConsumer<E, M>
 where
-    M: Message<Result = Result<T, E>> + From<OrderCreated> + Send + 'static,
+    E: Event,
+    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    E: Transience + Display + Send + 'static,
+    Er: Transience + Display + Send + 'static,
 {
     type Context = Context<Self>;
 
@@ -114,11 +126,12 @@ where
     }
 }
 
-impl<M, T, E> EventConsumer<M>
+impl<E, M, T, Er> EventConsumer<E, M>
 where
-    M: Message<Result = Result<T, E>> + From<OrderCreated> + Send + 'static,
+    E: Event,
+    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    E: Transience + Display + Send + 'static,
+    Er: Transience + Display + Send + 'static,
 {
     /// Starts the consumer on `deliveries`.
     pub fn start_on<S>(self, deliveries: S) -> Addr<Self>
@@ -133,11 +146,12 @@ where
     }
 }
 
-impl<M, T, E> Handler<Drain> for EventConsumer<M>
+impl<E, M, T, Er> Handler<Drain> for EventConsumer<E, M>
 where
-    M: Message<Result = Result<T, E>> + From<OrderCreated> + Send + 'static,
+    E: Event,
+    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    E: Transience + Display + Send + 'static,
+    Er: Transience + Display + Send + 'static,
 {
     type Result = ResponseFuture<u64>;
 
@@ -163,29 +177,30 @@ where
     }
 }
 
-impl<M, T, E> StreamHandler<IncomingMessage> for EventConsumer<M>
+impl<E, M, T, Er> StreamHandler<IncomingMessage> for EventConsumer<E, M>
 where
-    M: Message<Result = Result<T, E>> + From<OrderCreated> + Send + 'static,
+    E: Event,
+    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    E: Transience + Display + Send + 'static,
+    Er: Transience + Display + Send + 'static,
 {
     fn handle(&mut self, delivery: IncomingMessage, ctx: &mut Self::Context) {
         let stats = self.stats.clone();
         stats.in_flight.fetch_add(1, Ordering::SeqCst);
-        let event = match decode_order_created(&delivery.body) {
+        let event = match decode::<E>(&delivery.body) {
             Ok(event) => event,
             Err(reason) => {
                 let log = self
                     .log
                     .new(o!("message_id" => delivery.message_id.clone()));
-                error!(log, "dead-lettering a message that is not a valid OrderCreated"; "reason" => %reason);
+                error!(log, "dead-lettering an invalid message"; "reason" => %reason);
                 ctx.spawn(settle(delivery, Settlement::DeadLetter, stats, log).into_actor(self));
                 return;
             }
         };
         let log = self.log.new(o!(
-            "event_id" => event.event_id.to_string(),
-            "order_id" => event.order_id.to_string(),
+            "event_id" => event.event_id().to_string(),
+            "order_id" => event.order_id().to_string(),
         ));
         let target = self.target.clone();
         // Deliveries are handled concurrently, up to the prefetch; the domain
@@ -248,6 +263,7 @@ async fn settle(
 mod tests {
     use super::*;
     use crate::broker::memory::InMemoryBroker;
+    use crate::events::OrderCreated;
     use crate::telemetry::test_logger;
 
     /// A domain actor whose answers the test scripts by product id.
@@ -323,7 +339,7 @@ mod tests {
         ];
 
         // Act
-        let consumer = EventConsumer::new(
+        let consumer = EventConsumer::<OrderCreated, _>::new(
             handler.clone().recipient::<Handle>(),
             stats.clone(),
             test_logger(),
@@ -369,7 +385,7 @@ mod tests {
         let broker = InMemoryBroker::new();
         let handler = ScriptedHandler { seen: vec![] }.start();
         handler.send(StopNow).await.unwrap();
-        let consumer = EventConsumer::new(
+        let consumer = EventConsumer::<OrderCreated, _>::new(
             handler.recipient::<Handle>(),
             Arc::new(ConsumerStats::default()),
             test_logger(),
@@ -393,9 +409,12 @@ mod tests {
         let stats = Arc::new(ConsumerStats::default());
         let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
         let deliveries = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
-        let consumer =
-            EventConsumer::new(handler.recipient::<Handle>(), stats.clone(), test_logger())
-                .start_on(deliveries);
+        let consumer = EventConsumer::<OrderCreated, _>::new(
+            handler.recipient::<Handle>(),
+            stats.clone(),
+            test_logger(),
+        )
+        .start_on(deliveries);
         sender
             .send(broker.delivery(body("transient"), Some("in-flight")))
             .await

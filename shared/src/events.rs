@@ -1,17 +1,66 @@
 //! Events that cross service boundaries. They are past tense: something that
 //! already happened and that other services may react to.
+//!
+//! Unknown fields are ignored on purpose: producers may add fields without
+//! breaking consumers that do not know them yet.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Content type of every event body on the wire.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 
+/// An event a consumer can decode and check.
+pub trait Event: DeserializeOwned + Send + 'static {
+    /// The name logs and errors use.
+    const NAME: &'static str;
+    fn event_id(&self) -> Uuid;
+    fn order_id(&self) -> Uuid;
+    /// Checks what the type system cannot.
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        Ok(())
+    }
+}
+
+/// Why a message body is not a valid event. Such a message can never
+/// succeed, so it is dead-lettered rather than retried.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidEvent {
+    #[error("body is not a valid {event} event: {source}")]
+    Malformed {
+        event: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("product_id must not be empty")]
+    EmptyProductId,
+    #[error("quantity must be at least 1")]
+    ZeroQuantity,
+}
+
+/// Decodes and checks an event body.
+pub fn decode<E: Event>(body: &[u8]) -> Result<E, InvalidEvent> {
+    let event: E = serde_json::from_slice(body).map_err(|source| InvalidEvent::Malformed {
+        event: E::NAME,
+        source,
+    })?;
+    event.validate()?;
+    Ok(event)
+}
+
+fn check_line(product_id: &str, quantity: u32) -> Result<(), InvalidEvent> {
+    if product_id.trim().is_empty() {
+        return Err(InvalidEvent::EmptyProductId);
+    }
+    if quantity == 0 {
+        return Err(InvalidEvent::ZeroQuantity);
+    }
+    Ok(())
+}
+
 /// Published once per accepted order to the fanout exchange `order_exchange`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-// Unknown fields are ignored on purpose: producers may add fields (trace ids,
-// customer email) without breaking consumers that do not know them yet.
 pub struct OrderCreated {
     /// Unique per event; also the AMQP `message_id`, used by consumers to
     /// recognise a redelivery.
@@ -19,6 +68,8 @@ pub struct OrderCreated {
     pub order_id: Uuid,
     pub product_id: String,
     pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -26,36 +77,122 @@ impl OrderCreated {
     pub fn new(product_id: String, quantity: u32) -> Self {
         Self {
             event_id: Uuid::new_v4(),
-            order_id: Uuid::new_v4(),
+            // Time-ordered ids let order listings page by id.
+            order_id: Uuid::now_v7(),
             product_id,
             quantity,
+            customer_email: None,
             created_at: Utc::now(),
         }
     }
 }
 
-/// Why a message body is not a valid `OrderCreated`. Such a message can never
-/// succeed, so it is dead-lettered rather than retried.
-#[derive(Debug, thiserror::Error)]
-pub enum InvalidEvent {
-    #[error("body is not a valid OrderCreated event: {0}")]
-    Malformed(#[from] serde_json::Error),
-    #[error("product_id must not be empty")]
-    EmptyProductId,
-    #[error("quantity must be at least 1")]
-    ZeroQuantity,
+impl Event for OrderCreated {
+    const NAME: &'static str = "OrderCreated";
+
+    fn event_id(&self) -> Uuid {
+        self.event_id
+    }
+
+    fn order_id(&self) -> Uuid {
+        self.order_id
+    }
+
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        check_line(&self.product_id, self.quantity)
+    }
 }
 
-/// Decodes and checks an `OrderCreated` body.
-pub fn decode_order_created(body: &[u8]) -> Result<OrderCreated, InvalidEvent> {
-    let event: OrderCreated = serde_json::from_slice(body)?;
-    if event.product_id.trim().is_empty() {
-        return Err(InvalidEvent::EmptyProductId);
+/// Why an order's stock could not be reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionReason {
+    OutOfStock,
+    UnknownProduct,
+}
+
+impl RejectionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectionReason::OutOfStock => "out_of_stock",
+            RejectionReason::UnknownProduct => "unknown_product",
+        }
     }
-    if event.quantity == 0 {
-        return Err(InvalidEvent::ZeroQuantity);
+}
+
+/// What the product service decided for one `OrderCreated`, published to the
+/// fanout exchange `stock_exchange`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum StockEvent {
+    StockReserved(StockOutcome),
+    StockRejected(StockOutcome),
+}
+
+/// The body shared by both stock events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockOutcome {
+    pub event_id: Uuid,
+    pub order_id: Uuid,
+    pub product_id: String,
+    pub quantity: u32,
+    /// Set on `StockRejected` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RejectionReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl StockEvent {
+    /// The event answering `order`: reserved, or rejected for `reason`.
+    pub fn answering(order: &OrderCreated, rejection: Option<RejectionReason>) -> Self {
+        let outcome = StockOutcome {
+            event_id: Uuid::new_v4(),
+            order_id: order.order_id,
+            product_id: order.product_id.clone(),
+            quantity: order.quantity,
+            reason: rejection,
+            customer_email: order.customer_email.clone(),
+            occurred_at: Utc::now(),
+        };
+        match rejection {
+            None => StockEvent::StockReserved(outcome),
+            Some(_) => StockEvent::StockRejected(outcome),
+        }
     }
-    Ok(event)
+
+    pub fn outcome(&self) -> &StockOutcome {
+        match self {
+            StockEvent::StockReserved(outcome) | StockEvent::StockRejected(outcome) => outcome,
+        }
+    }
+
+    /// `None` when reserved; the reason when rejected.
+    pub fn rejection(&self) -> Option<RejectionReason> {
+        match self {
+            StockEvent::StockReserved(_) => None,
+            StockEvent::StockRejected(outcome) => {
+                Some(outcome.reason.unwrap_or(RejectionReason::OutOfStock))
+            }
+        }
+    }
+}
+
+impl Event for StockEvent {
+    const NAME: &'static str = "StockReserved/StockRejected";
+
+    fn event_id(&self) -> Uuid {
+        self.outcome().event_id
+    }
+
+    fn order_id(&self) -> Uuid {
+        self.outcome().order_id
+    }
+
+    fn validate(&self) -> Result<(), InvalidEvent> {
+        check_line(&self.outcome().product_id, self.outcome().quantity)
+    }
 }
 
 #[cfg(test)]
@@ -63,34 +200,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trips_through_json() {
+    fn order_created_round_trips_through_json() {
         let event = OrderCreated::new("123".into(), 2);
         let body = serde_json::to_vec(&event).unwrap();
-        assert_eq!(decode_order_created(&body).unwrap(), event);
+        assert_eq!(decode::<OrderCreated>(&body).unwrap(), event);
     }
 
     #[test]
     fn rejects_garbage_and_invalid_fields() {
         assert!(matches!(
-            decode_order_created(b"not json"),
-            Err(InvalidEvent::Malformed(_))
+            decode::<OrderCreated>(b"not json"),
+            Err(InvalidEvent::Malformed { .. })
         ));
         let mut event = serde_json::to_value(OrderCreated::new("123".into(), 1)).unwrap();
         event["quantity"] = 0.into();
         assert!(matches!(
-            decode_order_created(event.to_string().as_bytes()),
+            decode::<OrderCreated>(event.to_string().as_bytes()),
             Err(InvalidEvent::ZeroQuantity)
         ));
         event["quantity"] = 1.into();
         event["product_id"] = " ".into();
         assert!(matches!(
-            decode_order_created(event.to_string().as_bytes()),
+            decode::<OrderCreated>(event.to_string().as_bytes()),
             Err(InvalidEvent::EmptyProductId)
         ));
         event.as_object_mut().unwrap().remove("product_id");
         assert!(matches!(
-            decode_order_created(event.to_string().as_bytes()),
-            Err(InvalidEvent::Malformed(_))
+            decode::<OrderCreated>(event.to_string().as_bytes()),
+            Err(InvalidEvent::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn stock_events_carry_their_type_and_reason() {
+        let order = OrderCreated::new("123".into(), 1);
+        let rejected = StockEvent::answering(&order, Some(RejectionReason::OutOfStock));
+        let json = serde_json::to_value(&rejected).unwrap();
+        assert_eq!(json["type"], "StockRejected");
+        assert_eq!(json["reason"], "out_of_stock");
+        assert_eq!(json["order_id"], serde_json::json!(order.order_id));
+        let decoded = decode::<StockEvent>(json.to_string().as_bytes()).unwrap();
+        assert_eq!(decoded.rejection(), Some(RejectionReason::OutOfStock));
+
+        let reserved = StockEvent::answering(&order, None);
+        assert_eq!(
+            serde_json::to_value(&reserved).unwrap()["type"],
+            "StockReserved"
+        );
+        assert_eq!(reserved.rejection(), None);
     }
 }

@@ -11,7 +11,7 @@ use system_tests::{SETTLE, System};
 use testkit::{http, wait_until};
 
 const PROCESSED: &str = "SELECT count(*) FROM processed_events";
-const EMAILS: &str = "SELECT count(*) FROM sent_emails";
+const EMAILS: &str = "SELECT count(*) FROM sent_emails WHERE kind = 'order_received'";
 const ORDERS: &str = "SELECT count(*) FROM orders";
 
 fn rabbitmqctl(args: &[&str]) {

@@ -59,7 +59,7 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
     assert_eq!(system.stock("123"), 9);
     assert_eq!(system.count("SELECT count(*) FROM processed_events"), 101);
     system.wait_for_count(
-        "SELECT count(*) FROM sent_emails WHERE product_id = '789'",
+        "SELECT count(*) FROM sent_emails WHERE product_id = '789' AND kind = 'order_received'",
         100,
     );
     let emails = system

@@ -1,34 +1,91 @@
-//! The `Mailer` "sends" the purchase email — a log line until an SMTP
-//! provider is wired in — at most once per event: the event id is recorded
-//! in `sent_emails` before the email goes out, so neither a redelivery nor a
-//! restart sends it again.
+//! The `Mailer` "sends" the customer's emails — a log line until an SMTP
+//! provider is wired in: "order received" on `OrderCreated`, then "order
+//! confirmed" or "sorry, ..." on the stock outcome. At most once per event:
+//! the event id is recorded in `sent_emails` before the email goes out, so
+//! neither a redelivery nor a restart sends it again.
 
 use actix::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TryInsertResult};
 use shared::consumer::Transience;
-use shared::events::OrderCreated;
+use shared::events::{Event, OrderCreated, RejectionReason, StockEvent};
 use slog::{Logger, info, o};
 use uuid::Uuid;
 
 use crate::entity::sent_emails;
 
-/// Email the customer about the purchase behind `event_id`.
+/// Which email an event calls for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailKind {
+    OrderReceived,
+    OrderConfirmed,
+    OutOfStock,
+    UnknownProduct,
+}
+
+impl EmailKind {
+    /// As stored in `sent_emails.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailKind::OrderReceived => "order_received",
+            EmailKind::OrderConfirmed => "order_confirmed",
+            EmailKind::OutOfStock => "out_of_stock",
+            EmailKind::UnknownProduct => "unknown_product",
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            EmailKind::OrderReceived => "Sending email",
+            EmailKind::OrderConfirmed => "Order confirmed",
+            EmailKind::OutOfStock => "Sorry, out of stock",
+            EmailKind::UnknownProduct => "Sorry, we do not sell this product",
+        }
+    }
+}
+
+/// Email the customer about the event `event_id` of their order.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<EmailOutcome, MailError>")]
 pub struct SendEmail {
+    pub kind: EmailKind,
     pub event_id: Uuid,
     pub order_id: Uuid,
     pub product_id: String,
     pub quantity: u32,
+    pub to: Option<String>,
 }
 
 impl From<OrderCreated> for SendEmail {
     fn from(event: OrderCreated) -> Self {
         Self {
+            kind: EmailKind::OrderReceived,
             event_id: event.event_id,
             order_id: event.order_id,
             product_id: event.product_id,
             quantity: event.quantity,
+            to: event.customer_email,
+        }
+    }
+}
+
+impl From<StockEvent> for SendEmail {
+    fn from(event: StockEvent) -> Self {
+        let kind = match event.rejection() {
+            None => EmailKind::OrderConfirmed,
+            Some(RejectionReason::OutOfStock) => EmailKind::OutOfStock,
+            Some(RejectionReason::UnknownProduct) => EmailKind::UnknownProduct,
+        };
+        let event_id = event.event_id();
+        let outcome = match event {
+            StockEvent::StockReserved(outcome) | StockEvent::StockRejected(outcome) => outcome,
+        };
+        Self {
+            kind,
+            event_id,
+            order_id: outcome.order_id,
+            product_id: outcome.product_id,
+            quantity: outcome.quantity,
+            to: outcome.customer_email,
         }
     }
 }
@@ -82,6 +139,7 @@ impl SentLedger {
             event_id: Set(email.event_id),
             order_id: Set(email.order_id),
             product_id: Set(email.product_id.clone()),
+            kind: Set(email.kind.as_str().to_string()),
             ..Default::default()
         })
         .on_conflict_do_nothing()
@@ -129,12 +187,15 @@ impl Handler<SendEmail> for Mailer {
                     "order_id" => email.order_id.to_string(),
                 ));
                 if first_time {
-                    info!(log, "[x] NOTIFICATION: 'Sending email' for purchased product: {}", email.product_id;
-                        "quantity" => email.quantity);
+                    // The original system's line, with the subject of this email.
+                    info!(log, "[x] NOTIFICATION: '{}' for purchased product: {}",
+                        email.kind.subject(), email.product_id;
+                        "kind" => email.kind.as_str(), "quantity" => email.quantity,
+                        "to" => email.to.as_deref().unwrap_or("<no address>"));
                     mailer.counters.sent += 1;
                     Ok(EmailOutcome::Sent)
                 } else {
-                    info!(log, "email for this order already sent, not sending it again");
+                    info!(log, "email already sent, not sending it again"; "kind" => email.kind.as_str());
                     mailer.counters.already_sent += 1;
                     Ok(EmailOutcome::AlreadySent)
                 }

@@ -1,6 +1,9 @@
 pub mod mailer;
 
 use shared::consumer::EventConsumer;
+use shared::events::{OrderCreated, StockEvent};
 
-/// The AMQP consumer of this service: `OrderCreated` in, `SendEmail` out.
-pub type AmqpConsumer = EventConsumer<mailer::SendEmail>;
+/// Consumes `OrderCreated`: "order received" emails.
+pub type AmqpConsumer = EventConsumer<OrderCreated, mailer::SendEmail>;
+/// Consumes stock outcomes: "order confirmed" or "sorry" emails.
+pub type StockEventConsumer = EventConsumer<StockEvent, mailer::SendEmail>;

@@ -9,6 +9,8 @@ pub struct Model {
     pub order_id: Uuid,
     pub product_id: String,
     pub sent_at: DateTimeWithTimeZone,
+    /// Which email: order_received, order_confirmed, out_of_stock, unknown_product.
+    pub kind: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,2 +1,7 @@
 pub mod order_desk;
-pub mod outbox_relay;
+
+use shared::consumer::EventConsumer;
+use shared::events::StockEvent;
+
+/// The AMQP consumer of this service: stock outcomes in, `RecordStockOutcome` out.
+pub type StockEventConsumer = EventConsumer<StockEvent, order_desk::RecordStockOutcome>;

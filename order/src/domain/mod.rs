@@ -1,1 +1,2 @@
 pub mod order_request;
+pub mod order_status;

@@ -6,16 +6,17 @@ use serde::Deserialize;
 pub const DEFAULT_PRODUCT_ID: &str = "123";
 pub const MAX_PRODUCT_ID_CHARS: usize = 64;
 pub const MAX_QUANTITY: u32 = 1000;
-/// Status of an order that is stored but not yet confirmed or rejected.
-pub const PENDING: &str = "pending";
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 /// Largest body `POST /create_order` reads.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// A valid order: a product and how many of it.
+/// A valid order: a product, how many of it, and whom to tell.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRequest {
     pub product_id: String,
     pub quantity: u32,
+    pub customer_email: Option<String>,
 }
 
 impl Default for OrderRequest {
@@ -23,6 +24,7 @@ impl Default for OrderRequest {
         Self {
             product_id: DEFAULT_PRODUCT_ID.to_string(),
             quantity: 1,
+            customer_email: None,
         }
     }
 }
@@ -49,6 +51,7 @@ impl InvalidOrder {
 struct OrderBody {
     product_id: Option<String>,
     quantity: Option<serde_json::Number>,
+    customer_email: Option<String>,
 }
 
 impl OrderRequest {
@@ -73,11 +76,62 @@ impl OrderRequest {
             Some(quantity) => validate_quantity(&quantity)?,
             None => defaults.quantity,
         };
+        let customer_email = body.customer_email.map(validate_email).transpose()?;
         Ok(Self {
             product_id,
             quantity,
+            customer_email,
         })
     }
+
+    /// What makes two requests the same order, for `Idempotency-Key`.
+    pub fn fingerprint(&self) -> String {
+        serde_json::json!([self.product_id, self.quantity, self.customer_email]).to_string()
+    }
+}
+
+/// Checks an `Idempotency-Key` header value.
+pub fn validate_idempotency_key(key: &str) -> Result<String, InvalidOrder> {
+    let field = "Idempotency-Key";
+    if key.trim().is_empty() {
+        return Err(InvalidOrder::field(
+            field,
+            "Idempotency-Key must not be empty",
+        ));
+    }
+    if key.chars().count() > MAX_IDEMPOTENCY_KEY_CHARS || key.chars().any(char::is_control) {
+        return Err(InvalidOrder::field(
+            field,
+            format!(
+                "Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_CHARS} printable characters"
+            ),
+        ));
+    }
+    Ok(key.to_string())
+}
+
+/// A plausible address: one `@`, something before it, a dotted domain after
+/// it, no spaces. Whether it exists is for the mail server to say.
+fn validate_email(email: String) -> Result<String, InvalidOrder> {
+    let invalid = || {
+        InvalidOrder::field(
+            "customer_email",
+            "customer_email must be an email address like ada@example.com",
+        )
+    };
+    if email.chars().count() > MAX_EMAIL_CHARS
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    let domain_ok = !domain.contains('@')
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| !label.is_empty());
+    if local.is_empty() || !domain_ok {
+        return Err(invalid());
+    }
+    Ok(email)
 }
 
 fn validate_product_id(id: String) -> Result<String, InvalidOrder> {
@@ -134,11 +188,14 @@ mod tests {
             order,
             OrderRequest {
                 product_id: "456".into(),
-                quantity: 2
+                quantity: 2,
+                customer_email: None,
             }
         );
         let order = OrderRequest::parse(br#"{"product_id":"456"}"#).unwrap();
         assert_eq!(order.quantity, 1);
+        let order = OrderRequest::parse(br#"{"customer_email":"ada@example.com"}"#).unwrap();
+        assert_eq!(order.customer_email.as_deref(), Some("ada@example.com"));
     }
 
     #[test]
@@ -158,6 +215,20 @@ mod tests {
             let error = OrderRequest::parse(body).unwrap_err();
             assert_eq!(error.field, field, "{}", String::from_utf8_lossy(body));
         }
+        let emails = [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@example..com",
+        ];
+        for email in emails {
+            let body = serde_json::json!({ "customer_email": email }).to_string();
+            let error = OrderRequest::parse(body.as_bytes()).unwrap_err();
+            assert_eq!(error.field, Some("customer_email"), "{email}");
+        }
         let long = format!(
             r#"{{"product_id":"{}"}}"#,
             "x".repeat(MAX_PRODUCT_ID_CHARS + 1)
@@ -166,5 +237,30 @@ mod tests {
             OrderRequest::parse(long.as_bytes()).unwrap_err().field,
             Some("product_id")
         );
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_printable_and_bounded() {
+        assert_eq!(validate_idempotency_key("order-42").unwrap(), "order-42");
+        for bad in ["", "  ", "a\u{7}b"] {
+            assert!(validate_idempotency_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_idempotency_key(&"k".repeat(MAX_IDEMPOTENCY_KEY_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn fingerprints_tell_requests_apart() {
+        let one = OrderRequest::default();
+        let two = OrderRequest {
+            quantity: 2,
+            ..OrderRequest::default()
+        };
+        assert_eq!(one.fingerprint(), OrderRequest::default().fingerprint());
+        assert_ne!(one.fingerprint(), two.fingerprint());
     }
 }

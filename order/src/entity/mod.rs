@@ -1,2 +1,2 @@
+pub mod idempotency_keys;
 pub mod orders;
-pub mod outbox;

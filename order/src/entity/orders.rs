@@ -7,7 +7,9 @@ pub struct Model {
     pub id: Uuid,
     pub product_id: String,
     pub quantity: i32,
+    pub customer_email: Option<String>,
     pub status: String,
+    pub reason: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
 }

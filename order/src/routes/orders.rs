@@ -1,15 +1,24 @@
 use actix::Addr;
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{CONTENT_TYPE, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
+use serde::Deserialize;
 use serde_json::json;
+use uuid::Uuid;
 
-use crate::actors::order_desk::{OrderDesk, PlaceOrder};
-use crate::domain::order_request::{MAX_BODY_BYTES, OrderRequest};
+use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder, Placed};
+use crate::domain::order_request::{
+    InvalidOrder, MAX_BODY_BYTES, OrderRequest, validate_idempotency_key,
+};
+use crate::domain::order_status::OrderStatus;
 use crate::error::ApiError;
 
-/// `POST /create_order`: no body orders one Laptop (product "123"); a JSON
-/// body `{"product_id": "456", "quantity": 2}` orders that instead.
+pub const DEFAULT_PAGE: u64 = 50;
+pub const MAX_PAGE: u64 = 200;
+
+/// `POST /create_order` (and `POST /orders`): no body orders one Laptop
+/// (product "123"); a JSON body `{"product_id": "456", "quantity": 2,
+/// "customer_email": "..."}` orders that instead.
 pub async fn create_order(
     request: HttpRequest,
     payload: web::Payload,
@@ -20,19 +29,139 @@ pub async fn create_order(
         require_json(&request)?;
     }
     let order = OrderRequest::parse(&body)?;
-    let event = desk.send(PlaceOrder(order)).await??;
-    Ok(HttpResponse::Created().json(json!({
-        "message": "Order created and message sent!",
-        "order_id": event.order_id,
-        "event_id": event.event_id,
-        "product_id": event.product_id,
-        "quantity": event.quantity,
-    })))
+    let idempotency_key = match request.headers().get("idempotency-key") {
+        None => None,
+        Some(value) => Some(validate_idempotency_key(value.to_str().map_err(|_| {
+            InvalidOrder {
+                message: "Idempotency-Key must be printable ASCII".into(),
+                field: Some("Idempotency-Key"),
+            }
+        })?)?),
+    };
+    let placed = desk
+        .send(PlaceOrder {
+            order,
+            idempotency_key,
+        })
+        .await??;
+    let (order, replayed) = match placed {
+        Placed::Created(order) => (order, false),
+        Placed::Replayed(order) => (order, true),
+    };
+    let mut body = json!({ "message": "Order created and message sent!" });
+    body.as_object_mut().expect("an object").extend(
+        serde_json::to_value(&order)
+            .expect("an order serializes")
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/orders/{}", order.order_id)))
+        .insert_header((
+            "idempotent-replayed",
+            if replayed { "true" } else { "false" },
+        ))
+        .json(body))
 }
 
-/// A body without a content type is read as JSON, so `curl -X POST` with
-/// `--data` and no header still works only when the header says JSON or
-/// nothing at all.
+/// `GET /orders/{id}`.
+pub async fn get_order(
+    id: web::Path<String>,
+    desk: web::Data<Addr<OrderDesk>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_uuid(&id, "id")?;
+    let order = desk
+        .send(GetOrder(id))
+        .await??
+        .ok_or(ApiError::OrderNotFound(id))?;
+    Ok(HttpResponse::Ok().json(order))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    status: Option<String>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /orders?status=&limit=&after=`: oldest first; `next_after` is the
+/// cursor of the next page, `null` on the last one.
+pub async fn list_orders(
+    params: web::Query<ListParams>,
+    desk: web::Data<Addr<OrderDesk>>,
+) -> Result<HttpResponse, ApiError> {
+    let status = params
+        .status
+        .as_deref()
+        .map(|s| {
+            OrderStatus::parse(s)
+                .ok_or_else(|| invalid("status", "status must be pending, confirmed or rejected"))
+        })
+        .transpose()?;
+    let limit = match params.limit.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+    };
+    let after = params
+        .after
+        .as_deref()
+        .map(|a| parse_uuid(a, "after"))
+        .transpose()?;
+    // One more than asked tells whether another page follows.
+    let mut orders = desk
+        .send(ListOrders {
+            status,
+            after,
+            limit: limit + 1,
+        })
+        .await??;
+    let next_after = (orders.len() as u64 > limit).then(|| {
+        orders.truncate(limit as usize);
+        orders.last().map(|o| o.order_id)
+    });
+    Ok(HttpResponse::Ok().json(json!({ "orders": orders, "next_after": next_after.flatten() })))
+}
+
+/// Query strings that do not parse get the same JSON errors as bodies.
+pub fn query_error(
+    error: actix_web::error::QueryPayloadError,
+    _: &HttpRequest,
+) -> actix_web::Error {
+    ApiError::InvalidOrder(InvalidOrder {
+        message: format!("invalid query string: {error}; known parameters: status, limit, after"),
+        field: None,
+    })
+    .into()
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::InvalidOrder(InvalidOrder {
+        message: message.into(),
+        field: Some(field),
+    })
+}
+
+fn parse_uuid(raw: &str, field: &'static str) -> Result<Uuid, ApiError> {
+    raw.parse().map_err(|_| {
+        invalid(
+            field,
+            format!("{field} must be an order id (a UUID), got {raw:?}"),
+        )
+    })
+}
+
+/// A body must say it is JSON; a body without a content type is read as JSON.
 fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
     let Some(value) = request.headers().get(CONTENT_TYPE) else {
         return Ok(());

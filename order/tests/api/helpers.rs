@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use order::actors::outbox_relay::RelaySettings;
 use order::config::Settings;
 use order::startup::Application;
 use serde_json::Value;
+use shared::outbox::relay::RelaySettings;
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost};
 
@@ -40,6 +40,8 @@ pub async fn spawn_app_with_broker(vhost: TestVhost, amqp_url: &str) -> TestApp 
         database_url: database.url().to_string(),
         amqp_url: amqp_url.to_string(),
         relay: relay_settings(),
+        prefetch: 32,
+        delivery_limit: 10,
     };
     let app = Application::build(settings, test_logger())
         .await
@@ -59,15 +61,16 @@ pub async fn spawn_app_with_broker(vhost: TestVhost, amqp_url: &str) -> TestApp 
 
 impl TestApp {
     /// `(status, published)` of the order's row and its outbox row.
-    pub async fn stored(&self, order_id: &str, event_id: &str) -> (String, bool) {
+    pub async fn stored(&self, order_id: &str) -> (String, bool) {
         use sea_orm::{ConnectionTrait, Statement};
         let row = self
             .db
             .query_one_raw(Statement::from_sql_and_values(
                 self.db.get_database_backend(),
                 "SELECT o.status, x.published_at IS NOT NULL AS published \
-                 FROM orders o, outbox x WHERE o.id = $1::uuid AND x.event_id = $2::uuid",
-                [order_id.into(), event_id.into()],
+                 FROM orders o JOIN outbox x ON x.payload::jsonb->>'order_id' = o.id::text \
+                 WHERE o.id = $1::uuid",
+                [order_id.into()],
             ))
             .await
             .unwrap()

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
-use order::actors::order_desk::OrderBook;
-use order::actors::outbox_relay::{GetRelayCounters, Outbox, OutboxRelay, RelaySettings};
+use order::actors::order_desk::{OUTBOX_SOURCE, OrderBook, Placed};
 use order::domain::order_request::OrderRequest;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::broker::memory::InMemoryBroker;
+use shared::outbox::relay::{GetRelayCounters, Outbox, OutboxRelay, RelaySettings};
 use shared::telemetry::test_logger;
 use testkit::{TestDatabase, eventually};
 
@@ -26,8 +26,20 @@ async fn place(db: &DatabaseConnection, count: usize) -> Vec<String> {
     let book = OrderBook::new(db.clone());
     let mut ids = Vec::new();
     for _ in 0..count {
-        let event = book.place(OrderRequest::default()).await.unwrap();
-        ids.push(event.event_id.to_string());
+        let placed = book.place(OrderRequest::default(), None).await.unwrap();
+        let Placed::Created(order) = placed else {
+            panic!("a new order")
+        };
+        let row = db
+            .query_one_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "SELECT event_id::text FROM outbox WHERE payload::jsonb->>'order_id' = $1",
+                [order.order_id.to_string().into()],
+            ))
+            .await
+            .unwrap()
+            .expect("the order's outbox row");
+        ids.push(row.try_get_by_index::<String>(0).unwrap());
     }
     ids
 }
@@ -47,7 +59,7 @@ fn start_relay(
     settings: RelaySettings,
 ) -> Addr<OutboxRelay> {
     OutboxRelay::new(
-        Outbox::new(db.clone()),
+        Outbox::new(db.clone(), OUTBOX_SOURCE),
         Arc::new(broker.clone()),
         settings,
         test_logger(),

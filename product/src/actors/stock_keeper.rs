@@ -1,6 +1,8 @@
-//! The `StockKeeper` owns every stock change. One change runs at a time in
-//! this process (`AtomicResponse`); across replicas, the conditional UPDATE
-//! alone keeps stock from going below zero.
+//! The `StockKeeper` owns every stock change: reservations for orders and
+//! restocks. One change runs at a time in this process (`AtomicResponse`);
+//! across replicas, the conditional UPDATE alone keeps stock from going below
+//! zero. Each reservation commits together with its inbox row and the stock
+//! event announcing its outcome (the outbox).
 
 use std::collections::BTreeMap;
 
@@ -8,34 +10,29 @@ use actix::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait, TryInsertResult,
+    SqlErr, TransactionTrait, TryInsertResult,
 };
-use shared::events::OrderCreated;
+use shared::amqp::STOCK_EXCHANGE;
+use shared::events::{OrderCreated, StockEvent};
+use shared::outbox::{self, relay::OutboxRelay, relay::WakeRelay};
 use slog::{Logger, info, o, warn};
-use uuid::Uuid;
 
+use crate::domain::catalogue::ProductDetails;
 use crate::domain::{ProductView, StockOutcome, stock_quantity};
 use crate::entity::{processed_events, products};
 use crate::error::StockError;
 
-/// Take `quantity` of `product_id` from stock for the order behind `event_id`.
+/// The outbox rows of this service carry this source.
+pub const OUTBOX_SOURCE: &str = "product";
+
+/// Take the ordered quantity from stock, or reject the order.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<StockOutcome, StockError>")]
-pub struct ReserveStock {
-    pub event_id: Uuid,
-    pub order_id: Uuid,
-    pub product_id: String,
-    pub quantity: u32,
-}
+pub struct ReserveStock(pub OrderCreated);
 
 impl From<OrderCreated> for ReserveStock {
     fn from(event: OrderCreated) -> Self {
-        Self {
-            event_id: event.event_id,
-            order_id: event.order_id,
-            product_id: event.product_id,
-            quantity: event.quantity,
-        }
+        Self(event)
     }
 }
 
@@ -43,6 +40,24 @@ impl From<OrderCreated> for ReserveStock {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<BTreeMap<String, ProductView>, StockError>")]
 pub struct ListProducts;
+
+/// One product.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<ProductDetails>, StockError>")]
+pub struct GetProduct(pub String);
+
+/// Add a product to the catalogue.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<ProductDetails, StockError>")]
+pub struct CreateProduct(pub ProductDetails);
+
+/// Add `quantity` to the stock of `product_id`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<ProductDetails>, StockError>")]
+pub struct Restock {
+    pub product_id: String,
+    pub quantity: i32,
+}
 
 /// How many reservations this process has decided, by outcome.
 #[derive(Debug, Message)]
@@ -55,6 +70,7 @@ pub struct StockCounters {
     pub out_of_stock: u64,
     pub unknown_product: u64,
     pub already_applied: u64,
+    pub restocks: u64,
 }
 
 impl StockCounters {
@@ -69,6 +85,15 @@ impl StockCounters {
     }
 }
 
+fn details(product: products::Model) -> ProductDetails {
+    ProductDetails {
+        id: product.id,
+        name: product.name,
+        stock: product.stock,
+        price_cents: product.price_cents,
+    }
+}
+
 /// Stock in PostgreSQL, through SeaORM.
 #[derive(Clone)]
 pub struct Inventory {
@@ -80,13 +105,13 @@ impl Inventory {
         Self { db }
     }
 
-    /// Records the event and applies the reservation in one transaction, so
-    /// the stock change and "this event is done" commit together or not at all.
-    pub async fn reserve(&self, request: &ReserveStock) -> Result<StockOutcome, StockError> {
+    /// Records the event, applies the reservation and stages the stock event
+    /// in one transaction: all of it commits, or none of it.
+    pub async fn reserve(&self, order: &OrderCreated) -> Result<StockOutcome, StockError> {
         let txn = self.db.begin().await?;
         let recorded = processed_events::Entity::insert(processed_events::ActiveModel {
-            event_id: Set(request.event_id),
-            order_id: Set(request.order_id),
+            event_id: Set(order.event_id),
+            order_id: Set(order.order_id),
             ..Default::default()
         })
         .on_conflict_do_nothing()
@@ -96,24 +121,33 @@ impl Inventory {
             txn.rollback().await?;
             return Ok(StockOutcome::AlreadyApplied);
         }
-        let quantity = stock_quantity(request.quantity);
+        let quantity = stock_quantity(order.quantity);
         let updated = products::Entity::update_many()
             .col_expr(
                 products::Column::Stock,
                 Expr::col(products::Column::Stock).sub(quantity),
             )
-            .filter(products::Column::Id.eq(&request.product_id))
+            .filter(products::Column::Id.eq(&order.product_id))
             .filter(products::Column::Stock.gte(quantity))
             .exec_with_returning(&txn)
             .await?;
         let current = match updated.first() {
             Some(_) => None,
-            None => products::Entity::find_by_id(&request.product_id)
+            None => products::Entity::find_by_id(&order.product_id)
                 .one(&txn)
                 .await?
                 .map(|product| product.stock),
         };
         let outcome = StockOutcome::from_update(updated.first().map(|p| p.stock), current);
+        let event = StockEvent::answering(order, outcome.rejection());
+        outbox::stage(
+            &txn,
+            OUTBOX_SOURCE,
+            STOCK_EXCHANGE,
+            event.outcome().event_id,
+            &event,
+        )
+        .await?;
         txn.commit().await?;
         Ok(outcome)
     }
@@ -136,18 +170,70 @@ impl Inventory {
             })
             .collect())
     }
+
+    pub async fn get(&self, id: &str) -> Result<Option<ProductDetails>, StockError> {
+        Ok(products::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(details))
+    }
+
+    pub async fn create(&self, product: ProductDetails) -> Result<ProductDetails, StockError> {
+        let inserted = products::Entity::insert(products::ActiveModel {
+            id: Set(product.id.clone()),
+            name: Set(product.name.clone()),
+            stock: Set(product.stock),
+            price_cents: Set(product.price_cents),
+        })
+        .exec_without_returning(&self.db)
+        .await;
+        match inserted {
+            Ok(_) => Ok(product),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(StockError::ProductExists(product.id))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn restock(
+        &self,
+        id: &str,
+        quantity: i32,
+    ) -> Result<Option<ProductDetails>, StockError> {
+        let updated = products::Entity::update_many()
+            .col_expr(
+                products::Column::Stock,
+                Expr::col(products::Column::Stock).add(quantity),
+            )
+            .filter(products::Column::Id.eq(id))
+            // The column is a 32-bit integer: refuse rather than overflow.
+            .filter(products::Column::Stock.lte(i32::MAX - quantity))
+            .exec_with_returning(&self.db)
+            .await?;
+        if let Some(product) = updated.into_iter().next() {
+            return Ok(Some(details(product)));
+        }
+        match self.get(id).await? {
+            Some(_) => Err(StockError::StockOverflow),
+            None => Ok(None),
+        }
+    }
 }
 
 pub struct StockKeeper {
     inventory: Inventory,
+    relay: Option<Addr<OutboxRelay>>,
     counters: StockCounters,
     log: Logger,
 }
 
 impl StockKeeper {
-    pub fn new(inventory: Inventory, log: Logger) -> Self {
+    /// `relay`, if given, is woken after each committed reservation.
+    pub fn new(inventory: Inventory, relay: Option<Addr<OutboxRelay>>, log: Logger) -> Self {
         Self {
             inventory,
+            relay,
             counters: StockCounters::default(),
             log,
         }
@@ -161,34 +247,39 @@ impl Actor for StockKeeper {
 impl Handler<ReserveStock> for StockKeeper {
     type Result = AtomicResponse<Self, Result<StockOutcome, StockError>>;
 
-    fn handle(&mut self, request: ReserveStock, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, ReserveStock(order): ReserveStock, _: &mut Context<Self>) -> Self::Result {
         let log = self.log.new(o!(
-            "event_id" => request.event_id.to_string(),
-            "order_id" => request.order_id.to_string(),
+            "event_id" => order.event_id.to_string(),
+            "order_id" => order.order_id.to_string(),
         ));
-        info!(log, "[x] PRODUCT: Received order for product: {}", request.product_id;
-            "quantity" => request.quantity);
+        info!(log, "[x] PRODUCT: Received order for product: {}", order.product_id;
+            "quantity" => order.quantity);
         let inventory = self.inventory.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 inventory
-                    .reserve(&request)
+                    .reserve(&order)
                     .await
-                    .map(|outcome| (request, outcome))
+                    .map(|outcome| (order, outcome))
             }
             .into_actor(self)
             .map(move |result, keeper, _| {
-                let (request, outcome) = result?;
+                let (order, outcome) = result?;
                 keeper.counters.count(&outcome);
-                log_outcome(&log, &request, &outcome);
+                log_outcome(&log, &order, &outcome);
+                if outcome != StockOutcome::AlreadyApplied
+                    && let Some(relay) = &keeper.relay
+                {
+                    relay.do_send(WakeRelay);
+                }
                 Ok(outcome)
             }),
         ))
     }
 }
 
-fn log_outcome(log: &Logger, request: &ReserveStock, outcome: &StockOutcome) {
-    let product = &request.product_id;
+fn log_outcome(log: &Logger, order: &OrderCreated, outcome: &StockOutcome) {
+    let product = &order.product_id;
     match outcome {
         StockOutcome::Reserved { new_stock } => {
             info!(
@@ -198,7 +289,7 @@ fn log_outcome(log: &Logger, request: &ReserveStock, outcome: &StockOutcome) {
         }
         StockOutcome::OutOfStock { available } => warn!(log,
             "Order rejected: product {product} is out of stock";
-            "requested" => request.quantity, "available" => available),
+            "requested" => order.quantity, "available" => available),
         StockOutcome::UnknownProduct => {
             warn!(log, "Order rejected: product {product} does not exist")
         }
@@ -215,6 +306,64 @@ impl Handler<ListProducts> for StockKeeper {
         let inventory = self.inventory.clone();
         // Reads need not wait behind stock changes.
         Box::pin(async move { inventory.list().await })
+    }
+}
+
+impl Handler<GetProduct> for StockKeeper {
+    type Result = ResponseFuture<Result<Option<ProductDetails>, StockError>>;
+
+    fn handle(&mut self, GetProduct(id): GetProduct, _: &mut Context<Self>) -> Self::Result {
+        let inventory = self.inventory.clone();
+        Box::pin(async move { inventory.get(&id).await })
+    }
+}
+
+impl Handler<CreateProduct> for StockKeeper {
+    type Result = AtomicResponse<Self, Result<ProductDetails, StockError>>;
+
+    fn handle(
+        &mut self,
+        CreateProduct(product): CreateProduct,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let inventory = self.inventory.clone();
+        AtomicResponse::new(Box::pin(
+            async move { inventory.create(product).await }
+                .into_actor(self)
+                .map(|created, keeper, _| {
+                    if let Ok(product) = &created {
+                        info!(keeper.log, "product created";
+                            "product_id" => &product.id, "stock" => product.stock);
+                    }
+                    created
+                }),
+        ))
+    }
+}
+
+impl Handler<Restock> for StockKeeper {
+    type Result = AtomicResponse<Self, Result<Option<ProductDetails>, StockError>>;
+
+    fn handle(&mut self, restock: Restock, _: &mut Context<Self>) -> Self::Result {
+        let inventory = self.inventory.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                inventory
+                    .restock(&restock.product_id, restock.quantity)
+                    .await
+            }
+            .into_actor(self)
+            .map(|restocked, keeper, _| {
+                if let Ok(Some(product)) = &restocked {
+                    keeper.counters.restocks += 1;
+                    info!(
+                        keeper.log,
+                        "Stock for product {} restocked. New stock: {}", product.id, product.stock
+                    );
+                }
+                restocked
+            }),
+        ))
     }
 }
 

@@ -1,6 +1,9 @@
-//! Stock decisions, free of actix and of the database.
+//! Stock and catalogue decisions, free of actix and of the database.
+
+pub mod catalogue;
 
 use serde::Serialize;
+use shared::events::RejectionReason;
 
 /// What became of one order's stock reservation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,15 @@ impl StockOutcome {
             (None, None) => Self::UnknownProduct,
         }
     }
+
+    /// Why the order was rejected; `None` when reserved.
+    pub fn rejection(&self) -> Option<RejectionReason> {
+        match self {
+            Self::OutOfStock { .. } => Some(RejectionReason::OutOfStock),
+            Self::UnknownProduct => Some(RejectionReason::UnknownProduct),
+            Self::Reserved { .. } | Self::AlreadyApplied => None,
+        }
+    }
 }
 
 /// The quantity as a stock amount. A quantity beyond any stock the column can
@@ -34,7 +46,7 @@ pub fn stock_quantity(quantity: u32) -> i32 {
     i32::try_from(quantity).unwrap_or(i32::MAX)
 }
 
-/// A product as `GET /products` shows it (keyed by id).
+/// A product as `GET /products` shows it (keyed by id): the original shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProductView {
     pub name: String,
@@ -58,6 +70,19 @@ mod tests {
         assert_eq!(
             StockOutcome::from_update(None, None),
             StockOutcome::UnknownProduct
+        );
+    }
+
+    #[test]
+    fn rejections_name_their_reason() {
+        assert_eq!(StockOutcome::Reserved { new_stock: 1 }.rejection(), None);
+        assert_eq!(
+            StockOutcome::OutOfStock { available: 0 }.rejection(),
+            Some(RejectionReason::OutOfStock)
+        );
+        assert_eq!(
+            StockOutcome::UnknownProduct.rejection(),
+            Some(RejectionReason::UnknownProduct)
         );
     }
 

@@ -7,6 +7,7 @@ pub struct Model {
     pub id: String,
     pub name: String,
     pub stock: i32,
+    pub price_cents: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -101,7 +101,8 @@ async fn concurrent_orders_never_oversell() {
             reserved: 10,
             out_of_stock: 5,
             unknown_product: 0,
-            already_applied: 0
+            already_applied: 0,
+            restocks: 0,
         }
     );
 }

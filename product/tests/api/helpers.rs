@@ -11,12 +11,14 @@ use serde_json::Value;
 use shared::amqp::ORDER_EXCHANGE;
 use shared::consumer::ConsumerStats;
 use shared::events::OrderCreated;
+use shared::outbox::relay::RelaySettings;
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
 
 pub const WORK_QUEUE: &str = "product.order_created";
 pub const DEAD_QUEUE: &str = "product.dead";
 pub const WAIT: Duration = Duration::from_secs(15);
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestApp {
     pub address: String,
@@ -43,6 +45,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
         amqp_url: vhost.amqp_url().to_string(),
         prefetch: 32,
         delivery_limit: 10,
+        admin_token: Some(ADMIN_TOKEN.to_string()),
+        relay: RelaySettings {
+            poll_interval: Duration::from_millis(100),
+            ..RelaySettings::default()
+        },
     };
     adjust(&mut settings, &database);
     let app = Application::build(settings, test_logger())

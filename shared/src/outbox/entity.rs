@@ -7,6 +7,8 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub event_id: Uuid,
+    /// The service whose relay publishes this row.
+    pub source: String,
     pub exchange: String,
     pub payload: String,
     pub created_at: DateTimeWithTimeZone,

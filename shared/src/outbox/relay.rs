@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::broker::{BrokerError, OutgoingMessage, Publisher};
+use crate::retry::backoff;
 use actix::prelude::*;
 use futures_util::future::join_all;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
@@ -14,11 +16,9 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
-use shared::broker::{BrokerError, OutgoingMessage, Publisher};
-use shared::retry::backoff;
 use slog::{Logger, debug, info, warn};
 
-use crate::entity::outbox;
+use super::entity as outbox;
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -76,15 +76,16 @@ pub struct Round {
     pub failure: Option<RelayError>,
 }
 
-/// The outbox table, as the relay uses it.
+/// The rows of one source service in the outbox table, as its relay uses them.
 #[derive(Clone)]
 pub struct Outbox {
     db: DatabaseConnection,
+    source: &'static str,
 }
 
 impl Outbox {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, source: &'static str) -> Self {
+        Self { db, source }
     }
 
     /// Claims up to `limit` pending rows, publishes them and marks those the
@@ -96,6 +97,7 @@ impl Outbox {
     ) -> Result<Round, DbErr> {
         let txn = self.db.begin().await?;
         let rows = outbox::Entity::find()
+            .filter(outbox::Column::Source.eq(self.source))
             .filter(outbox::Column::PublishedAt.is_null())
             .order_by_asc(outbox::Column::CreatedAt)
             .limit(limit)
@@ -139,6 +141,7 @@ impl Outbox {
     pub async fn prune(&self, retention: Duration) -> Result<u64, DbErr> {
         let cutoff = chrono::Utc::now() - retention;
         let deleted = outbox::Entity::delete_many()
+            .filter(outbox::Column::Source.eq(self.source))
             .filter(outbox::Column::PublishedAt.lt(cutoff))
             .exec(&self.db)
             .await?;

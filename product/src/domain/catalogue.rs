@@ -1,0 +1,186 @@
+//! What staff may put in the catalogue, and how a token is checked.
+
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+pub const MAX_ID_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_RESTOCK: i64 = 1_000_000;
+
+/// A product in full, as `GET /products/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductDetails {
+    pub id: String,
+    pub name: String,
+    pub stock: i32,
+    pub price_cents: i64,
+}
+
+/// Body of `POST /products`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub id: String,
+    pub name: String,
+    pub stock: i64,
+    pub price_cents: i64,
+}
+
+/// Body of `POST /products/{id}/restock`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestockRequest {
+    pub quantity: i64,
+}
+
+/// A catalogue request that breaks a rule; `field` names the culprit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidProduct {
+    pub message: String,
+    pub field: &'static str,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> InvalidProduct {
+    InvalidProduct {
+        message: message.into(),
+        field,
+    }
+}
+
+impl NewProduct {
+    pub fn validate(self) -> Result<ProductDetails, InvalidProduct> {
+        let printable = |s: &str| !s.trim().is_empty() && !s.chars().any(char::is_control);
+        if !printable(&self.id) || self.id.chars().count() > MAX_ID_CHARS {
+            return Err(invalid(
+                "id",
+                format!("id must be 1 to {MAX_ID_CHARS} printable characters"),
+            ));
+        }
+        if !printable(&self.name) || self.name.chars().count() > MAX_NAME_CHARS {
+            return Err(invalid(
+                "name",
+                format!("name must be 1 to {MAX_NAME_CHARS} printable characters"),
+            ));
+        }
+        let stock = i32::try_from(self.stock)
+            .ok()
+            .filter(|s| *s >= 0)
+            .ok_or_else(|| {
+                invalid(
+                    "stock",
+                    format!("stock must be a whole number from 0 to {}", i32::MAX),
+                )
+            })?;
+        if self.price_cents < 0 {
+            return Err(invalid("price_cents", "price_cents must not be negative"));
+        }
+        Ok(ProductDetails {
+            id: self.id,
+            name: self.name,
+            stock,
+            price_cents: self.price_cents,
+        })
+    }
+}
+
+impl RestockRequest {
+    pub fn validate(&self) -> Result<i32, InvalidProduct> {
+        if (1..=MAX_RESTOCK).contains(&self.quantity) {
+            Ok(self.quantity as i32)
+        } else {
+            Err(invalid(
+                "quantity",
+                format!("quantity must be a whole number from 1 to {MAX_RESTOCK}"),
+            ))
+        }
+    }
+}
+
+/// Whether a request may use the staff endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Granted,
+    /// No or a wrong bearer token.
+    Unauthenticated,
+    /// The service has no `ADMIN_TOKEN`: nobody may.
+    NotConfigured,
+}
+
+/// Compares the `Authorization` header with `Bearer <expected>` in constant
+/// time, so the time taken says nothing about how much of a guess was right.
+pub fn check_access(expected: Option<&str>, authorization: Option<&str>) -> Access {
+    let Some(expected) = expected else {
+        return Access::NotConfigured;
+    };
+    let Some(presented) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
+        return Access::Unauthenticated;
+    };
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Access::Granted
+    } else {
+        Access::Unauthenticated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product(id: &str, name: &str, stock: i64, price_cents: i64) -> NewProduct {
+        NewProduct {
+            id: id.into(),
+            name: name.into(),
+            stock,
+            price_cents,
+        }
+    }
+
+    #[test]
+    fn new_products_are_checked_field_by_field() {
+        assert!(product("789", "Cable", 5, 999).validate().is_ok());
+        let cases = [
+            (product("", "Cable", 5, 1), "id"),
+            (product(&"x".repeat(65), "Cable", 5, 1), "id"),
+            (product("789", " ", 5, 1), "name"),
+            (product("789", "Cable", -1, 1), "stock"),
+            (product("789", "Cable", i64::from(i32::MAX) + 1, 1), "stock"),
+            (product("789", "Cable", 5, -1), "price_cents"),
+        ];
+        for (new, field) in cases {
+            assert_eq!(new.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn restocks_are_bounded() {
+        assert_eq!(RestockRequest { quantity: 5 }.validate(), Ok(5));
+        for quantity in [0, -1, MAX_RESTOCK + 1] {
+            assert!(
+                RestockRequest { quantity }.validate().is_err(),
+                "{quantity}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_exact_bearer_token_is_granted() {
+        assert_eq!(
+            check_access(Some("s3cret"), Some("Bearer s3cret")),
+            Access::Granted
+        );
+        assert_eq!(
+            check_access(Some("s3cret"), Some("Bearer s3cre")),
+            Access::Unauthenticated
+        );
+        assert_eq!(
+            check_access(Some("s3cret"), Some("s3cret")),
+            Access::Unauthenticated
+        );
+        assert_eq!(check_access(Some("s3cret"), None), Access::Unauthenticated);
+        assert_eq!(
+            check_access(None, Some("Bearer s3cret")),
+            Access::NotConfigured
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! The transactional outbox: a service stores the events it owes the world
+//! in the same transaction as the change that caused them ([`stage`]); the
+//! [`relay::OutboxRelay`] publishes them. Several services may share one
+//! database: each row names its `source` service and each relay publishes
+//! only its own.
+
+pub mod entity;
+pub mod relay;
+
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Adds an event to the outbox of `source`, inside the caller's transaction.
+pub async fn stage<C: ConnectionTrait>(
+    txn: &C,
+    source: &str,
+    exchange: &str,
+    event_id: Uuid,
+    event: &impl Serialize,
+) -> Result<(), DbErr> {
+    entity::Entity::insert(entity::ActiveModel {
+        event_id: Set(event_id),
+        source: Set(source.to_string()),
+        exchange: Set(exchange.to_string()),
+        payload: Set(serde_json::to_string(event).expect("events always serialize")),
+        created_at: Set(chrono::Utc::now().into()),
+        published_at: Set(None),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
