@@ -8,11 +8,11 @@ use notification::actors::mailer::{GetMailerCounters, Mailer, MailerCounters, Se
 use notification::config::Settings;
 use notification::startup::Application;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use shared::amqp::ORDER_EXCHANGE;
+use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::broker::Settlement;
 use shared::broker::memory::InMemoryBroker;
 use shared::consumer::ConsumerStats;
-use shared::events::OrderCreated;
+use shared::events::{OrderCreated, RejectionReason, StockEvent};
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
 
@@ -131,4 +131,70 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
+}
+
+#[actix_web::test]
+async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
+    // Arrange
+    let database = TestDatabase::create().await.unwrap();
+    let vhost = TestVhost::create().unwrap();
+    let settings = Settings {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: database.url().to_string(),
+        amqp_url: vhost.amqp_url().to_string(),
+        prefetch: 8,
+        delivery_limit: 10,
+    };
+    let app = Application::build(settings, test_logger()).await.unwrap();
+    let mailer = app.mailer();
+    actix_web::rt::spawn(app.run_until_stopped());
+    let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();
+    broker
+        .wait_for_consumer("notification.stock_events", WAIT)
+        .await;
+    let order = OrderCreated::new("123".into(), 1);
+    let confirmed = StockEvent::answering(&order, None);
+    let sorry = StockEvent::answering(
+        &OrderCreated::new("123".into(), 99),
+        Some(RejectionReason::OutOfStock),
+    );
+
+    // Act: the apology delivered twice.
+    for event in [&confirmed, &sorry, &sorry] {
+        let body = serde_json::to_vec(event).unwrap();
+        broker
+            .publish(
+                STOCK_EXCHANGE,
+                &body,
+                Some(&event.outcome().event_id.to_string()),
+            )
+            .await
+            .unwrap();
+    }
+
+    // Assert
+    eventually(WAIT, "three stock events handled", || async {
+        let counters = mailer.send(GetMailerCounters).await.unwrap();
+        (counters.sent + counters.already_sent == 3).then_some(())
+    })
+    .await;
+    assert_eq!(
+        mailer.send(GetMailerCounters).await.unwrap(),
+        MailerCounters {
+            sent: 2,
+            already_sent: 1
+        }
+    );
+    let db = database.connect().await;
+    let kinds = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT kind FROM sent_emails ORDER BY kind",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(kinds, ["order_confirmed", "out_of_stock"]);
 }

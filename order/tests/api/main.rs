@@ -1,3 +1,4 @@
 mod create_order;
 mod helpers;
+mod lifecycle;
 mod relay;

@@ -1,3 +1,4 @@
+mod catalogue;
 mod consuming;
 mod helpers;
 mod products;

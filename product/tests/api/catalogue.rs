@@ -1,0 +1,242 @@
+//! The catalogue endpoints, the staff token, and the stock events.
+
+use serde_json::{Value, json};
+use shared::amqp::STOCK_EXCHANGE;
+use shared::events::{OrderCreated, RejectionReason, StockEvent, decode};
+
+use crate::helpers::{ADMIN_TOKEN, TestApp, WAIT, spawn_app, spawn_app_with};
+
+async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (u16, Value) {
+    let client = awc::Client::default();
+    let url = format!("{}{path}", app.address);
+    let mut request = match method {
+        "GET" => client.get(url),
+        _ => client.post(url),
+    };
+    if let Some(token) = token {
+        request = request.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    let mut response = match body {
+        Some(body) => {
+            request
+                .insert_header(("content-type", "application/json"))
+                .send_body(body.to_string())
+                .await
+        }
+        None => request.send().await,
+    }
+    .unwrap();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (response.status().as_u16(), body)
+}
+
+const CABLE: &str = r#"{"id":"789","name":"Cable","stock":5,"price_cents":999}"#;
+
+#[actix_web::test]
+async fn staff_create_and_restock_products_that_everyone_can_read() {
+    let app = spawn_app().await;
+
+    let (status, created) = call(&app, "POST", "/products", Some(ADMIN_TOKEN), Some(CABLE)).await;
+    assert_eq!(status, 201, "{created}");
+    let (status, restocked) = call(
+        &app,
+        "POST",
+        "/products/789/restock",
+        Some(ADMIN_TOKEN),
+        Some(r#"{"quantity":7}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{restocked}");
+    let (status, product) = call(&app, "GET", "/products/789", None, None).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        product,
+        json!({"id": "789", "name": "Cable", "stock": 12, "price_cents": 999})
+    );
+    assert_eq!(
+        app.get_products().await.1["789"],
+        json!({"name": "Cable", "stock": 12})
+    );
+    assert_eq!(app.counters().await.restocks, 1);
+}
+
+#[actix_web::test]
+async fn staff_endpoints_refuse_missing_or_wrong_tokens() {
+    let app = spawn_app().await;
+
+    for token in [None, Some("wrong-token-0123456789")] {
+        let (status, body) = call(&app, "POST", "/products", token, Some(CABLE)).await;
+        assert_eq!(status, 401, "{body}");
+        let (status, _) = call(
+            &app,
+            "POST",
+            "/products/123/restock",
+            token,
+            Some(r#"{"quantity":1}"#),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(
+        call(&app, "GET", "/products/789", None, None).await.0,
+        404,
+        "nothing created"
+    );
+    assert_eq!(app.stock("123").await, 10, "nothing restocked");
+}
+
+#[actix_web::test]
+async fn staff_endpoints_are_forbidden_without_an_admin_token() {
+    let app = spawn_app_with(|settings, _| settings.admin_token = None).await;
+
+    let (status, body) = call(&app, "POST", "/products", Some(ADMIN_TOKEN), Some(CABLE)).await;
+
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ADMIN_TOKEN"));
+}
+
+#[actix_web::test]
+async fn bad_catalogue_requests_get_clear_errors_and_the_service_keeps_working() {
+    let app = spawn_app().await;
+    let token = Some(ADMIN_TOKEN);
+    let cases: [(&str, &str, Option<&str>, u16, Option<&str>); 9] = [
+        (
+            "POST",
+            "/products",
+            Some(r#"{"id":"","name":"Cable","stock":5,"price_cents":1}"#),
+            400,
+            Some("id"),
+        ),
+        (
+            "POST",
+            "/products",
+            Some(r#"{"id":"789","name":"Cable","stock":-5,"price_cents":1}"#),
+            400,
+            Some("stock"),
+        ),
+        (
+            "POST",
+            "/products",
+            Some(r#"{"id":"789","name":"Cable","stock":5,"price_cents":-1}"#),
+            400,
+            Some("price_cents"),
+        ),
+        (
+            "POST",
+            "/products",
+            Some(r#"{"id":"789","name":"Cable"}"#),
+            400,
+            None,
+        ),
+        (
+            "POST",
+            "/products",
+            Some(r#"{"id":"123","name":"Laptop","stock":1,"price_cents":1}"#),
+            409,
+            None,
+        ),
+        (
+            "POST",
+            "/products/123/restock",
+            Some(r#"{"quantity":0}"#),
+            400,
+            Some("quantity"),
+        ),
+        ("POST", "/products/123/restock", Some("not json"), 400, None),
+        (
+            "POST",
+            "/products/nope/restock",
+            Some(r#"{"quantity":1}"#),
+            404,
+            None,
+        ),
+        ("GET", "/products/nope", None, 404, None),
+    ];
+    for (method, path, body, expected, field) in cases {
+        let (status, answer) = call(&app, method, path, token, body).await;
+        assert_eq!(status, expected, "{method} {path} {body:?} -> {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
+        assert_eq!(answer["field"].as_str(), field, "{answer}");
+    }
+    // A wrong content type and an oversized body.
+    let (status, _) = {
+        let mut response = awc::Client::default()
+            .post(format!("{}/products/123/restock", app.address))
+            .insert_header(("authorization", format!("Bearer {ADMIN_TOKEN}")))
+            .insert_header(("content-type", "text/plain"))
+            .send_body(r#"{"quantity":1}"#)
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.body().await.unwrap())
+    };
+    assert_eq!(status, 415);
+    let huge = format!(
+        r#"{{"id":"789","name":"{}","stock":1,"price_cents":1}}"#,
+        "x".repeat(20_000)
+    );
+    assert_eq!(
+        call(&app, "POST", "/products", token, Some(&huge)).await.0,
+        413
+    );
+
+    assert_eq!(app.stock("123").await, 10);
+    assert_eq!(app.get_products().await.0, 200);
+}
+
+#[actix_web::test]
+async fn each_order_is_answered_with_one_stock_event() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut tap = app.broker.tap(STOCK_EXCHANGE).await.unwrap();
+    let fits = OrderCreated {
+        customer_email: Some("ada@example.com".into()),
+        ..OrderCreated::new("123".into(), 10)
+    };
+    let too_many = OrderCreated::new("123".into(), 1);
+    let unknown = OrderCreated::new("nope".into(), 1);
+
+    // Act
+    for order in [&fits, &too_many, &unknown, &fits] {
+        app.publish(order).await;
+    }
+    app.wait_settled(4).await;
+
+    // Assert: three events in order, none for the redelivery.
+    let mut events = Vec::new();
+    for _ in 0..3 {
+        events.push(decode::<StockEvent>(&tap.next(WAIT).await.unwrap().data).unwrap());
+    }
+    assert!(
+        tap.next(std::time::Duration::from_millis(500))
+            .await
+            .is_err(),
+        "no fourth event"
+    );
+    let outcomes: Vec<_> = events
+        .iter()
+        .map(|e| (e.outcome().order_id, e.rejection()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (fits.order_id, None),
+            (too_many.order_id, Some(RejectionReason::OutOfStock)),
+            (unknown.order_id, Some(RejectionReason::UnknownProduct)),
+        ]
+    );
+    assert_eq!(
+        events[0].outcome().customer_email.as_deref(),
+        Some("ada@example.com")
+    );
+    assert_eq!(app.stock("123").await, 0);
+}
