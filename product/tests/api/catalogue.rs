@@ -36,6 +36,9 @@ async fn call(
     (response.status().as_u16(), body)
 }
 
+/// Method, path, body, expected status, expected `field`.
+type Case<'a> = (&'a str, &'a str, Option<&'a str>, u16, Option<&'a str>);
+
 const CABLE: &str = r#"{"id":"789","name":"Cable","stock":5,"price_cents":999}"#;
 
 #[actix_web::test]
@@ -106,7 +109,7 @@ async fn staff_endpoints_are_forbidden_without_an_admin_token() {
 async fn bad_catalogue_requests_get_clear_errors_and_the_service_keeps_working() {
     let app = spawn_app().await;
     let token = Some(ADMIN_TOKEN);
-    let cases: [(&str, &str, Option<&str>, u16, Option<&str>); 9] = [
+    let cases: [Case; 9] = [
         (
             "POST",
             "/products",
