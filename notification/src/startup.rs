@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use shared::amqp::{self, ConsumerQueues, ORDER_EVENTS, STOCK_EVENTS};
 use shared::consumer::{ConsumerStats, Drain};
@@ -13,7 +13,7 @@ use slog::{Logger, info};
 use crate::actors::mailer::{Mailer, SentLedger};
 use crate::actors::{AmqpConsumer, StockEventConsumer};
 use crate::config::Settings;
-use crate::routes::health::health;
+use crate::routes;
 
 /// How long a stopping service waits for deliveries in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,7 +65,7 @@ impl Application {
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(|| App::new().route("/health", web::get().to(health)))
+        let server = HttpServer::new(|| App::new().configure(routes::configure))
             .listen(listener)?
             // Requests in flight get a few seconds to finish on SIGTERM.
             .shutdown_timeout(5)

@@ -13,8 +13,8 @@ use slog::{Logger, info};
 use crate::actors::StockEventConsumer;
 use crate::actors::order_desk::{OUTBOX_SOURCE, OrderBook, OrderDesk};
 use crate::config::Settings;
-use crate::routes::health::health;
-use crate::routes::orders::{create_order, get_order, list_orders, query_error};
+use crate::routes;
+use crate::routes::orders::query_error;
 
 /// How long a stopping service waits for deliveries in flight.
 const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -76,11 +76,7 @@ impl Application {
             App::new()
                 .app_data(desk.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error))
-                .route("/create_order", web::post().to(create_order))
-                .route("/orders", web::post().to(create_order))
-                .route("/orders", web::get().to(list_orders))
-                .route("/orders/{id}", web::get().to(get_order))
-                .route("/health", web::get().to(health))
+                .configure(routes::configure)
         })
         .listen(listener)?
         // Requests in flight get a few seconds to finish on SIGTERM.

@@ -14,10 +14,8 @@ use slog::{Logger, info, warn};
 use crate::actors::AmqpConsumer;
 use crate::actors::stock_keeper::{Inventory, OUTBOX_SOURCE, StockKeeper};
 use crate::config::Settings;
-use crate::routes::health::health;
-use crate::routes::products::{
-    MAX_BODY_BYTES, StaffAccess, create_product, get_product, json_error, list_products, restock,
-};
+use crate::routes;
+use crate::routes::products::{MAX_BODY_BYTES, StaffAccess, json_error};
 
 /// How long a stopping service waits for deliveries in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,11 +90,7 @@ impl Application {
                         .limit(MAX_BODY_BYTES)
                         .error_handler(json_error),
                 )
-                .route("/products", web::get().to(list_products))
-                .route("/products", web::post().to(create_product))
-                .route("/products/{id}", web::get().to(get_product))
-                .route("/products/{id}/restock", web::post().to(restock))
-                .route("/health", web::get().to(health))
+                .configure(routes::configure)
         })
         .listen(listener)?
         // Requests in flight get a few seconds to finish on SIGTERM.

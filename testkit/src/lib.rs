@@ -7,6 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 pub mod broker;
+pub mod openapi;
 pub mod process;
 pub mod proxy;
 

@@ -153,3 +153,10 @@ async fn orders_are_accepted_while_rabbitmq_is_unreachable() {
     let stored = app.stored(body["order_id"].as_str().unwrap()).await;
     assert_eq!(stored, ("pending".to_string(), false));
 }
+
+#[actix_web::test]
+async fn openapi_describes_exactly_the_routes_served() {
+    let app = spawn_app().await;
+
+    testkit::openapi::assert_describes(&app.address, &order::routes::route_table()).await;
+}

@@ -27,3 +27,10 @@ async fn health_answers_ok() {
 
     assert_eq!(response.status().as_u16(), 200);
 }
+
+#[actix_web::test]
+async fn openapi_describes_exactly_the_routes_served() {
+    let app = spawn_app().await;
+
+    testkit::openapi::assert_describes(&app.address, &product::routes::route_table()).await;
+}

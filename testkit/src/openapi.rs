@@ -1,0 +1,69 @@
+//! Checks a service's `/openapi.json` against the routes it really serves.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+/// Asserts that the document at `{address}/openapi.json` describes exactly
+/// `routes` (method, path), and that the running service answers each
+/// documented operation from a handler rather than the router's bare 404.
+pub async fn assert_describes(address: &str, routes: &[(&str, &str)]) {
+    let client = awc::Client::default();
+    let mut response = client
+        .get(format!("{address}/openapi.json"))
+        .send()
+        .await
+        .expect("GET /openapi.json");
+    assert_eq!(response.status().as_u16(), 200);
+    let document: Value = response
+        .json()
+        .limit(1 << 20)
+        .await
+        .expect("a JSON document");
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "OpenAPI 3"
+    );
+
+    let mut documented = BTreeSet::new();
+    for (path, operations) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in operations.as_object().expect("operations") {
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents its responses"
+            );
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let served: BTreeSet<_> = routes
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, served,
+        "the document lists exactly the routes served"
+    );
+
+    for (method, path) in &documented {
+        let url = format!("{address}{}", path.replace("{id}", "probe"));
+        let mut response = match method.as_str() {
+            "GET" => client.get(url).send().await,
+            "POST" => {
+                client
+                    .post(url)
+                    .insert_header(("content-type", "application/json"))
+                    .send_body("{}")
+                    .await
+            }
+            other => panic!("no probe for {other}"),
+        }
+        .expect("the probe request");
+        let body = response.body().await.expect("a body");
+        let unrouted = response.status().as_u16() == 404 && body.is_empty();
+        assert!(!unrouted, "{method} {path} is documented but not routed");
+    }
+}
