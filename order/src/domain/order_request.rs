@@ -1,6 +1,6 @@
 //! What a customer may order, decided without actix or the broker.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 /// What `POST /create_order` with no body orders, as in the original system.
 pub const DEFAULT_PRODUCT_ID: &str = "123";
@@ -34,25 +34,20 @@ impl Default for OrderRequest {
 #[error("{message}")]
 pub struct InvalidOrder {
     pub message: String,
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
 }
 
 impl InvalidOrder {
-    fn field(field: &'static str, message: impl Into<String>) -> Self {
+    fn field(field: &str, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            field: Some(field),
+            field: Some(field.to_string()),
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OrderBody {
-    product_id: Option<String>,
-    quantity: Option<serde_json::Number>,
-    customer_email: Option<String>,
-}
+/// The fields an order body may have.
+pub const FIELDS: [&str; 3] = ["product_id", "quantity", "customer_email"];
 
 impl OrderRequest {
     /// Reads an order from a request body. An empty body is the original's
@@ -61,22 +56,61 @@ impl OrderRequest {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self::default());
         }
-        let body: OrderBody = serde_json::from_slice(body).map_err(|e| InvalidOrder {
+        let not_an_object = |detail: String| InvalidOrder {
             message: format!(
-                "body must be a JSON object like {{\"product_id\": \"456\", \"quantity\": 2}}: {e}"
+                "body must be a JSON object like {{\"product_id\": \"456\", \"quantity\": 2}}: {detail}"
             ),
             field: None,
-        })?;
+        };
+        // Read field by field, so every error can name its field.
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| not_an_object(e.to_string()))?;
+        let Value::Object(mut fields) = value else {
+            return Err(not_an_object(format!("got {value}")));
+        };
+        if let Some(unknown) = fields.keys().find(|key| !FIELDS.contains(&key.as_str())) {
+            let field = unknown.clone();
+            return Err(InvalidOrder {
+                message: format!(
+                    "unknown field `{field}`; an order has {}",
+                    FIELDS.join(", ")
+                ),
+                field: Some(field),
+            });
+        }
         let defaults = Self::default();
-        let product_id = match body.product_id {
-            Some(id) => validate_product_id(id)?,
+        let product_id = match fields.remove("product_id") {
             None => defaults.product_id,
+            Some(Value::String(id)) => validate_product_id(id)?,
+            Some(_) => {
+                return Err(InvalidOrder::field(
+                    "product_id",
+                    "product_id must be a string",
+                ));
+            }
         };
-        let quantity = match body.quantity {
-            Some(quantity) => validate_quantity(&quantity)?,
+        let quantity = match fields.remove("quantity") {
             None => defaults.quantity,
+            Some(Value::Number(quantity)) => validate_quantity(&quantity)?,
+            Some(other) => {
+                return Err(InvalidOrder::field(
+                    "quantity",
+                    format!(
+                        "quantity must be a whole number from 1 to {MAX_QUANTITY}, got {other}"
+                    ),
+                ));
+            }
         };
-        let customer_email = body.customer_email.map(validate_email).transpose()?;
+        let customer_email = match fields.remove("customer_email") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(email)) => Some(validate_email(email)?),
+            Some(_) => {
+                return Err(InvalidOrder::field(
+                    "customer_email",
+                    "customer_email must be a string",
+                ));
+            }
+        };
         Ok(Self {
             product_id,
             quantity,
@@ -200,10 +234,12 @@ mod tests {
 
     #[test]
     fn invalid_bodies_name_the_field() {
-        let cases: [(&[u8], Option<&str>); 9] = [
+        let cases: [(&[u8], Option<&str>); 11] = [
             (b"{not json", None),
             (b"[1]", None),
-            (br#"{"product_id":"456","colour":"red"}"#, None),
+            (br#"{"product_id":"456","colour":"red"}"#, Some("colour")),
+            (br#"{"product_id":456}"#, Some("product_id")),
+            (br#"{"quantity":"two"}"#, Some("quantity")),
             (br#"{"product_id":""}"#, Some("product_id")),
             (br#"{"product_id":"a\u0007b"}"#, Some("product_id")),
             (br#"{"quantity":0}"#, Some("quantity")),
@@ -213,7 +249,12 @@ mod tests {
         ];
         for (body, field) in cases {
             let error = OrderRequest::parse(body).unwrap_err();
-            assert_eq!(error.field, field, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                error.field.as_deref(),
+                field,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
         let emails = [
             "ada",
@@ -227,14 +268,17 @@ mod tests {
         for email in emails {
             let body = serde_json::json!({ "customer_email": email }).to_string();
             let error = OrderRequest::parse(body.as_bytes()).unwrap_err();
-            assert_eq!(error.field, Some("customer_email"), "{email}");
+            assert_eq!(error.field.as_deref(), Some("customer_email"), "{email}");
         }
         let long = format!(
             r#"{{"product_id":"{}"}}"#,
             "x".repeat(MAX_PRODUCT_ID_CHARS + 1)
         );
         assert_eq!(
-            OrderRequest::parse(long.as_bytes()).unwrap_err().field,
+            OrderRequest::parse(long.as_bytes())
+                .unwrap_err()
+                .field
+                .as_deref(),
             Some("product_id")
         );
     }

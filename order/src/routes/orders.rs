@@ -34,7 +34,7 @@ pub async fn create_order(
         Some(value) => Some(validate_idempotency_key(value.to_str().map_err(|_| {
             InvalidOrder {
                 message: "Idempotency-Key must be printable ASCII".into(),
-                field: Some("Idempotency-Key"),
+                field: Some("Idempotency-Key".into()),
             }
         })?)?),
     };
@@ -145,10 +145,10 @@ pub fn query_error(
     .into()
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+fn invalid(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::InvalidOrder(InvalidOrder {
         message: message.into(),
-        field: Some(field),
+        field: Some(field.to_string()),
     })
 }
 

@@ -61,10 +61,15 @@ async fn bad_input_gets_a_clear_error_and_the_service_keeps_working() {
     let too_large = format!(r#"{{"product_id":"{}"}}"#, "x".repeat(20_000));
     let cases: Vec<(&str, Option<&str>, u16, Option<&str>)> = vec![
         ("{not json", Some("application/json"), 400, None),
-        (r#"{"product_id":"456","colour":"red"}"#, None, 400, None),
+        (
+            r#"{"product_id":"456","colour":"red"}"#,
+            None,
+            400,
+            Some("colour"),
+        ),
         (r#"{"product_id":""}"#, None, 400, Some("product_id")),
         (r#"{"quantity":0}"#, None, 400, Some("quantity")),
-        (r#"{"quantity":"two"}"#, None, 400, None),
+        (r#"{"quantity":"two"}"#, None, 400, Some("quantity")),
         (r#"{"quantity":5000}"#, None, 400, Some("quantity")),
         (
             "product_id=456",
