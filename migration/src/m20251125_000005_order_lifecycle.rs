@@ -29,6 +29,8 @@ CREATE TABLE idempotency_keys (
 
 ALTER TABLE products ADD COLUMN price_cents bigint NOT NULL DEFAULT 0
     CHECK (price_cents >= 0);
+UPDATE products SET price_cents = 99900 WHERE id = '123';
+UPDATE products SET price_cents = 1999 WHERE id = '456';
 
 ALTER TABLE sent_emails ADD COLUMN kind text NOT NULL DEFAULT 'order_received';
 "#;
