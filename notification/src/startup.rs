@@ -1,22 +1,18 @@
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
 use shared::amqp::{self, ConsumerQueues, ORDER_EVENTS, STOCK_EVENTS};
-use shared::consumer::{ConsumerStats, Drain};
+use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
 use slog::{Logger, info};
 
 use crate::actors::mailer::{Mailer, SentLedger};
 use crate::actors::{AmqpConsumer, StockEventConsumer};
 use crate::config::Settings;
 use crate::routes;
-
-/// How long a stopping service waits for deliveries in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub const SERVICE: &str = "notification";
 

@@ -6,7 +6,7 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use shared::amqp::{self, AmqpPublisher, ConsumerQueues, ORDER_EXCHANGE, STOCK_EVENTS};
-use shared::consumer::{ConsumerStats, Drain};
+use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
 use shared::outbox::relay::{Outbox, OutboxRelay};
 use slog::{Logger, info};
 
@@ -15,9 +15,6 @@ use crate::actors::order_desk::{OUTBOX_SOURCE, OrderBook, OrderDesk};
 use crate::config::Settings;
 use crate::routes;
 use crate::routes::orders::query_error;
-
-/// How long a stopping service waits for deliveries in flight.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 pub const SERVICE: &str = "order";
 

@@ -1,13 +1,12 @@
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use shared::amqp::{self, AmqpPublisher, ConsumerQueues, ORDER_EVENTS, STOCK_EXCHANGE};
-use shared::consumer::{ConsumerStats, Drain};
+use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
 use shared::outbox::relay::{Outbox, OutboxRelay};
 use slog::{Logger, info, warn};
 
@@ -16,9 +15,6 @@ use crate::actors::stock_keeper::{Inventory, OUTBOX_SOURCE, StockKeeper};
 use crate::config::Settings;
 use crate::routes;
 use crate::routes::products::{MAX_BODY_BYTES, StaffAccess, json_error};
-
-/// How long a stopping service waits for deliveries in flight.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub const SERVICE: &str = "product";
 
@@ -58,7 +54,7 @@ impl Application {
             log.clone(),
         )
         .start();
-        let stock_keeper = StockKeeper::new(Inventory::new(db), Some(relay), log.clone()).start();
+        let stock_keeper = StockKeeper::new(Inventory::new(db), relay, log.clone()).start();
         let consumer_stats = Arc::new(ConsumerStats::default());
         let deliveries = amqp::consume(
             settings.amqp_url.clone(),

@@ -103,6 +103,9 @@ where
     }
 }
 
+/// How long a stopping service waits for its deliveries in flight.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Stop taking deliveries and wait, up to `timeout`, for those in flight to
 /// be settled. Answers how many were still in flight at the end (they go
 /// back to the queue when the connection closes).

@@ -8,6 +8,7 @@ pub mod config;
 pub mod consumer;
 pub mod db;
 pub mod events;
+pub mod http;
 pub mod outbox;
 pub mod retry;
 pub mod service;

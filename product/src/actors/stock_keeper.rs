@@ -223,14 +223,14 @@ impl Inventory {
 
 pub struct StockKeeper {
     inventory: Inventory,
-    relay: Option<Addr<OutboxRelay>>,
+    relay: Addr<OutboxRelay>,
     counters: StockCounters,
     log: Logger,
 }
 
 impl StockKeeper {
-    /// `relay`, if given, is woken after each committed reservation.
-    pub fn new(inventory: Inventory, relay: Option<Addr<OutboxRelay>>, log: Logger) -> Self {
+    /// `relay` is woken after each committed reservation.
+    pub fn new(inventory: Inventory, relay: Addr<OutboxRelay>, log: Logger) -> Self {
         Self {
             inventory,
             relay,
@@ -267,10 +267,8 @@ impl Handler<ReserveStock> for StockKeeper {
                 let (order, outcome) = result?;
                 keeper.counters.count(&outcome);
                 log_outcome(&log, &order, &outcome);
-                if outcome != StockOutcome::AlreadyApplied
-                    && let Some(relay) = &keeper.relay
-                {
-                    relay.do_send(WakeRelay);
+                if outcome != StockOutcome::AlreadyApplied {
+                    keeper.relay.do_send(WakeRelay);
                 }
                 Ok(outcome)
             }),

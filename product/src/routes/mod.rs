@@ -1,13 +1,12 @@
-pub mod health;
 pub mod openapi;
 pub mod products;
 
-use actix_web::http::Method;
-use actix_web::{Route, web};
+use actix_web::web;
+use shared::http::{self, RouteSpec};
 
 /// Every route of the service, each named once: registered from here and
 /// described by `/openapi.json` (a test holds the two together).
-fn routes() -> Vec<(&'static str, &'static str, Route)> {
+fn routes() -> Vec<RouteSpec> {
     vec![
         ("GET", "/products", web::route().to(products::list_products)),
         (
@@ -25,7 +24,7 @@ fn routes() -> Vec<(&'static str, &'static str, Route)> {
             "/products/{id}/restock",
             web::route().to(products::restock),
         ),
-        ("GET", "/health", web::route().to(health::health)),
+        ("GET", "/health", web::route().to(http::health)),
         (
             "GET",
             "/openapi.json",
@@ -36,15 +35,9 @@ fn routes() -> Vec<(&'static str, &'static str, Route)> {
 
 /// `(method, path)` of every route.
 pub fn route_table() -> Vec<(&'static str, &'static str)> {
-    routes()
-        .into_iter()
-        .map(|(method, path, _)| (method, path))
-        .collect()
+    http::table(routes())
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    for (method, path, route) in routes() {
-        let method = Method::from_bytes(method.as_bytes()).expect("a valid method");
-        config.route(path, route.method(method));
-    }
+    http::register(config, routes());
 }
