@@ -1,16 +1,13 @@
 use std::net::SocketAddr;
 
-use shared::config::{self, ConfigError, Env};
+use shared::config::{self, ConfigError, ConsumerSettings, Env};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub http_addr: SocketAddr,
     pub database_url: String,
     pub amqp_url: String,
-    /// Unacknowledged deliveries the broker may hand this consumer at once.
-    pub prefetch: u16,
-    /// Redeliveries of a failing message before it is dead-lettered.
-    pub delivery_limit: u16,
+    pub consumer: ConsumerSettings,
 }
 
 impl Settings {
@@ -19,8 +16,7 @@ impl Settings {
             http_addr: config::http_addr(env, "0.0.0.0:5003")?,
             database_url: config::database_url(env)?,
             amqp_url: config::amqp_url(env)?,
-            prefetch: config::positive_u16(env, "AMQP_PREFETCH", 32)?,
-            delivery_limit: config::positive_u16(env, "AMQP_DELIVERY_LIMIT", 10)?,
+            consumer: config::consumer(env)?,
         })
     }
 }

@@ -36,12 +36,13 @@ impl Application {
         let mailer = Mailer::new(SentLedger::new(db), log.clone()).start();
         // One set of counters for both consumers: the service's.
         let consumer_stats = Arc::new(ConsumerStats::default());
-        let queues = |source| ConsumerQueues::new(SERVICE, source, settings.delivery_limit);
+        let queues =
+            |source| ConsumerQueues::new(SERVICE, source, settings.consumer.delivery_limit);
         let deliveries = |source| {
             amqp::consume(
                 settings.amqp_url.clone(),
                 queues(source),
-                settings.prefetch,
+                settings.consumer.prefetch,
                 log.clone(),
             )
         };

@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 
 use std::time::Duration;
 
-use shared::config::{self, ConfigError, Env};
+use shared::config::{self, ConfigError, ConsumerSettings, Env};
 
 use shared::outbox::relay::RelaySettings;
 
@@ -12,10 +12,7 @@ pub struct Settings {
     pub database_url: String,
     pub amqp_url: String,
     pub relay: RelaySettings,
-    /// Unacknowledged stock events the broker may hand this consumer at once.
-    pub prefetch: u16,
-    /// Redeliveries of a failing message before it is dead-lettered.
-    pub delivery_limit: u16,
+    pub consumer: ConsumerSettings,
 }
 
 impl Settings {
@@ -30,8 +27,7 @@ impl Settings {
                 ),
                 ..RelaySettings::default()
             },
-            prefetch: config::positive_u16(env, "AMQP_PREFETCH", 32)?,
-            delivery_limit: config::positive_u16(env, "AMQP_DELIVERY_LIMIT", 10)?,
+            consumer: config::consumer(env)?,
         })
     }
 }

@@ -54,8 +54,8 @@ impl Application {
         let consumer_stats = Arc::new(ConsumerStats::default());
         let deliveries = amqp::consume(
             settings.amqp_url.clone(),
-            ConsumerQueues::new(SERVICE, STOCK_EVENTS, settings.delivery_limit),
-            settings.prefetch,
+            ConsumerQueues::new(SERVICE, STOCK_EVENTS, settings.consumer.delivery_limit),
+            settings.consumer.prefetch,
             log.clone(),
         );
         let consumer = StockEventConsumer::new(

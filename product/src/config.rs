@@ -1,6 +1,6 @@
 use std::net::SocketAddr;
 
-use shared::config::{self, ConfigError, Env};
+use shared::config::{self, ConfigError, ConsumerSettings, Env};
 use shared::outbox::relay::RelaySettings;
 
 #[derive(Debug, Clone)]
@@ -8,10 +8,7 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     pub database_url: String,
     pub amqp_url: String,
-    /// Unacknowledged deliveries the broker may hand this consumer at once.
-    pub prefetch: u16,
-    /// Redeliveries of a failing message before it is dead-lettered.
-    pub delivery_limit: u16,
+    pub consumer: ConsumerSettings,
     /// Bearer token of the staff endpoints; without one they are disabled.
     pub admin_token: Option<String>,
     pub relay: RelaySettings,
@@ -23,8 +20,7 @@ impl Settings {
             http_addr: config::http_addr(env, "0.0.0.0:5001")?,
             database_url: config::database_url(env)?,
             amqp_url: config::amqp_url(env)?,
-            prefetch: config::positive_u16(env, "AMQP_PREFETCH", 32)?,
-            delivery_limit: config::positive_u16(env, "AMQP_DELIVERY_LIMIT", 10)?,
+            consumer: config::consumer(env)?,
             admin_token: config::secret(env, "ADMIN_TOKEN")?,
             relay: RelaySettings::default(),
         })

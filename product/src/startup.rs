@@ -58,8 +58,8 @@ impl Application {
         let consumer_stats = Arc::new(ConsumerStats::default());
         let deliveries = amqp::consume(
             settings.amqp_url.clone(),
-            ConsumerQueues::new(SERVICE, ORDER_EVENTS, settings.delivery_limit),
-            settings.prefetch,
+            ConsumerQueues::new(SERVICE, ORDER_EVENTS, settings.consumer.delivery_limit),
+            settings.consumer.prefetch,
             log.clone(),
         );
         let consumer = AmqpConsumer::new(

@@ -72,6 +72,34 @@ pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
     Ok(value)
 }
 
+/// How a service consumes from RabbitMQ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerSettings {
+    /// Unacknowledged deliveries the broker may hand a consumer at once
+    /// (`AMQP_PREFETCH`, default 32).
+    pub prefetch: u16,
+    /// Redeliveries of a failing message before it is dead-lettered
+    /// (`AMQP_DELIVERY_LIMIT`, default 10).
+    pub delivery_limit: u16,
+}
+
+impl Default for ConsumerSettings {
+    fn default() -> Self {
+        Self {
+            prefetch: 32,
+            delivery_limit: 10,
+        }
+    }
+}
+
+pub fn consumer(env: &dyn Env) -> Result<ConsumerSettings, ConfigError> {
+    let defaults = ConsumerSettings::default();
+    Ok(ConsumerSettings {
+        prefetch: positive_u16(env, "AMQP_PREFETCH", defaults.prefetch)?,
+        delivery_limit: positive_u16(env, "AMQP_DELIVERY_LIMIT", defaults.delivery_limit)?,
+    })
+}
+
 /// A positive integer setting, e.g. a prefetch count.
 pub fn positive_u16(env: &dyn Env, var: &'static str, default: u16) -> Result<u16, ConfigError> {
     let value = raw(env, var, &default.to_string());

@@ -11,12 +11,27 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::broker::Settlement;
 use shared::broker::memory::InMemoryBroker;
+use shared::config::ConsumerSettings;
 use shared::consumer::ConsumerStats;
 use shared::events::{OrderCreated, RejectionReason, StockEvent};
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
+
+/// The notification service on port 0 with its own database and vhost.
+async fn start_app() -> (TestDatabase, TestVhost, Application) {
+    let database = TestDatabase::create().await.unwrap();
+    let vhost = TestVhost::create().unwrap();
+    let settings = Settings {
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        database_url: database.url().to_string(),
+        amqp_url: vhost.amqp_url().to_string(),
+        consumer: ConsumerSettings::default(),
+    };
+    let app = Application::build(settings, test_logger()).await.unwrap();
+    (database, vhost, app)
+}
 
 async fn sent_emails(db: &DatabaseConnection) -> i64 {
     let row = db
@@ -84,16 +99,7 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
 #[actix_web::test]
 async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
     // Arrange
-    let database = TestDatabase::create().await.unwrap();
-    let vhost = TestVhost::create().unwrap();
-    let settings = Settings {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: database.url().to_string(),
-        amqp_url: vhost.amqp_url().to_string(),
-        prefetch: 8,
-        delivery_limit: 10,
-    };
-    let app = Application::build(settings, test_logger()).await.unwrap();
+    let (database, vhost, app) = start_app().await;
     let (port, mailer, stats) = (app.port(), app.mailer(), app.consumer_stats());
     actix_web::rt::spawn(app.run_until_stopped());
     let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();
@@ -141,16 +147,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
 #[actix_web::test]
 async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
     // Arrange
-    let database = TestDatabase::create().await.unwrap();
-    let vhost = TestVhost::create().unwrap();
-    let settings = Settings {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: database.url().to_string(),
-        amqp_url: vhost.amqp_url().to_string(),
-        prefetch: 8,
-        delivery_limit: 10,
-    };
-    let app = Application::build(settings, test_logger()).await.unwrap();
+    let (database, vhost, app) = start_app().await;
     let mailer = app.mailer();
     actix_web::rt::spawn(app.run_until_stopped());
     let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();

@@ -3,6 +3,7 @@ use std::time::Duration;
 use order::config::Settings;
 use order::startup::Application;
 use serde_json::Value;
+use shared::config::ConsumerSettings;
 use shared::outbox::relay::RelaySettings;
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost};
@@ -40,8 +41,7 @@ pub async fn spawn_app_with_broker(vhost: TestVhost, amqp_url: &str) -> TestApp 
         database_url: database.url().to_string(),
         amqp_url: amqp_url.to_string(),
         relay: relay_settings(),
-        prefetch: 32,
-        delivery_limit: 10,
+        consumer: ConsumerSettings::default(),
     };
     let app = Application::build(settings, test_logger())
         .await

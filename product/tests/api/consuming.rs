@@ -114,7 +114,7 @@ async fn a_message_failing_on_every_delivery_is_dead_lettered_after_the_delivery
     let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
     let app = spawn_app_with(|settings, database| {
         settings.database_url = database.url_via(proxy.port());
-        settings.delivery_limit = 2;
+        settings.consumer.delivery_limit = 2;
     })
     .await;
     proxy.cut();

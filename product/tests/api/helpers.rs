@@ -9,6 +9,7 @@ use product::startup::Application;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value;
 use shared::amqp::ORDER_EXCHANGE;
+use shared::config::ConsumerSettings;
 use shared::consumer::ConsumerStats;
 use shared::events::OrderCreated;
 use shared::outbox::relay::RelaySettings;
@@ -43,8 +44,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
         http_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: database.url().to_string(),
         amqp_url: vhost.amqp_url().to_string(),
-        prefetch: 32,
-        delivery_limit: 10,
+        consumer: ConsumerSettings::default(),
         admin_token: Some(ADMIN_TOKEN.to_string()),
         relay: RelaySettings {
             poll_interval: Duration::from_millis(100),
