@@ -1,14 +1,12 @@
 //! The `OutboxRelay` publishes committed outbox rows with publisher confirms
 //! and marks them published only after the broker confirmed them. Rows are
-//! claimed with `FOR UPDATE SKIP LOCKED`, so several order replicas never
-//! publish the same row at the same time; a crash before the mark only means
+//! claimed with `FOR UPDATE SKIP LOCKED`, so several replicas of a service
+//! never publish the same row at the same time; a crash before the mark only means
 //! the row is published again, which idempotent consumers absorb.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::broker::{BrokerError, OutgoingMessage, Publisher};
-use crate::retry::backoff;
 use actix::prelude::*;
 use futures_util::future::join_all;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
@@ -19,6 +17,8 @@ use sea_orm::{
 use slog::{Logger, debug, info, warn};
 
 use super::entity as outbox;
+use crate::broker::{BrokerError, OutgoingMessage, Publisher};
+use crate::retry::backoff;
 
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
