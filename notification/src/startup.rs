@@ -5,7 +5,7 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer};
 use anyhow::Context as _;
-use shared::amqp::{self, ConsumerQueues, ORDER_EVENTS, STOCK_EVENTS};
+use shared::amqp::{ORDER_EVENTS, STOCK_EVENTS};
 use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
 use slog::{Logger, info};
 
@@ -36,28 +36,18 @@ impl Application {
         let mailer = Mailer::new(SentLedger::new(db), log.clone()).start();
         // One set of counters for both consumers: the service's.
         let consumer_stats = Arc::new(ConsumerStats::default());
-        let queues =
-            |source| ConsumerQueues::new(SERVICE, source, settings.consumer.delivery_limit);
-        let deliveries = |source| {
-            amqp::consume(
-                settings.amqp_url.clone(),
-                queues(source),
-                settings.consumer.prefetch,
-                log.clone(),
-            )
-        };
         let consumer = AmqpConsumer::new(
             mailer.clone().recipient(),
             consumer_stats.clone(),
             log.clone(),
         )
-        .start_on(deliveries(ORDER_EVENTS));
+        .start_consuming(&settings.amqp_url, SERVICE, ORDER_EVENTS, settings.consumer);
         let stock_consumer = StockEventConsumer::new(
             mailer.clone().recipient(),
             consumer_stats.clone(),
             log.clone(),
         )
-        .start_on(deliveries(STOCK_EVENTS));
+        .start_consuming(&settings.amqp_url, SERVICE, STOCK_EVENTS, settings.consumer);
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;

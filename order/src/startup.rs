@@ -5,9 +5,9 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::{self, AmqpPublisher, ConsumerQueues, ORDER_EXCHANGE, STOCK_EVENTS};
+use shared::amqp::{ORDER_EXCHANGE, STOCK_EVENTS};
 use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
-use shared::outbox::relay::{Outbox, OutboxRelay};
+use shared::outbox::relay::OutboxRelay;
 use slog::{Logger, info};
 
 use crate::actors::StockEventConsumer;
@@ -37,33 +37,22 @@ impl Application {
             .await
             .context("applying database migrations")?;
         // One connection for the process, not one per request.
-        let publisher = AmqpPublisher::new(
-            &settings.amqp_url,
-            "order-publisher",
+        let relay = OutboxRelay::start_publishing(
+            db.clone(),
+            OUTBOX_SOURCE,
             &[ORDER_EXCHANGE],
-            &log,
-        );
-        let relay = OutboxRelay::new(
-            Outbox::new(db.clone(), OUTBOX_SOURCE),
-            Arc::new(publisher),
+            &settings.amqp_url,
             settings.relay.clone(),
             log.clone(),
-        )
-        .start();
+        );
         let order_desk = OrderDesk::new(OrderBook::new(db), relay.clone(), log.clone()).start();
         let consumer_stats = Arc::new(ConsumerStats::default());
-        let deliveries = amqp::consume(
-            settings.amqp_url.clone(),
-            ConsumerQueues::new(SERVICE, STOCK_EVENTS, settings.consumer.delivery_limit),
-            settings.consumer.prefetch,
-            log.clone(),
-        );
         let consumer = StockEventConsumer::new(
             order_desk.clone().recipient(),
             consumer_stats.clone(),
             log.clone(),
         )
-        .start_on(deliveries);
+        .start_consuming(&settings.amqp_url, SERVICE, STOCK_EVENTS, settings.consumer);
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;

@@ -5,9 +5,9 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::{self, AmqpPublisher, ConsumerQueues, ORDER_EVENTS, STOCK_EXCHANGE};
+use shared::amqp::{ORDER_EVENTS, STOCK_EXCHANGE};
 use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
-use shared::outbox::relay::{Outbox, OutboxRelay};
+use shared::outbox::relay::OutboxRelay;
 use slog::{Logger, info, warn};
 
 use crate::actors::AmqpConsumer;
@@ -41,33 +41,22 @@ impl Application {
                 "ADMIN_TOKEN is not set: staff endpoints (POST /products, restock) are disabled"
             );
         }
-        let publisher = AmqpPublisher::new(
-            &settings.amqp_url,
-            "product-publisher",
+        let relay = OutboxRelay::start_publishing(
+            db.clone(),
+            OUTBOX_SOURCE,
             &[STOCK_EXCHANGE],
-            &log,
-        );
-        let relay = OutboxRelay::new(
-            Outbox::new(db.clone(), OUTBOX_SOURCE),
-            Arc::new(publisher),
+            &settings.amqp_url,
             settings.relay.clone(),
             log.clone(),
-        )
-        .start();
+        );
         let stock_keeper = StockKeeper::new(Inventory::new(db), relay, log.clone()).start();
         let consumer_stats = Arc::new(ConsumerStats::default());
-        let deliveries = amqp::consume(
-            settings.amqp_url.clone(),
-            ConsumerQueues::new(SERVICE, ORDER_EVENTS, settings.consumer.delivery_limit),
-            settings.consumer.prefetch,
-            log.clone(),
-        );
         let consumer = AmqpConsumer::new(
             stock_keeper.clone().recipient(),
             consumer_stats.clone(),
             log.clone(),
-        );
-        let consumer = consumer.start_on(deliveries);
+        )
+        .start_consuming(&settings.amqp_url, SERVICE, ORDER_EVENTS, settings.consumer);
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;

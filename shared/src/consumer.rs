@@ -13,7 +13,9 @@ use futures_util::Stream;
 use actix::prelude::*;
 use slog::{Logger, error, info, o, warn};
 
+use crate::amqp::{self, ConsumerQueues, Source};
 use crate::broker::{IncomingMessage, Settlement};
+use crate::config::ConsumerSettings;
 use crate::events::{Event, decode};
 use crate::retry::backoff;
 
@@ -136,6 +138,25 @@ where
     T: Send + 'static,
     Er: Transience + Display + Send + 'static,
 {
+    /// Starts the consumer on the queue `service` keeps for `source` on the
+    /// broker at `amqp_url`, declaring it and reconnecting as needed.
+    pub fn start_consuming(
+        self,
+        amqp_url: &str,
+        service: &'static str,
+        source: Source,
+        settings: ConsumerSettings,
+    ) -> Addr<Self> {
+        let queues = ConsumerQueues::new(service, source, settings.delivery_limit);
+        let deliveries = amqp::consume(
+            amqp_url.to_string(),
+            queues,
+            settings.prefetch,
+            self.log.clone(),
+        );
+        self.start_on(deliveries)
+    }
+
     /// Starts the consumer on `deliveries`.
     pub fn start_on<S>(self, deliveries: S) -> Addr<Self>
     where

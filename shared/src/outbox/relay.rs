@@ -17,6 +17,7 @@ use sea_orm::{
 use slog::{Logger, debug, info, warn};
 
 use super::entity as outbox;
+use crate::amqp::AmqpPublisher;
 use crate::broker::{BrokerError, OutgoingMessage, Publisher};
 use crate::retry::backoff;
 
@@ -164,6 +165,21 @@ pub struct OutboxRelay {
 }
 
 impl OutboxRelay {
+    /// Starts the relay of `source`'s rows, publishing to `exchanges` on one
+    /// connection to the broker at `amqp_url` (opened on the first publish).
+    pub fn start_publishing(
+        db: DatabaseConnection,
+        source: &'static str,
+        exchanges: &[&'static str],
+        amqp_url: &str,
+        settings: RelaySettings,
+        log: Logger,
+    ) -> Addr<Self> {
+        let publisher =
+            AmqpPublisher::new(amqp_url, &format!("{source}-publisher"), exchanges, &log);
+        Self::new(Outbox::new(db, source), Arc::new(publisher), settings, log).start()
+    }
+
     pub fn new(
         outbox: Outbox,
         publisher: Arc<dyn Publisher>,
