@@ -9,6 +9,7 @@ mod m20251125_000002_create_processed_events;
 mod m20251125_000003_create_orders_and_outbox;
 mod m20251125_000004_create_sent_emails;
 mod m20251125_000005_order_lifecycle;
+mod m20251126_000006_reliable_delivery;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251125_000003_create_orders_and_outbox::Migration),
             Box::new(m20251125_000004_create_sent_emails::Migration),
             Box::new(m20251125_000005_order_lifecycle::Migration),
+            Box::new(m20251126_000006_reliable_delivery::Migration),
         ]
     }
 }

@@ -1,5 +1,7 @@
 pub mod actors;
 pub mod config;
+pub mod domain;
 pub mod entity;
 pub mod routes;
 pub mod startup;
+pub mod store;

@@ -3,16 +3,18 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr};
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::{ORDER_EVENTS, STOCK_EVENTS};
-use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
+use shared::amqp::{ORDER_CREATED, QueueNames, STOCK_EVENTS};
+use shared::consumer::{ConsumerContext, ConsumerStats};
+use shared::health::ServiceHealth;
 use slog::{Logger, info};
 
-use crate::actors::mailer::{Mailer, SentLedger};
-use crate::actors::{AmqpConsumer, StockEventConsumer};
+use crate::actors::mailer::{Mailer, SEND_LEASE};
+use crate::actors::{OrderCreatedConsumer, StockEventConsumer};
 use crate::config::Settings;
 use crate::routes;
+use crate::store::EmailLedger;
 
 pub const SERVICE: &str = "notification";
 
@@ -20,9 +22,9 @@ pub struct Application {
     port: u16,
     server: Server,
     mailer: Addr<Mailer>,
-    consumer: Addr<AmqpConsumer>,
+    order_consumer: Addr<OrderCreatedConsumer>,
     stock_consumer: Addr<StockEventConsumer>,
-    consumer_stats: Arc<ConsumerStats>,
+    consumers: ConsumerContext,
 }
 
 impl Application {
@@ -33,38 +35,47 @@ impl Application {
         migration::migrate(&db)
             .await
             .context("applying database migrations")?;
-        let mailer = Mailer::new(SentLedger::new(db), log.clone()).start();
-        // One set of counters for both consumers: the service's.
-        let consumer_stats = Arc::new(ConsumerStats::default());
-        let consumer = AmqpConsumer::new(
-            mailer.clone().recipient(),
-            consumer_stats.clone(),
-            log.clone(),
-        )
-        .start_consuming(&settings.amqp_url, SERVICE, ORDER_EVENTS, settings.consumer);
-        let stock_consumer = StockEventConsumer::new(
-            mailer.clone().recipient(),
-            consumer_stats.clone(),
-            log.clone(),
-        )
-        .start_consuming(&settings.amqp_url, SERVICE, STOCK_EVENTS, settings.consumer);
+        let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
+        let mailer = Mailer::new(ledger, log.clone()).start();
+        // One gate and one set of counters for both consumers: the service's.
+        let consumers = ConsumerContext::for_database(&db, log.clone());
+        let topology = settings.consumer.topology();
+        let order_consumer = OrderCreatedConsumer::new(mailer.clone().recipient(), consumers.clone())
+            .start_consuming(
+                &settings.amqp_url,
+                topology,
+                QueueNames::new(SERVICE, ORDER_CREATED),
+                settings.consumer,
+            );
+        let stock_consumer = StockEventConsumer::new(mailer.clone().recipient(), consumers.clone())
+            .start_consuming(
+                &settings.amqp_url,
+                topology,
+                QueueNames::new(SERVICE, STOCK_EVENTS),
+                settings.consumer,
+            );
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(|| App::new().configure(routes::configure))
-            .listen(listener)?
-            // Requests in flight get a few seconds to finish on SIGTERM.
-            .shutdown_timeout(5)
-            .run();
+        let health = web::Data::new(consumers.health.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(health.clone())
+                .configure(routes::configure)
+        })
+        .listen(listener)?
+        // Requests in flight get a few seconds to finish on SIGTERM.
+        .shutdown_timeout(5)
+        .run();
         info!(log, "listening"; "http_addr" => %settings.http_addr, "port" => port);
         Ok(Self {
             port,
             server,
             mailer,
-            consumer,
+            order_consumer,
             stock_consumer,
-            consumer_stats,
+            consumers,
         })
     }
 
@@ -77,21 +88,21 @@ impl Application {
     }
 
     pub fn consumer_stats(&self) -> Arc<ConsumerStats> {
-        self.consumer_stats.clone()
+        self.consumers.stats.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets the deliveries in flight
-    /// finish (those still running after a few seconds are redelivered).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        let drain = || Drain {
-            timeout: DRAIN_TIMEOUT,
-        };
-        let _ = futures_util::future::join(
-            self.consumer.send(drain()),
-            self.stock_consumer.send(drain()),
-        )
-        .await;
-        Ok(())
+    pub fn health(&self) -> ServiceHealth {
+        self.consumers.health.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT (or until the service fails), then
+    /// settles the deliveries in hand.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let health = self.consumers.health.clone();
+        let consumers = vec![
+            self.order_consumer.recipient(),
+            self.stock_consumer.recipient(),
+        ];
+        shared::service::serve_until_stopped(self.server, &health, consumers).await
     }
 }

@@ -5,13 +5,14 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::{ORDER_EXCHANGE, STOCK_EVENTS};
-use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
+use shared::amqp::{QueueNames, STOCK_EVENTS};
+use shared::consumer::{ConsumerContext, ConsumerStats};
+use shared::health::ServiceHealth;
 use shared::outbox::relay::OutboxRelay;
 use slog::{Logger, info};
 
 use crate::actors::StockEventConsumer;
-use crate::actors::order_desk::{OUTBOX_SOURCE, OrderBook, OrderDesk};
+use crate::actors::order_desk::{OrderBook, OrderDesk};
 use crate::config::Settings;
 use crate::routes;
 use crate::routes::orders::query_error;
@@ -24,7 +25,7 @@ pub struct Application {
     order_desk: Addr<OrderDesk>,
     relay: Addr<OutboxRelay>,
     consumer: Addr<StockEventConsumer>,
-    consumer_stats: Arc<ConsumerStats>,
+    consumers: ConsumerContext,
 }
 
 impl Application {
@@ -36,31 +37,36 @@ impl Application {
         migration::migrate(&db)
             .await
             .context("applying database migrations")?;
+        let topology = settings.consumer.topology();
         // One connection for the process, not one per request.
         let relay = OutboxRelay::start_publishing(
             db.clone(),
-            OUTBOX_SOURCE,
-            &[ORDER_EXCHANGE],
+            SERVICE,
             &settings.amqp_url,
+            topology,
             settings.relay.clone(),
             log.clone(),
         );
-        let order_desk = OrderDesk::new(OrderBook::new(db), relay.clone(), log.clone()).start();
-        let consumer_stats = Arc::new(ConsumerStats::default());
-        let consumer = StockEventConsumer::new(
-            order_desk.clone().recipient(),
-            consumer_stats.clone(),
-            log.clone(),
-        )
-        .start_consuming(&settings.amqp_url, SERVICE, STOCK_EVENTS, settings.consumer);
+        let order_desk =
+            OrderDesk::new(OrderBook::new(db.clone()), relay.clone(), log.clone()).start();
+        let consumers = ConsumerContext::for_database(&db, log.clone());
+        let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())
+            .start_consuming(
+                &settings.amqp_url,
+                topology,
+                QueueNames::new(SERVICE, STOCK_EVENTS),
+                settings.consumer,
+            );
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
         let desk = web::Data::new(order_desk.clone());
+        let health = web::Data::new(consumers.health.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(desk.clone())
+                .app_data(health.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .configure(routes::configure)
         })
@@ -75,7 +81,7 @@ impl Application {
             order_desk,
             relay,
             consumer,
-            consumer_stats,
+            consumers,
         })
     }
 
@@ -92,19 +98,18 @@ impl Application {
     }
 
     pub fn consumer_stats(&self) -> Arc<ConsumerStats> {
-        self.consumer_stats.clone()
+        self.consumers.stats.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets the deliveries in flight
-    /// finish (those still running after a few seconds are redelivered).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        let _ = self
-            .consumer
-            .send(Drain {
-                timeout: DRAIN_TIMEOUT,
-            })
-            .await;
-        Ok(())
+    pub fn health(&self) -> ServiceHealth {
+        self.consumers.health.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT (or until the service fails), then
+    /// settles the deliveries in hand.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let health = self.consumers.health.clone();
+        shared::service::serve_until_stopped(self.server, &health, vec![self.consumer.recipient()])
+            .await
     }
 }

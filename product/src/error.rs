@@ -2,7 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use serde_json::json;
-use shared::consumer::Transience;
+use shared::consumer::{Classify, FailureKind};
 
 use crate::domain::catalogue::InvalidProduct;
 
@@ -16,11 +16,13 @@ pub enum StockError {
     StockOverflow,
 }
 
-impl Transience for StockError {
-    fn is_transient(&self) -> bool {
-        // A database that is down or restarting comes back; a message that
-        // keeps failing is dead-lettered by the queue's delivery limit.
-        matches!(self, StockError::Database(_))
+impl Classify for StockError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            StockError::Database(e) => e.kind(),
+            // Not a consumer's error: a reservation never creates or restocks.
+            StockError::ProductExists(_) | StockError::StockOverflow => FailureKind::Poison,
+        }
     }
 }
 

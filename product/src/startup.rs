@@ -5,16 +5,19 @@ use actix::{Actor, Addr};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use shared::amqp::{ORDER_EVENTS, STOCK_EXCHANGE};
-use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
+use shared::amqp::{ORDER_CREATED, QueueNames};
+use shared::consumer::{ConsumerContext, ConsumerStats};
+use shared::health::ServiceHealth;
 use shared::outbox::relay::OutboxRelay;
 use slog::{Logger, info, warn};
 
-use crate::actors::AmqpConsumer;
-use crate::actors::stock_keeper::{Inventory, OUTBOX_SOURCE, StockKeeper};
+use crate::actors::OrderCreatedConsumer;
+use crate::actors::catalogue::Catalogue;
+use crate::actors::stock_keeper::StockKeeper;
 use crate::config::Settings;
 use crate::routes;
 use crate::routes::products::{MAX_BODY_BYTES, StaffAccess, json_error};
+use crate::store::ProductStore;
 
 pub const SERVICE: &str = "product";
 
@@ -22,8 +25,8 @@ pub struct Application {
     port: u16,
     server: Server,
     stock_keeper: Addr<StockKeeper>,
-    consumer: Addr<AmqpConsumer>,
-    consumer_stats: Arc<ConsumerStats>,
+    consumer: Addr<OrderCreatedConsumer>,
+    consumers: ConsumerContext,
 }
 
 impl Application {
@@ -41,27 +44,33 @@ impl Application {
                 "ADMIN_TOKEN is not set: staff endpoints (POST /products, restock) are disabled"
             );
         }
+        let topology = settings.consumer.topology();
         let relay = OutboxRelay::start_publishing(
             db.clone(),
-            OUTBOX_SOURCE,
-            &[STOCK_EXCHANGE],
+            SERVICE,
             &settings.amqp_url,
+            topology,
             settings.relay.clone(),
             log.clone(),
         );
-        let stock_keeper = StockKeeper::new(Inventory::new(db), relay, log.clone()).start();
-        let consumer_stats = Arc::new(ConsumerStats::default());
-        let consumer = AmqpConsumer::new(
-            stock_keeper.clone().recipient(),
-            consumer_stats.clone(),
-            log.clone(),
-        )
-        .start_consuming(&settings.amqp_url, SERVICE, ORDER_EVENTS, settings.consumer);
+        let store = ProductStore::new(db.clone());
+        let stock_keeper = StockKeeper::new(store.clone(), relay, log.clone()).start();
+        let catalogue = Catalogue::new(store).start();
+        let consumers = ConsumerContext::for_database(&db, log.clone());
+        let consumer = OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
+            .start_consuming(
+                &settings.amqp_url,
+                topology,
+                QueueNames::new(SERVICE, ORDER_CREATED),
+                settings.consumer,
+            );
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
         let keeper = web::Data::new(stock_keeper.clone());
+        let catalogue = web::Data::new(catalogue);
+        let health = web::Data::new(consumers.health.clone());
         let staff = web::Data::new(StaffAccess {
             token: settings.admin_token.clone(),
             log: log.clone(),
@@ -69,6 +78,8 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(keeper.clone())
+                .app_data(catalogue.clone())
+                .app_data(health.clone())
                 .app_data(staff.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -87,7 +98,7 @@ impl Application {
             server,
             stock_keeper,
             consumer,
-            consumer_stats,
+            consumers,
         })
     }
 
@@ -100,19 +111,18 @@ impl Application {
     }
 
     pub fn consumer_stats(&self) -> Arc<ConsumerStats> {
-        self.consumer_stats.clone()
+        self.consumers.stats.clone()
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets the deliveries in flight
-    /// finish (those still running after a few seconds are redelivered).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await?;
-        let _ = self
-            .consumer
-            .send(Drain {
-                timeout: DRAIN_TIMEOUT,
-            })
-            .await;
-        Ok(())
+    pub fn health(&self) -> ServiceHealth {
+        self.consumers.health.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT (or until the service fails), then
+    /// settles the deliveries in hand.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let health = self.consumers.health.clone();
+        shared::service::serve_until_stopped(self.server, &health, vec![self.consumer.recipient()])
+            .await
     }
 }

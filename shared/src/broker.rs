@@ -1,15 +1,17 @@
-//! The broker as the services see it: messages come in and are settled,
+//! The broker as the services see it: deliveries come in and are settled,
 //! events go out and are confirmed. RabbitMQ implements it in `amqp`; tests use
 //! [`memory::InMemoryBroker`].
 
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 
 /// What happens to a delivery once its handling is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Settlement {
     /// The work is committed: remove the message.
     Ack,
-    /// A transient failure: put the message back to be delivered again.
+    /// The message failed for a reason of its own that may pass: put it
+    /// back. Counts toward the queue's delivery limit.
     Retry,
     /// The message can never succeed: move it to the dead-letter queue.
     DeadLetter,
@@ -32,6 +34,8 @@ pub trait Settler: Send + 'static {
 }
 
 /// A delivery as consumers see it: no broker types leak past this point.
+/// Dropped without being settled, it stays unacknowledged until its
+/// subscription closes, and then returns to the queue.
 pub struct IncomingMessage {
     pub body: Vec<u8>,
     pub message_id: Option<String>,
@@ -70,6 +74,22 @@ impl std::fmt::Debug for IncomingMessage {
     }
 }
 
+/// The deliveries of one queue, and the means to stop them.
+pub struct Subscription {
+    pub deliveries: BoxStream<'static, IncomingMessage>,
+    pub control: Box<dyn SubscriptionControl>,
+}
+
+/// Stops a subscription in two steps, so that a stopping service settles
+/// what it already holds instead of losing the acknowledgements.
+pub trait SubscriptionControl: Send + 'static {
+    /// No new deliveries: those the broker already handed over still come
+    /// out of the stream, then it ends.
+    fn cancel(&self);
+    /// Closes the subscription. Deliveries still unsettled go back to the queue.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
+}
+
 /// An event ready to publish: persistent, JSON, identified by `message_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
@@ -78,29 +98,61 @@ pub struct OutgoingMessage {
     pub body: Vec<u8>,
 }
 
-/// Publishes with publisher confirms: `Ok` means the broker has taken
-/// responsibility for the message.
+/// Publishes with publisher confirms.
 pub trait Publisher: Send + Sync + 'static {
-    fn publish(&self, message: OutgoingMessage) -> BoxFuture<'static, Result<(), BrokerError>>;
+    /// Publishes `messages` together and answers, for each in order, `Ok`
+    /// once the broker has taken responsibility for it.
+    fn publish_all(
+        &self,
+        messages: Vec<OutgoingMessage>,
+    ) -> BoxFuture<'static, Vec<Result<(), BrokerError>>>;
 }
 
 pub mod memory {
-    //! An in-memory broker that records what was published and how each
-    //! delivery was settled, for testing actors without RabbitMQ.
+    //! An in-memory broker with one queue: it records what was published and
+    //! how each delivery was settled, redelivers what is retried (dead-letters
+    //! it past the delivery limit), and keeps unsettled deliveries until the
+    //! subscription closes, like RabbitMQ. For testing actors without it.
 
     use super::*;
+    use std::collections::VecDeque;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use tokio::sync::Notify;
+
     /// A delivery's message id and how it was settled.
     pub type Settled = (Option<String>, Settlement);
 
-    #[derive(Clone, Default)]
+    #[derive(Clone)]
     pub struct InMemoryBroker {
         published: Arc<Mutex<Vec<OutgoingMessage>>>,
-        settlements: Arc<Mutex<Vec<Settled>>>,
         refuse_publishes: Arc<AtomicBool>,
+        queue: Arc<Queue>,
+    }
+
+    struct Queue {
+        ready: Mutex<VecDeque<Message>>,
+        settlements: Mutex<Vec<Settled>>,
+        dead: Mutex<Vec<Message>>,
+        arrived: Notify,
+        delivery_limit: u32,
+        cancelled: AtomicBool,
+        closed: AtomicBool,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Message {
+        body: Vec<u8>,
+        message_id: Option<String>,
+        delivery_count: u32,
+    }
+
+    impl Default for InMemoryBroker {
+        fn default() -> Self {
+            Self::with_delivery_limit(10)
+        }
     }
 
     impl InMemoryBroker {
@@ -108,21 +160,67 @@ pub mod memory {
             Self::default()
         }
 
-        /// A delivery whose settlement this broker records.
+        /// A broker whose queue dead-letters a message retried more than `limit` times.
+        pub fn with_delivery_limit(limit: u32) -> Self {
+            Self {
+                published: Arc::default(),
+                refuse_publishes: Arc::default(),
+                queue: Arc::new(Queue {
+                    ready: Mutex::default(),
+                    settlements: Mutex::default(),
+                    dead: Mutex::default(),
+                    arrived: Notify::new(),
+                    delivery_limit: limit,
+                    cancelled: AtomicBool::new(false),
+                    closed: AtomicBool::new(false),
+                }),
+            }
+        }
+
+        /// Puts a message in the queue.
+        pub fn enqueue(&self, body: impl Into<Vec<u8>>, message_id: Option<&str>) {
+            self.queue.push(Message {
+                body: body.into(),
+                message_id: message_id.map(str::to_string),
+                delivery_count: 0,
+            });
+        }
+
+        /// The queue's deliveries, for as long as the subscription is not cancelled.
+        pub fn subscribe(&self) -> Subscription {
+            let queue = self.queue.clone();
+            let deliveries = futures_util::stream::unfold(queue, |queue| async move {
+                let notifier = queue.clone();
+                loop {
+                    let arrived = notifier.arrived.notified();
+                    if queue.cancelled.load(Ordering::SeqCst) {
+                        return None;
+                    }
+                    let next = queue.ready.lock().unwrap().pop_front();
+                    if let Some(message) = next {
+                        let delivery = queue.deliver(message);
+                        return Some((delivery, queue));
+                    }
+                    arrived.await;
+                }
+            });
+            Subscription {
+                deliveries: Box::pin(deliveries),
+                control: Box::new(Control(self.queue.clone())),
+            }
+        }
+
+        /// A delivery whose settlement this broker records, outside the queue.
         pub fn delivery(
             &self,
             body: impl Into<Vec<u8>>,
             message_id: Option<&str>,
         ) -> IncomingMessage {
-            IncomingMessage::new(
-                body.into(),
-                message_id.map(str::to_string),
-                0,
-                Box::new(RecordingSettler {
-                    message_id: message_id.map(str::to_string),
-                    settlements: self.settlements.clone(),
-                }),
-            )
+            self.queue.deliver(Message {
+                body: body.into(),
+                message_id: message_id.map(str::to_string),
+                delivery_count: 0,
+            })
         }
 
         pub fn published(&self) -> Vec<OutgoingMessage> {
@@ -130,7 +228,23 @@ pub mod memory {
         }
 
         pub fn settlements(&self) -> Vec<Settled> {
-            self.settlements.lock().unwrap().clone()
+            self.queue.settlements.lock().unwrap().clone()
+        }
+
+        /// Message ids dead-lettered, by the consumer or by the delivery limit.
+        pub fn dead_lettered(&self) -> Vec<Option<String>> {
+            let dead = self.queue.dead.lock().unwrap();
+            dead.iter().map(|m| m.message_id.clone()).collect()
+        }
+
+        /// Messages waiting in the queue.
+        pub fn ready(&self) -> usize {
+            self.queue.ready.lock().unwrap().len()
+        }
+
+        /// Whether the subscription was closed.
+        pub fn closed(&self) -> bool {
+            self.queue.closed.load(Ordering::SeqCst)
         }
 
         /// Makes every publish fail as if the broker were down.
@@ -156,23 +270,67 @@ pub mod memory {
         }
     }
 
+    impl Queue {
+        fn push(&self, message: Message) {
+            self.ready.lock().unwrap().push_back(message);
+            self.arrived.notify_waiters();
+        }
+
+        fn deliver(self: &Arc<Self>, message: Message) -> IncomingMessage {
+            IncomingMessage::new(
+                message.body.clone(),
+                message.message_id.clone(),
+                message.delivery_count,
+                Box::new(RecordingSettler {
+                    message,
+                    queue: self.clone(),
+                }),
+            )
+        }
+    }
+
+    struct Control(Arc<Queue>);
+
+    impl SubscriptionControl for Control {
+        fn cancel(&self) {
+            self.0.cancelled.store(true, Ordering::SeqCst);
+            self.0.arrived.notify_waiters();
+        }
+
+        fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+            self.cancel();
+            self.0.closed.store(true, Ordering::SeqCst);
+            Box::pin(async {})
+        }
+    }
+
     impl Publisher for InMemoryBroker {
-        fn publish(&self, message: OutgoingMessage) -> BoxFuture<'static, Result<(), BrokerError>> {
-            let result = if self.refuse_publishes.load(Ordering::SeqCst) {
-                Err(BrokerError::Unavailable(
-                    "in-memory broker refuses publishes".into(),
-                ))
-            } else {
-                self.published.lock().unwrap().push(message);
-                Ok(())
-            };
-            Box::pin(async move { result })
+        fn publish_all(
+            &self,
+            messages: Vec<OutgoingMessage>,
+        ) -> BoxFuture<'static, Vec<Result<(), BrokerError>>> {
+            let refuse = self.refuse_publishes.load(Ordering::SeqCst);
+            let mut published = self.published.lock().unwrap();
+            let results = messages
+                .into_iter()
+                .map(|message| {
+                    if refuse {
+                        Err(BrokerError::Unavailable(
+                            "in-memory broker refuses publishes".into(),
+                        ))
+                    } else {
+                        published.push(message);
+                        Ok(())
+                    }
+                })
+                .collect();
+            Box::pin(async move { results })
         }
     }
 
     struct RecordingSettler {
-        message_id: Option<String>,
-        settlements: Arc<Mutex<Vec<Settled>>>,
+        message: Message,
+        queue: Arc<Queue>,
     }
 
     impl Settler for RecordingSettler {
@@ -180,10 +338,24 @@ pub mod memory {
             self: Box<Self>,
             settlement: Settlement,
         ) -> BoxFuture<'static, Result<(), BrokerError>> {
-            self.settlements
+            let RecordingSettler { mut message, queue } = *self;
+            queue
+                .settlements
                 .lock()
                 .unwrap()
-                .push((self.message_id, settlement));
+                .push((message.message_id.clone(), settlement));
+            match settlement {
+                Settlement::Ack => {}
+                Settlement::DeadLetter => queue.dead.lock().unwrap().push(message),
+                Settlement::Retry => {
+                    message.delivery_count += 1;
+                    if message.delivery_count > queue.delivery_limit {
+                        queue.dead.lock().unwrap().push(message);
+                    } else {
+                        queue.push(message);
+                    }
+                }
+            }
             Box::pin(async { Ok(()) })
         }
     }

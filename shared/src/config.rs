@@ -83,6 +83,15 @@ pub struct ConsumerSettings {
     pub delivery_limit: u16,
 }
 
+impl ConsumerSettings {
+    /// The broker topology these settings declare.
+    pub fn topology(&self) -> crate::amqp::Topology {
+        crate::amqp::Topology {
+            delivery_limit: self.delivery_limit,
+        }
+    }
+}
+
 impl Default for ConsumerSettings {
     fn default() -> Self {
         Self {

@@ -1,50 +1,78 @@
-//! The AMQP consumer actor shared by every consuming service: it decodes each
+//! The consumer actor shared by every consuming service: it decodes each
 //! delivery into an event `E`, forwards it as a typed message `M` to a domain
 //! actor and settles the delivery only once that actor has answered.
+//!
+//! How a failure is settled depends on whose fault it is ([`FailureKind`]):
+//! a dependency's outage holds the delivery and pauses the service's
+//! consumers ([`Gate`]); a failure of the message itself returns it to the
+//! queue, whose delivery limit dead-letters it if it keeps failing; a message
+//! that can never succeed is dead-lettered at once.
 
 use std::fmt::Display;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::Stream;
-
 use actix::prelude::*;
+use futures_util::{Stream, StreamExt};
 use slog::{Logger, error, info, o, warn};
 
-use crate::amqp::{self, ConsumerQueues, Source};
-use crate::broker::{IncomingMessage, Settlement};
+use crate::amqp::{self, QueueNames, Topology};
+use crate::broker::{IncomingMessage, Settlement, Subscription, SubscriptionControl};
 use crate::config::ConsumerSettings;
 use crate::events::{Event, decode};
+use crate::health::ServiceHealth;
+use crate::outage::{Gate, GateState};
 use crate::retry::backoff;
 
-/// Lets the consumer tell a failure worth retrying (database down) from one
-/// that will fail the same way every time.
-pub trait Transience {
-    fn is_transient(&self) -> bool;
+/// Whose fault a failed delivery is, which decides what becomes of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A dependency is unavailable (connection refused or lost, pool
+    /// exhausted, timeouts): nothing is wrong with the message. It is held,
+    /// unacknowledged, until the dependency answers again; never counted
+    /// toward the delivery limit.
+    Outage,
+    /// The message failed for a reason of its own that might pass: it goes
+    /// back to the queue, and the delivery limit dead-letters it if it keeps
+    /// failing.
+    Retry,
+    /// The message can never succeed: dead-lettered at once.
+    Poison,
+}
+
+/// Tells the consumer whose fault a domain error is.
+pub trait Classify {
+    fn kind(&self) -> FailureKind;
 }
 
 /// A handler that cannot fail.
-impl Transience for std::convert::Infallible {
-    fn is_transient(&self) -> bool {
+impl Classify for std::convert::Infallible {
+    fn kind(&self) -> FailureKind {
         match *self {}
     }
 }
 
-/// A database error is worth retrying: the database comes back; a message
-/// that keeps failing is dead-lettered by the queue's delivery limit.
-impl Transience for sea_orm::DbErr {
-    fn is_transient(&self) -> bool {
-        true
+impl Classify for sea_orm::DbErr {
+    fn kind(&self) -> FailureKind {
+        crate::db::failure_kind(self)
     }
 }
+
+/// A delivery that meets "the dependency is down" this often while the probe
+/// keeps finding it up is failing for a reason of its own.
+const OUTAGES_PER_DELIVERY: u32 = 20;
+/// Longest hold before a retried message goes back to the queue.
+const RETRY_HOLD_CAP: Duration = Duration::from_secs(10);
 
 /// Counters of what the consumer did, shared with whoever reports them.
 #[derive(Debug, Default)]
 pub struct ConsumerStats {
     /// Deliveries received and not settled yet.
     pub in_flight: AtomicU64,
+    /// Of those, deliveries waiting for a dependency to come back.
+    pub held: AtomicU64,
     pub acked: AtomicU64,
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
@@ -62,16 +90,25 @@ impl ConsumerStats {
     }
 }
 
-/// Decides how to settle a delivery from the domain actor's answer.
-pub fn settlement_for<T, E: Transience>(
-    outcome: &Result<Result<T, E>, MailboxError>,
-) -> Settlement {
-    match outcome {
-        Ok(Ok(_)) => Settlement::Ack,
-        Ok(Err(e)) if e.is_transient() => Settlement::Retry,
-        Ok(Err(_)) => Settlement::DeadLetter,
-        // The domain actor is gone or overloaded: someone else may succeed.
-        Err(_) => Settlement::Retry,
+/// What a consumer shares with the rest of its service.
+#[derive(Clone)]
+pub struct ConsumerContext {
+    /// One per service: an outage pauses all its consumers.
+    pub gate: Gate,
+    pub health: ServiceHealth,
+    pub stats: Arc<ConsumerStats>,
+    pub log: Logger,
+}
+
+impl ConsumerContext {
+    /// The context of a service whose consumers depend on the database `db`.
+    pub fn for_database(db: &sea_orm::DatabaseConnection, log: Logger) -> Self {
+        Self {
+            gate: Gate::new(crate::db::probe(db), log.clone()),
+            health: ServiceHealth::new(),
+            stats: Arc::default(),
+            log,
+        }
     }
 }
 
@@ -83,10 +120,9 @@ where
 {
     event: PhantomData<fn() -> E>,
     target: Recipient<M>,
-    stats: Arc<ConsumerStats>,
-    /// The delivery stream, until a `Drain` drops it.
-    deliveries: Option<SpawnHandle>,
-    log: Logger,
+    context: ConsumerContext,
+    control: Option<Box<dyn SubscriptionControl>>,
+    stream_ended: Arc<AtomicBool>,
 }
 
 impl<E, M> EventConsumer<E, M>
@@ -94,13 +130,13 @@ where
     M: Message + Send,
     M::Result: Send,
 {
-    pub fn new(target: Recipient<M>, stats: Arc<ConsumerStats>, log: Logger) -> Self {
+    pub fn new(target: Recipient<M>, context: ConsumerContext) -> Self {
         Self {
             event: PhantomData,
             target,
-            stats,
-            deliveries: None,
-            log,
+            context,
+            control: None,
+            stream_ended: Arc::default(),
         }
     }
 }
@@ -108,9 +144,10 @@ where
 /// How long a stopping service waits for its deliveries in flight.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Stop taking deliveries and wait, up to `timeout`, for those in flight to
-/// be settled. Answers how many were still in flight at the end (they go
-/// back to the queue when the connection closes).
+/// Stop taking deliveries, wait up to `timeout` for those in hand to be
+/// settled (the broker's acknowledgements included), then close the
+/// subscription. Answers how many were still unsettled: they go back to the
+/// queue.
 #[derive(Debug, Message)]
 #[rtype(result = "u64")]
 pub struct Drain {
@@ -119,134 +156,161 @@ pub struct Drain {
 
 impl<E, M, T, Er> Actor for EventConsumer<E, M>
 where
-    E: Event,
+    E: Event + Clone,
     M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    Er: Transience + Display + Send + 'static,
+    Er: Classify + Display + Send + 'static,
 {
     type Context = Context<Self>;
 
     fn started(&mut self, _: &mut Self::Context) {
-        info!(self.log, "consumer started");
+        info!(self.context.log, "consumer started");
     }
 }
 
 impl<E, M, T, Er> EventConsumer<E, M>
 where
-    E: Event,
+    E: Event + Clone,
     M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    Er: Transience + Display + Send + 'static,
+    Er: Classify + Display + Send + 'static,
 {
-    /// Starts the consumer on the queue `service` keeps for `source` on the
-    /// broker at `amqp_url`, declaring it and reconnecting as needed.
+    /// Starts the consumer on `queue` of the broker at `amqp_url`, declaring
+    /// the topology and reconnecting as needed.
     pub fn start_consuming(
         self,
         amqp_url: &str,
-        service: &'static str,
-        source: Source,
+        topology: Topology,
+        queue: QueueNames,
         settings: ConsumerSettings,
     ) -> Addr<Self> {
-        let queues = ConsumerQueues::new(service, source, settings.delivery_limit);
-        let deliveries = amqp::consume(
-            amqp_url.to_string(),
-            queues,
-            settings.prefetch,
-            self.log.clone(),
-        );
-        self.start_on(deliveries)
+        let log = self.context.log.new(o!("queue" => queue.work_queue()));
+        let subscription = amqp::subscribe(amqp_url, topology, queue, settings.prefetch, log);
+        self.start_on(subscription)
     }
 
-    /// Starts the consumer on `deliveries`.
-    pub fn start_on<S>(self, deliveries: S) -> Addr<Self>
-    where
-        S: Stream<Item = IncomingMessage> + 'static,
-    {
+    /// Starts the consumer on `subscription`.
+    pub fn start_on(self, subscription: Subscription) -> Addr<Self> {
         Self::create(|ctx| {
             let mut consumer = self;
-            consumer.deliveries = Some(ctx.add_stream(deliveries));
+            consumer.control = Some(subscription.control);
+            ctx.add_stream(paused_by(subscription.deliveries, consumer.context.gate.clone()));
             consumer
         })
     }
 }
 
+/// The deliveries, taken only while the gate is open.
+fn paused_by(
+    deliveries: futures_util::stream::BoxStream<'static, IncomingMessage>,
+    gate: Gate,
+) -> impl Stream<Item = IncomingMessage> {
+    futures_util::stream::unfold((deliveries, gate), |(mut deliveries, gate)| async move {
+        loop {
+            gate.wait_open().await.ok()?;
+            // Waiting for the next delivery stops as soon as the gate
+            // closes (`next` on these streams is cancel-safe).
+            tokio::select! {
+                delivery = deliveries.next() => return Some((delivery?, (deliveries, gate))),
+                _ = gate.wait_closed() => {}
+            }
+        }
+    })
+}
+
 impl<E, M, T, Er> Handler<Drain> for EventConsumer<E, M>
 where
-    E: Event,
+    E: Event + Clone,
     M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    Er: Transience + Display + Send + 'static,
+    Er: Classify + Display + Send + 'static,
 {
-    type Result = ResponseFuture<u64>;
+    type Result = ResponseActFuture<Self, u64>;
 
-    fn handle(&mut self, drain: Drain, ctx: &mut Self::Context) -> Self::Result {
-        if let Some(deliveries) = self.deliveries.take() {
-            ctx.cancel_future(deliveries);
+    fn handle(&mut self, drain: Drain, _: &mut Self::Context) -> Self::Result {
+        if let Some(control) = &self.control {
+            control.cancel();
         }
-        let stats = self.stats.clone();
-        let log = self.log.clone();
+        let (stats, gate) = (self.context.stats.clone(), self.context.gate.clone());
+        let stream_ended = self.stream_ended.clone();
+        let log = self.context.log.clone();
         let deadline = Instant::now() + drain.timeout;
-        Box::pin(async move {
-            info!(log, "draining: no new deliveries";
-                "in_flight" => stats.in_flight.load(Ordering::SeqCst));
-            loop {
-                let in_flight = stats.in_flight.load(Ordering::SeqCst);
-                if in_flight == 0 || Instant::now() >= deadline {
-                    info!(log, "drained"; "left_in_flight" => in_flight);
-                    return in_flight;
+        info!(log, "draining: no new deliveries";
+            "in_flight" => stats.in_flight.load(Ordering::SeqCst));
+        Box::pin(
+            async move {
+                loop {
+                    let in_flight = stats.in_flight.load(Ordering::SeqCst);
+                    // Deliveries held through an outage cannot finish: they
+                    // return to the queue, uncounted by RabbitMQ 3.x's rules
+                    // for a closed channel only once, which the limit absorbs.
+                    let working = in_flight - stats.held.load(Ordering::SeqCst).min(in_flight);
+                    let taken_all =
+                        stream_ended.load(Ordering::SeqCst) || gate.state() != GateState::Open;
+                    if (working == 0 && taken_all) || Instant::now() >= deadline {
+                        return in_flight;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        })
+            .into_actor(self)
+            .then(|left, consumer, _| {
+                let control = consumer.control.take();
+                async move {
+                    if let Some(control) = control {
+                        control.close().await;
+                    }
+                    left
+                }
+                .into_actor(consumer)
+            })
+            .map(move |left, consumer, ctx| {
+                info!(consumer.context.log, "drained"; "left_unsettled" => left);
+                ctx.stop();
+                left
+            }),
+        )
     }
 }
 
 impl<E, M, T, Er> StreamHandler<IncomingMessage> for EventConsumer<E, M>
 where
-    E: Event,
+    E: Event + Clone,
     M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
     T: Send + 'static,
-    Er: Transience + Display + Send + 'static,
+    Er: Classify + Display + Send + 'static,
 {
     fn handle(&mut self, delivery: IncomingMessage, ctx: &mut Self::Context) {
-        let stats = self.stats.clone();
+        let stats = self.context.stats.clone();
         stats.in_flight.fetch_add(1, Ordering::SeqCst);
         let event = match decode::<E>(&delivery.body) {
             Ok(event) => event,
             Err(reason) => {
                 let log = self
+                    .context
                     .log
                     .new(o!("message_id" => delivery.message_id.clone()));
                 error!(log, "dead-lettering an invalid message"; "reason" => %reason);
-                ctx.spawn(settle(delivery, Settlement::DeadLetter, stats, log).into_actor(self));
+                ctx.spawn(settle(delivery, Some(Settlement::DeadLetter), stats, log).into_actor(self));
                 return;
             }
         };
-        let log = self.log.new(o!(
+        let log = self.context.log.new(o!(
             "event_id" => event.event_id().to_string(),
             "order_id" => event.order_id().to_string(),
         ));
-        let target = self.target.clone();
+        let attempts = Attempts {
+            target: self.target.clone(),
+            context: ConsumerContext {
+                log: log.clone(),
+                ..self.context.clone()
+            },
+        };
         // Deliveries are handled concurrently, up to the prefetch; the domain
         // actor decides how much of that work it serializes.
         ctx.spawn(
             async move {
-                let outcome = target.send(M::from(event)).await;
-                let settlement = settlement_for(&outcome);
-                match &outcome {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) if settlement == Settlement::Retry => {
-                        let delay = backoff(delivery.delivery_count + 1, Duration::from_secs(10));
-                        warn!(log, "transient failure, the message will be redelivered";
-                            "err" => %e, "delivery_count" => delivery.delivery_count,
-                            "retry_in_ms" => delay.as_millis() as u64);
-                        // Holding the message before returning it spaces the retries
-                        // out instead of spinning on a database that is down.
-                        tokio::time::sleep(delay).await;
-                    }
-                    Ok(Err(e)) => error!(log, "permanent failure, dead-lettering"; "err" => %e),
-                    Err(e) => warn!(log, "domain actor unavailable, requeueing"; "err" => %e),
-                }
+                let settlement = attempts.run(event, delivery.delivery_count).await;
                 settle(delivery, settlement, stats, log).await
             }
             .into_actor(self),
@@ -254,21 +318,108 @@ where
     }
 
     fn finished(&mut self, _: &mut Self::Context) {
-        // Not `ctx.stop()`: deliveries still in flight must be settled. The
-        // actor stops by itself once they are and nobody holds its address.
-        warn!(
-            self.log,
-            "delivery stream ended, finishing deliveries in flight"
+        // Not `ctx.stop()`: deliveries in hand must still be settled.
+        self.stream_ended.store(true, Ordering::SeqCst);
+        info!(
+            self.context.log,
+            "no more deliveries, finishing those in hand"
         );
+    }
+}
+
+/// Forwards one event to the domain actor until the outcome settles it.
+struct Attempts<M: Message + Send>
+where
+    M::Result: Send,
+{
+    target: Recipient<M>,
+    context: ConsumerContext,
+}
+
+impl<M, T, Er> Attempts<M>
+where
+    M: Message<Result = Result<T, Er>> + Send + 'static,
+    T: Send + 'static,
+    Er: Classify + Display + Send + 'static,
+{
+    /// The settlement, or `None` to leave the delivery to the broker (the
+    /// service is stopping).
+    async fn run<E: Clone + Into<M>>(&self, event: E, delivery_count: u32) -> Option<Settlement> {
+        let ConsumerContext {
+            gate, stats, log, ..
+        } = &self.context;
+        let mut outages = 0;
+        let settlement = loop {
+            if gate.wait_open().await.is_err() {
+                break None;
+            }
+            let (kind, cause) = match self.target.send(event.clone().into()).await {
+                Ok(Ok(_)) => {
+                    gate.report_success();
+                    break Some(Settlement::Ack);
+                }
+                Ok(Err(e)) => (e.kind(), e.to_string()),
+                Err(MailboxError::Closed) => {
+                    self.domain_actor_died();
+                    break None;
+                }
+                Err(MailboxError::Timeout) => (FailureKind::Outage, "domain actor timed out".into()),
+            };
+            match kind {
+                FailureKind::Outage if outages < OUTAGES_PER_DELIVERY => {
+                    if outages == 0 {
+                        stats.held.fetch_add(1, Ordering::SeqCst);
+                    }
+                    outages += 1;
+                    gate.report_outage(&cause);
+                }
+                FailureKind::Outage | FailureKind::Retry => {
+                    let delay = backoff(delivery_count + 1, RETRY_HOLD_CAP);
+                    warn!(log, "the message failed, it will be redelivered";
+                        "err" => cause, "delivery_count" => delivery_count,
+                        "retry_in_ms" => delay.as_millis() as u64);
+                    // Holding the message before returning it spaces the
+                    // redeliveries out.
+                    tokio::time::sleep(delay).await;
+                    break Some(Settlement::Retry);
+                }
+                FailureKind::Poison => {
+                    error!(log, "the message can never succeed, dead-lettering"; "err" => cause);
+                    break Some(Settlement::DeadLetter);
+                }
+            }
+        };
+        if outages > 0 {
+            stats.held.fetch_sub(1, Ordering::SeqCst);
+        }
+        settlement
+    }
+
+    /// A panic in a handler closed the mailbox. Retrying against it would
+    /// only burn deliveries: stop consuming and let the service exit.
+    fn domain_actor_died(&self) {
+        let reason = "a domain actor has stopped (a handler panicked); restart the service";
+        if self.context.health.failure().is_none() {
+            error!(self.context.log, "{reason}: consumption stopped, deliveries left to the broker");
+        }
+        self.context.health.fail(reason);
+        self.context.gate.stop();
     }
 }
 
 async fn settle(
     delivery: IncomingMessage,
-    settlement: Settlement,
+    settlement: Option<Settlement>,
     stats: Arc<ConsumerStats>,
     log: Logger,
 ) {
+    let Some(settlement) = settlement else {
+        // Unacknowledged: the broker hands it out again once the
+        // subscription closes.
+        drop(delivery);
+        stats.in_flight.fetch_sub(1, Ordering::SeqCst);
+        return;
+    };
     let settled = delivery.settle(settlement).await;
     stats.in_flight.fetch_sub(1, Ordering::SeqCst);
     match settled {
@@ -284,189 +435,4 @@ async fn settle(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::broker::memory::InMemoryBroker;
-    use crate::events::OrderCreated;
-    use crate::telemetry::test_logger;
-
-    /// A domain actor whose answers the test scripts by product id.
-    struct ScriptedHandler {
-        seen: Vec<OrderCreated>,
-    }
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("scripted failure (transient: {0})")]
-    struct ScriptedError(bool);
-
-    impl Transience for ScriptedError {
-        fn is_transient(&self) -> bool {
-            self.0
-        }
-    }
-
-    struct Handle(OrderCreated);
-
-    impl Message for Handle {
-        type Result = Result<(), ScriptedError>;
-    }
-
-    impl From<OrderCreated> for Handle {
-        fn from(event: OrderCreated) -> Self {
-            Handle(event)
-        }
-    }
-
-    impl Actor for ScriptedHandler {
-        type Context = Context<Self>;
-    }
-
-    impl actix::Handler<Handle> for ScriptedHandler {
-        type Result = Result<(), ScriptedError>;
-        fn handle(&mut self, Handle(event): Handle, _: &mut Context<Self>) -> Self::Result {
-            self.seen.push(event.clone());
-            match event.product_id.as_str() {
-                "transient" => Err(ScriptedError(true)),
-                "permanent" => Err(ScriptedError(false)),
-                _ => Ok(()),
-            }
-        }
-    }
-
-    struct Seen;
-    impl Message for Seen {
-        type Result = usize;
-    }
-    impl actix::Handler<Seen> for ScriptedHandler {
-        type Result = usize;
-        fn handle(&mut self, _: Seen, _: &mut Context<Self>) -> usize {
-            self.seen.len()
-        }
-    }
-
-    fn body(product_id: &str) -> Vec<u8> {
-        serde_json::to_vec(&OrderCreated::new(product_id.into(), 1)).unwrap()
-    }
-
-    #[actix::test]
-    async fn settles_each_delivery_by_the_handler_outcome() {
-        // Arrange
-        let broker = InMemoryBroker::new();
-        let handler = ScriptedHandler { seen: vec![] }.start();
-        let stats = Arc::new(ConsumerStats::default());
-        let deliveries = vec![
-            broker.delivery(body("123"), Some("ok")),
-            broker.delivery(b"{not json".to_vec(), Some("garbage")),
-            broker.delivery(body("permanent"), Some("permanent")),
-            broker.delivery(body("transient"), Some("transient")),
-            broker.delivery(body("456"), Some("ok-after-garbage")),
-        ];
-
-        // Act
-        let consumer = EventConsumer::<OrderCreated, _>::new(
-            handler.clone().recipient::<Handle>(),
-            stats.clone(),
-            test_logger(),
-        );
-        let _consumer = consumer.start_on(futures_util::stream::iter(deliveries));
-        let mut settled = broker.wait_for_settlements(5, Duration::from_secs(5)).await;
-
-        // Assert
-        settled.sort_by(|a, b| a.0.cmp(&b.0));
-        let expected = [
-            ("garbage", Settlement::DeadLetter),
-            ("ok", Settlement::Ack),
-            ("ok-after-garbage", Settlement::Ack),
-            ("permanent", Settlement::DeadLetter),
-            ("transient", Settlement::Retry),
-        ];
-        let settled: Vec<_> = settled
-            .iter()
-            .map(|(id, s)| (id.as_deref().unwrap(), *s))
-            .collect();
-        assert_eq!(settled, expected);
-        // The undecodable body never reached the domain actor.
-        assert_eq!(handler.send(Seen).await.unwrap(), 4);
-        assert_eq!(stats.acked.load(Ordering::Relaxed), 2);
-        assert_eq!(stats.dead_lettered.load(Ordering::Relaxed), 2);
-        assert_eq!(stats.retried.load(Ordering::Relaxed), 1);
-    }
-
-    struct StopNow;
-    impl Message for StopNow {
-        type Result = ();
-    }
-    impl actix::Handler<StopNow> for ScriptedHandler {
-        type Result = ();
-        fn handle(&mut self, _: StopNow, ctx: &mut Context<Self>) {
-            ctx.stop();
-        }
-    }
-
-    #[actix::test]
-    async fn requeues_when_the_domain_actor_is_gone() {
-        // Arrange: a domain actor that has stopped, so its mailbox is closed.
-        let broker = InMemoryBroker::new();
-        let handler = ScriptedHandler { seen: vec![] }.start();
-        handler.send(StopNow).await.unwrap();
-        let consumer = EventConsumer::<OrderCreated, _>::new(
-            handler.recipient::<Handle>(),
-            Arc::new(ConsumerStats::default()),
-            test_logger(),
-        );
-
-        // Act
-        let _consumer = consumer.start_on(futures_util::stream::iter([
-            broker.delivery(body("123"), Some("m"))
-        ]));
-
-        // Assert
-        let settled = broker.wait_for_settlements(1, Duration::from_secs(5)).await;
-        assert_eq!(settled, [(Some("m".to_string()), Settlement::Retry)]);
-    }
-
-    #[actix::test]
-    async fn drain_stops_taking_deliveries_and_waits_for_those_in_flight() {
-        // Arrange: a delivery in flight (a transient failure is held ~200 ms).
-        let broker = InMemoryBroker::new();
-        let handler = ScriptedHandler { seen: vec![] }.start();
-        let stats = Arc::new(ConsumerStats::default());
-        let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
-        let deliveries = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
-        let consumer = EventConsumer::<OrderCreated, _>::new(
-            handler.recipient::<Handle>(),
-            stats.clone(),
-            test_logger(),
-        )
-        .start_on(deliveries);
-        sender
-            .send(broker.delivery(body("transient"), Some("in-flight")))
-            .await
-            .unwrap();
-        while stats.in_flight.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-
-        // Act
-        let left = consumer
-            .send(Drain {
-                timeout: Duration::from_secs(5),
-            })
-            .await
-            .unwrap();
-
-        // Assert: the delivery in flight was settled, and no more are taken.
-        assert_eq!(left, 0);
-        assert_eq!(
-            broker.settlements(),
-            [(Some("in-flight".to_string()), Settlement::Retry)]
-        );
-        assert!(
-            sender
-                .send(broker.delivery(body("123"), Some("late")))
-                .await
-                .is_err(),
-            "the delivery stream is closed"
-        );
-    }
-}
+mod tests;

@@ -1,12 +1,28 @@
-//! PostgreSQL connections through SeaORM.
+//! PostgreSQL connections through SeaORM, and what their errors mean to a
+//! consumer: an outage to wait out, or a failure of the work itself.
 
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::sqlx;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
 use slog::{Logger, info};
 
 use crate::config::redact_url;
+use crate::consumer::FailureKind;
+use crate::outage::Probe;
 use crate::retry::until_ok;
+
+/// Server-side limits on every connection, so that nothing a cut-off client
+/// left behind holds a row lock or a connection for long: a statement runs
+/// at most this long, waits this long for a lock, and a session idle inside
+/// a transaction is ended after this long.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
 
 /// Connects, retrying with backoff until PostgreSQL answers.
 pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
@@ -16,11 +32,114 @@ pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
         .max_connections(10)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|options| {
+            options.options([
+                ("statement_timeout", millis(STATEMENT_TIMEOUT)),
+                ("lock_timeout", millis(LOCK_TIMEOUT)),
+                (
+                    "idle_in_transaction_session_timeout",
+                    millis(IDLE_IN_TRANSACTION_TIMEOUT),
+                ),
+            ])
+        });
     let db = until_ok(&log, "connecting to PostgreSQL", || {
         Database::connect(options.clone())
     })
     .await;
     info!(log, "connected to PostgreSQL");
     db
+}
+
+/// Whether `db` answers, for a paused consumer's probe.
+pub fn probe(db: &DatabaseConnection) -> Probe {
+    let db = db.clone();
+    std::sync::Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })
+    })
+}
+
+/// An outage when the database cannot be reached or cannot serve right now;
+/// anything else is taken to be about the work at hand.
+pub fn failure_kind(error: &DbErr) -> FailureKind {
+    let sqlx_error = match error {
+        DbErr::ConnectionAcquire(_) => return FailureKind::Outage,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        DbErr::Conn(_) => return FailureKind::Outage,
+        _ => return FailureKind::Retry,
+    };
+    match sqlx_error.as_ref() {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => FailureKind::Outage,
+        sqlx::Error::Database(e) => e
+            .code()
+            .map_or(FailureKind::Retry, |code| sqlstate_kind(&code)),
+        _ => FailureKind::Retry,
+    }
+}
+
+/// SQLSTATE classes of an unavailable server: connection exceptions (08),
+/// transaction rollbacks such as deadlocks and serialization failures (40),
+/// lock not available (55P03), insufficient resources (53), operator
+/// intervention such as a cancelled statement or a shutdown (57), system
+/// errors (58), and a session ended while idle in a transaction (25P03).
+fn sqlstate_kind(code: &str) -> FailureKind {
+    let outage = matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58"))
+        || code == "55P03"
+        || code == "25P03";
+    if outage {
+        FailureKind::Outage
+    } else {
+        FailureKind::Retry
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn io_error() -> DbErr {
+        DbErr::Conn(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(
+            std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+        ))))
+    }
+
+    #[test]
+    fn unreachable_or_exhausted_databases_are_outages() {
+        assert_eq!(failure_kind(&io_error()), FailureKind::Outage);
+        assert_eq!(
+            failure_kind(&DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)),
+            FailureKind::Outage
+        );
+        let timed_out = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::PoolTimedOut)));
+        assert_eq!(failure_kind(&timed_out), FailureKind::Outage);
+    }
+
+    #[test]
+    fn sqlstates_of_an_unavailable_server_are_outages_and_data_errors_are_not() {
+        for code in ["08006", "57014", "57P01", "57P03", "40001", "40P01", "55P03", "53300", "25P03"] {
+            assert_eq!(sqlstate_kind(code), FailureKind::Outage, "{code}");
+        }
+        for code in ["23505", "23514", "22001", "42P01", "XX000"] {
+            assert_eq!(sqlstate_kind(code), FailureKind::Retry, "{code}");
+        }
+    }
+
+    #[test]
+    fn errors_outside_the_connection_are_about_the_work() {
+        assert_eq!(
+            failure_kind(&DbErr::RecordNotFound("order".into())),
+            FailureKind::Retry
+        );
+        assert_eq!(failure_kind(&DbErr::Type("bad".into())), FailureKind::Retry);
+    }
 }

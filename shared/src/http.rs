@@ -1,7 +1,7 @@
 //! HTTP pieces every service shares: the route table and `/health`.
 
 use actix_web::http::Method;
-use actix_web::{HttpResponse, Route, web};
+use actix_web::{Route, web};
 
 /// A route: method, path, handler. Each service lists its routes once, in
 /// such a table; it registers them with [`register`] and documents them in
@@ -23,7 +23,4 @@ pub fn register(config: &mut web::ServiceConfig, routes: Vec<RouteSpec>) {
     }
 }
 
-/// `GET /health`: the process serves HTTP.
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
+pub use crate::health::health;

@@ -1,39 +1,60 @@
-//! Capped exponential backoff for operations that must eventually succeed,
-//! such as reaching PostgreSQL or RabbitMQ at startup.
+//! Capped exponential backoff with jitter (from `backon`), for operations
+//! that must eventually succeed such as reaching PostgreSQL or RabbitMQ.
+//! The jitter keeps replicas that lost the same dependency at the same
+//! moment from retrying in lockstep.
 
 use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use slog::{Logger, warn};
 
-/// Delay before retry number `attempt` (1-based): 200 ms doubling up to `cap`.
+/// The first delay of every schedule.
+pub const FIRST_DELAY: Duration = Duration::from_millis(200);
+
+/// Delays of 200 ms doubling up to `cap`, each stretched by a random 0–100 %,
+/// without end.
+pub fn schedule(cap: Duration) -> impl Iterator<Item = Duration> + Send {
+    ExponentialBuilder::new()
+        .with_min_delay(FIRST_DELAY)
+        .with_max_delay(cap)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+/// The delay before retry number `attempt` (1-based) of [`schedule`].
 pub fn backoff(attempt: u32, cap: Duration) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(16);
-    Duration::from_millis(200)
-        .saturating_mul(1 << exponent)
-        .min(cap)
+    let index = attempt.saturating_sub(1).min(32) as usize;
+    schedule(cap).nth(index).unwrap_or(cap)
 }
 
 /// Runs `op` until it succeeds, logging each failed try with its delay.
-pub async fn until_ok<T, E, F, Fut>(log: &Logger, what: &str, mut op: F) -> T
+pub async fn until_ok<T, E, F, Fut>(log: &Logger, what: &str, op: F) -> T
 where
     E: Display,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match op().await {
-            Ok(value) => return value,
-            Err(e) => {
-                let delay = backoff(attempt, Duration::from_secs(5));
-                warn!(log, "{what} failed, retrying";
-                    "attempt" => attempt, "retry_in_ms" => delay.as_millis() as u64, "err" => %e);
-                tokio::time::sleep(delay).await;
-            }
-        }
+    let mut attempt = 0u32;
+    let retried = op
+        .retry(
+            ExponentialBuilder::new()
+                .with_min_delay(FIRST_DELAY)
+                .with_max_delay(Duration::from_secs(5))
+                .with_jitter()
+                .without_max_times(),
+        )
+        .notify(|e: &E, delay| {
+            attempt += 1;
+            warn!(log, "{what} failed, retrying";
+                "attempt" => attempt, "retry_in_ms" => delay.as_millis() as u64, "err" => %e);
+        })
+        .await;
+    match retried {
+        Ok(value) => value,
+        Err(_) => unreachable!("the schedule never ends"),
     }
 }
 
@@ -42,13 +63,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_then_caps() {
+    fn backoff_doubles_with_jitter_up_to_twice_the_cap() {
         let cap = Duration::from_secs(5);
-        let delays: Vec<u64> = (1..=7)
-            .map(|a| backoff(a, cap).as_millis() as u64)
+        for attempt in 1..=12u32 {
+            let base = FIRST_DELAY
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(cap);
+            let delay = backoff(attempt, cap);
+            assert!(
+                delay >= base && delay < base * 2,
+                "attempt {attempt}: {delay:?} outside [{base:?}, {:?})",
+                base * 2
+            );
+        }
+        assert!(backoff(u32::MAX, cap) < cap * 2);
+    }
+
+    #[test]
+    fn jitter_spreads_replicas_apart() {
+        let delays: std::collections::BTreeSet<_> = (0..20)
+            .map(|_| backoff(3, Duration::from_secs(5)))
             .collect();
-        assert_eq!(delays, [200, 400, 800, 1600, 3200, 5000, 5000]);
-        assert_eq!(backoff(u32::MAX, cap), cap);
+        assert!(delays.len() > 1, "twenty replicas all picked {delays:?}");
     }
 
     #[tokio::test]

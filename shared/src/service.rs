@@ -39,3 +39,36 @@ where
     drop(guard);
     code
 }
+
+/// Serves until SIGTERM or SIGINT, or until the service can no longer work
+/// (`health` failed: a domain actor died); then stops taking requests,
+/// drains `consumers` (their deliveries in hand are settled, the rest
+/// return to the queue) and answers an error if the service failed, so the
+/// process exits non-zero and its orchestrator restarts it.
+pub async fn serve_until_stopped(
+    mut server: actix_web::dev::Server,
+    health: &crate::health::ServiceHealth,
+    consumers: Vec<actix::Recipient<crate::consumer::Drain>>,
+) -> anyhow::Result<()> {
+    let handle = server.handle();
+    let failure = tokio::select! {
+        served = &mut server => {
+            served?;
+            None
+        }
+        reason = health.failed() => Some(reason),
+    };
+    if failure.is_some() {
+        // The server future runs the server: it must be polled while it stops.
+        let (_, served) = futures_util::future::join(handle.stop(true), server).await;
+        served?;
+    }
+    let drain = || crate::consumer::Drain {
+        timeout: crate::consumer::DRAIN_TIMEOUT,
+    };
+    futures_util::future::join_all(consumers.iter().map(|consumer| consumer.send(drain()))).await;
+    match failure {
+        Some(reason) => Err(anyhow::anyhow!("the service failed: {reason}")),
+        None => Ok(()),
+    }
+}

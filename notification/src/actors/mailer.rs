@@ -1,100 +1,59 @@
 //! The `Mailer` "sends" the customer's emails — a log line until an SMTP
-//! provider is wired in: "order received" on `OrderCreated`, then "order
-//! confirmed" or "sorry, ..." on the stock outcome. At most once per event:
-//! the event id is recorded in `sent_emails` before the email goes out, so
-//! neither a redelivery nor a restart sends it again.
+//! provider is wired in. Each email is recorded as pending before it goes
+//! out and marked sent after, so a redelivery of a sent email sends
+//! nothing. An email whose mark was lost to an outage is marked when its
+//! delivery comes back; one lost to a crash between sending and marking is
+//! sent again by the sweep of pending emails (at start and every 30 s) once
+//! its lease ends: at least once, and exactly once unless the process dies
+//! in that window.
+
+use std::collections::HashSet;
+use std::time::Duration;
 
 use actix::prelude::*;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, DbErr, EntityTrait, TryInsertResult};
-use shared::consumer::Transience;
-use shared::events::{Event, OrderCreated, RejectionReason, StockEvent};
-use slog::{Logger, info, o};
+use sea_orm::DbErr;
+use shared::consumer::{Classify, FailureKind};
+use shared::events::{OrderCreated, StockEvent};
+use slog::{Logger, info, o, warn};
 use uuid::Uuid;
 
-use crate::entity::sent_emails;
+use crate::domain::Email;
+use crate::store::{EmailLedger, Recorded};
 
-/// Which email an event calls for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailKind {
-    OrderReceived,
-    OrderConfirmed,
-    OutOfStock,
-    UnknownProduct,
-}
+/// How long a sender may hold a pending email before another takes it over.
+pub const SEND_LEASE: Duration = Duration::from_secs(30);
+const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+const SWEEP_BATCH: u64 = 100;
 
-impl EmailKind {
-    /// As stored in `sent_emails.kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EmailKind::OrderReceived => "order_received",
-            EmailKind::OrderConfirmed => "order_confirmed",
-            EmailKind::OutOfStock => "out_of_stock",
-            EmailKind::UnknownProduct => "unknown_product",
-        }
-    }
-
-    fn subject(self) -> &'static str {
-        match self {
-            EmailKind::OrderReceived => "Sending email",
-            EmailKind::OrderConfirmed => "Order confirmed",
-            EmailKind::OutOfStock => "Sorry, out of stock",
-            EmailKind::UnknownProduct => "Sorry, we do not sell this product",
-        }
-    }
-}
-
-/// Email the customer about the event `event_id` of their order.
+/// Email the customer about one event of their order.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<EmailOutcome, MailError>")]
-pub struct SendEmail {
-    pub kind: EmailKind,
-    pub event_id: Uuid,
-    pub order_id: Uuid,
-    pub product_id: String,
-    pub quantity: u32,
-    pub to: Option<String>,
-}
+pub struct SendEmail(pub Email);
 
 impl From<OrderCreated> for SendEmail {
     fn from(event: OrderCreated) -> Self {
-        Self {
-            kind: EmailKind::OrderReceived,
-            event_id: event.event_id,
-            order_id: event.order_id,
-            product_id: event.product_id,
-            quantity: event.quantity,
-            to: event.customer_email,
-        }
+        Self(event.into())
     }
 }
 
 impl From<StockEvent> for SendEmail {
     fn from(event: StockEvent) -> Self {
-        let kind = match event.rejection() {
-            None => EmailKind::OrderConfirmed,
-            Some(RejectionReason::OutOfStock) => EmailKind::OutOfStock,
-            Some(RejectionReason::UnknownProduct) => EmailKind::UnknownProduct,
-        };
-        let event_id = event.event_id();
-        let outcome = match event {
-            StockEvent::StockReserved(outcome) | StockEvent::StockRejected(outcome) => outcome,
-        };
-        Self {
-            kind,
-            event_id,
-            order_id: outcome.order_id,
-            product_id: outcome.product_id,
-            quantity: outcome.quantity,
-            to: outcome.customer_email,
-        }
+        Self(event.into())
     }
 }
+
+/// Send the emails left pending by a crash or an outage.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<u64, MailError>")]
+pub struct SendUnsentEmails;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailOutcome {
     Sent,
     /// Sent before for this event: not sent again.
     AlreadySent,
+    /// Another delivery of the same event is sending it right now.
+    InProgress,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,10 +62,10 @@ pub enum MailError {
     Database(#[from] DbErr),
 }
 
-impl Transience for MailError {
-    fn is_transient(&self) -> bool {
+impl Classify for MailError {
+    fn kind(&self) -> FailureKind {
         match self {
-            MailError::Database(_) => true,
+            MailError::Database(e) => e.kind(),
         }
     }
 }
@@ -120,85 +79,153 @@ pub struct GetMailerCounters;
 pub struct MailerCounters {
     pub sent: u64,
     pub already_sent: u64,
-}
-
-/// The `sent_emails` table.
-#[derive(Clone)]
-pub struct SentLedger {
-    db: DatabaseConnection,
-}
-
-impl SentLedger {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
-    }
-
-    /// Records the email; false if it was recorded before.
-    pub async fn record(&self, email: &SendEmail) -> Result<bool, DbErr> {
-        let inserted = sent_emails::Entity::insert(sent_emails::ActiveModel {
-            event_id: Set(email.event_id),
-            order_id: Set(email.order_id),
-            product_id: Set(email.product_id.clone()),
-            kind: Set(email.kind.as_str().to_string()),
-            ..Default::default()
-        })
-        .on_conflict_do_nothing()
-        .exec_without_returning(&self.db)
-        .await?;
-        Ok(matches!(inserted, TryInsertResult::Inserted(1)))
-    }
+    /// Duplicates that arrived while another delivery was sending the email.
+    pub in_progress: u64,
+    /// Of `sent`, emails whose sender died and that were sent again.
+    pub resent: u64,
 }
 
 pub struct Mailer {
-    ledger: SentLedger,
+    ledger: EmailLedger,
+    /// Sent, not yet marked: a retry after an outage only marks them.
+    unmarked: HashSet<Uuid>,
     counters: MailerCounters,
     log: Logger,
 }
 
 impl Mailer {
-    pub fn new(ledger: SentLedger, log: Logger) -> Self {
+    pub fn new(ledger: EmailLedger, log: Logger) -> Self {
         Self {
             ledger,
+            unmarked: HashSet::new(),
             counters: MailerCounters::default(),
             log,
         }
+    }
+
+    /// Sends `email` now and marks it sent.
+    fn send_and_mark(&mut self, email: Email) -> ResponseActFuture<Self, Result<(), MailError>> {
+        send(&self.log, &email);
+        self.counters.sent += 1;
+        self.mark(email.event_id)
+    }
+
+    fn mark(&mut self, event_id: Uuid) -> ResponseActFuture<Self, Result<(), MailError>> {
+        self.unmarked.insert(event_id);
+        let ledger = self.ledger.clone();
+        Box::pin(
+            async move { ledger.mark_sent(event_id).await }
+                .into_actor(self)
+                .map(move |marked, mailer, _| {
+                    marked?;
+                    mailer.unmarked.remove(&event_id);
+                    Ok(())
+                }),
+        )
     }
 }
 
 impl Actor for Mailer {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.notify(SendUnsentEmails);
+        ctx.run_interval(SWEEP_INTERVAL, |_, ctx| ctx.notify(SendUnsentEmails));
+    }
+}
+
+/// The email itself: the original system's line, with this email's subject.
+fn send(log: &Logger, email: &Email) {
+    let log = log.new(o!(
+        "event_id" => email.event_id.to_string(),
+        "order_id" => email.order_id.to_string(),
+    ));
+    info!(log, "[x] NOTIFICATION: '{}' for purchased product: {}",
+        email.kind.subject(), email.product_id;
+        "kind" => email.kind.as_str(), "quantity" => email.quantity,
+        "to" => email.to.as_deref().unwrap_or("<no address>"));
 }
 
 impl Handler<SendEmail> for Mailer {
     type Result = ResponseActFuture<Self, Result<EmailOutcome, MailError>>;
 
-    fn handle(&mut self, email: SendEmail, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, SendEmail(email): SendEmail, _: &mut Context<Self>) -> Self::Result {
+        if self.unmarked.contains(&email.event_id) {
+            // Sent before an outage kept it from being marked.
+            return Box::pin(self.mark(email.event_id).map(|marked, _, _| {
+                marked?;
+                Ok(EmailOutcome::Sent)
+            }));
+        }
         let ledger = self.ledger.clone();
+        let recorded = {
+            let email = email.clone();
+            async move { ledger.record(&email).await }
+        };
+        Box::pin(
+            recorded
+                .into_actor(self)
+                .then(move |recorded, mailer, _| -> Self::Result {
+                    let log = mailer.log.new(o!(
+                        "event_id" => email.event_id.to_string(),
+                        "order_id" => email.order_id.to_string(),
+                    ));
+                    let done = |outcome| Box::pin(fut::ready(Ok(outcome))) as Self::Result;
+                    match recorded {
+                        Err(e) => Box::pin(fut::ready(Err(e.into()))),
+                        Ok(Recorded::AlreadySent) => {
+                            info!(log, "email already sent, not sending it again"; "kind" => email.kind.as_str());
+                            mailer.counters.already_sent += 1;
+                            done(EmailOutcome::AlreadySent)
+                        }
+                        Ok(Recorded::InProgress) => {
+                            info!(log, "email being sent by another delivery of this event"; "kind" => email.kind.as_str());
+                            mailer.counters.in_progress += 1;
+                            done(EmailOutcome::InProgress)
+                        }
+                        Ok(recorded) => {
+                            if recorded == Recorded::TakenOver {
+                                mailer.counters.resent += 1;
+                            }
+                            Box::pin(mailer.send_and_mark(email).map(|marked, _, _| {
+                                marked?;
+                                Ok(EmailOutcome::Sent)
+                            }))
+                        }
+                    }
+                }),
+        )
+    }
+}
+
+impl Handler<SendUnsentEmails> for Mailer {
+    type Result = ResponseActFuture<Self, Result<u64, MailError>>;
+
+    fn handle(&mut self, _: SendUnsentEmails, _: &mut Context<Self>) -> Self::Result {
+        let (ledger, log) = (self.ledger.clone(), self.log.clone());
         Box::pin(
             async move {
-                let first_time = ledger.record(&email).await?;
-                Ok::<_, MailError>((email, first_time))
+                let mut sent = 0;
+                for email in ledger.take_over_unsent(SWEEP_BATCH).await? {
+                    send(&log, &email);
+                    sent += 1;
+                    // A failed mark leaves the email to a later sweep.
+                    ledger.mark_sent(email.event_id).await?;
+                }
+                Ok::<_, MailError>(sent)
             }
             .into_actor(self)
-            .map(|recorded, mailer, _| {
-                let (email, first_time) = recorded?;
-                let log = mailer.log.new(o!(
-                    "event_id" => email.event_id.to_string(),
-                    "order_id" => email.order_id.to_string(),
-                ));
-                if first_time {
-                    // The original system's line, with the subject of this email.
-                    info!(log, "[x] NOTIFICATION: '{}' for purchased product: {}",
-                        email.kind.subject(), email.product_id;
-                        "kind" => email.kind.as_str(), "quantity" => email.quantity,
-                        "to" => email.to.as_deref().unwrap_or("<no address>"));
-                    mailer.counters.sent += 1;
-                    Ok(EmailOutcome::Sent)
-                } else {
-                    info!(log, "email already sent, not sending it again"; "kind" => email.kind.as_str());
-                    mailer.counters.already_sent += 1;
-                    Ok(EmailOutcome::AlreadySent)
+            .map(|sent, mailer, _| {
+                match &sent {
+                    Ok(0) => {}
+                    Ok(count) => {
+                        mailer.counters.sent += count;
+                        mailer.counters.resent += count;
+                        info!(mailer.log, "sent emails whose sender had died"; "count" => count);
+                    }
+                    Err(e) => warn!(mailer.log, "could not send pending emails"; "err" => %e),
                 }
+                sent
             }),
         )
     }

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
-/// One row per event whose email went out.
+/// One row per event that calls for an email: recorded before the email
+/// goes out, `sent_at` set once it has.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sent_emails")]
 pub struct Model {
@@ -8,9 +9,15 @@ pub struct Model {
     pub event_id: Uuid,
     pub order_id: Uuid,
     pub product_id: String,
-    pub sent_at: DateTimeWithTimeZone,
+    /// Null while the email is pending.
+    pub sent_at: Option<DateTimeWithTimeZone>,
     /// Which email: order_received, order_confirmed, out_of_stock, unknown_product.
     pub kind: String,
+    /// When a sender last took the email on; one that has held it
+    /// unsent for long is taken to have died.
+    pub claimed_at: DateTimeWithTimeZone,
+    pub recipient: Option<String>,
+    pub quantity: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

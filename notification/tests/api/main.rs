@@ -1,10 +1,10 @@
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::Actor;
-use notification::actors::AmqpConsumer;
-use notification::actors::mailer::{GetMailerCounters, Mailer, MailerCounters, SentLedger};
+use notification::actors::OrderCreatedConsumer;
+use notification::actors::mailer::{GetMailerCounters, Mailer, MailerCounters, SEND_LEASE};
+use notification::store::EmailLedger;
 use notification::config::Settings;
 use notification::startup::Application;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -12,7 +12,7 @@ use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::broker::Settlement;
 use shared::broker::memory::InMemoryBroker;
 use shared::config::ConsumerSettings;
-use shared::consumer::ConsumerStats;
+use shared::consumer::ConsumerContext;
 use shared::events::{OrderCreated, RejectionReason, StockEvent};
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
@@ -45,38 +45,41 @@ async fn sent_emails(db: &DatabaseConnection) -> i64 {
     row.try_get_by_index::<i64>(0).unwrap()
 }
 
-#[actix_web::test]
-async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
-    // Arrange: the consumer and the Mailer with an in-memory broker.
+async fn migrated_database() -> (TestDatabase, DatabaseConnection) {
     let database = TestDatabase::create().await.unwrap();
     let db = database.connect().await;
     migration::migrate(&db).await.unwrap();
+    (database, db)
+}
+
+#[actix_web::test]
+async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
+    // Arrange: the consumer and the Mailer with an in-memory broker.
+    let (_database, db) = migrated_database().await;
     let broker = InMemoryBroker::new();
-    let mailer = Mailer::new(SentLedger::new(db.clone()), test_logger()).start();
+    let mailer = Mailer::new(EmailLedger::new(db.clone(), SEND_LEASE), test_logger()).start();
     let [first, second] = [
         OrderCreated::new("123".into(), 1),
         OrderCreated::new("456".into(), 2),
     ];
-    let delivery = |event: &OrderCreated| {
-        broker.delivery(
+    let enqueue = |event: &OrderCreated| {
+        broker.enqueue(
             serde_json::to_vec(event).unwrap(),
             Some(&event.event_id.to_string()),
         )
     };
-    let deliveries = vec![
-        delivery(&first),
-        broker.delivery("[1, 2, 3]", Some("garbage")),
-        delivery(&second),
-        delivery(&first),
-    ];
+    enqueue(&first);
+    broker.enqueue("[1, 2, 3]", Some("garbage"));
+    enqueue(&second);
 
-    // Act
-    let consumer = AmqpConsumer::new(
+    // Act: the first event again, once the others are settled.
+    let consumer = OrderCreatedConsumer::new(
         mailer.clone().recipient(),
-        Arc::new(ConsumerStats::default()),
-        test_logger(),
+        ConsumerContext::for_database(&db, test_logger()),
     );
-    let _consumer = consumer.start_on(futures_util::stream::iter(deliveries));
+    let _consumer = consumer.start_on(broker.subscribe());
+    broker.wait_for_settlements(3, WAIT).await;
+    enqueue(&first);
     let settled = broker.wait_for_settlements(4, WAIT).await;
 
     // Assert
@@ -84,7 +87,9 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
         mailer.send(GetMailerCounters).await.unwrap(),
         MailerCounters {
             sent: 2,
-            already_sent: 1
+            already_sent: 1,
+            in_progress: 0,
+            resent: 0
         }
     );
     assert_eq!(sent_emails(&db).await, 2);
@@ -94,6 +99,73 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
         .count();
     assert_eq!(acked, 3);
     assert!(settled.contains(&(Some("garbage".into()), Settlement::DeadLetter)));
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+#[actix_web::test]
+async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
+    // Arrange: two emails recorded and never marked sent: one by a process
+    // that died a minute ago, one claimed just now by a live sender.
+    let (_database, db) = migrated_database().await;
+    let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
+    let [lost, in_progress] = [
+        OrderCreated::new("123".into(), 1),
+        OrderCreated::new("456".into(), 1),
+    ];
+    for event in [&lost, &in_progress] {
+        ledger.record(&event.clone().into()).await.unwrap();
+    }
+    db.execute_unprepared(&format!(
+        "UPDATE sent_emails SET claimed_at = now() - interval '1 minute' WHERE event_id = '{}'",
+        lost.event_id
+    ))
+    .await
+    .unwrap();
+
+    // Act: a Mailer starts (and sweeps); the live sender's event is redelivered.
+    let mailer = Mailer::new(ledger, test_logger()).start();
+    eventually(WAIT, "the lost email to be sent", || async {
+        let sent = count(&db, "SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL").await;
+        (sent == 1).then_some(())
+    })
+    .await;
+    let redelivered = mailer
+        .send(notification::actors::mailer::SendEmail(in_progress.clone().into()))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Assert: the lost one sent once; the other left to its live sender.
+    assert_eq!(
+        redelivered,
+        notification::actors::mailer::EmailOutcome::InProgress
+    );
+    assert_eq!(
+        mailer.send(GetMailerCounters).await.unwrap(),
+        MailerCounters {
+            sent: 1,
+            already_sent: 0,
+            in_progress: 1,
+            resent: 1
+        }
+    );
+    let sent_id = count(
+        &db,
+        &format!(
+            "SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL AND event_id = '{}'",
+            lost.event_id
+        ),
+    )
+    .await;
+    assert_eq!(sent_id, 1);
 }
 
 #[actix_web::test]
@@ -177,16 +249,13 @@ async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
     // Assert
     eventually(WAIT, "three stock events handled", || async {
         let counters = mailer.send(GetMailerCounters).await.unwrap();
-        (counters.sent + counters.already_sent == 3).then_some(())
+        (counters.sent + counters.already_sent + counters.in_progress == 3).then_some(())
     })
     .await;
-    assert_eq!(
-        mailer.send(GetMailerCounters).await.unwrap(),
-        MailerCounters {
-            sent: 2,
-            already_sent: 1
-        }
-    );
+    // The duplicate came either after the first was sent or while it was.
+    let counters = mailer.send(GetMailerCounters).await.unwrap();
+    assert_eq!((counters.sent, counters.resent), (2, 0));
+    assert_eq!(counters.already_sent + counters.in_progress, 1);
     let db = database.connect().await;
     let kinds = db
         .query_all_raw(Statement::from_string(

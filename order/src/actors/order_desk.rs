@@ -20,9 +20,7 @@ use uuid::Uuid;
 use crate::domain::order_request::OrderRequest;
 use crate::domain::order_status::{ForbiddenTransition, OrderStatus, Transition};
 use crate::entity::{idempotency_keys, orders};
-
-/// The outbox rows of this service carry this source.
-pub const OUTBOX_SOURCE: &str = "order";
+use crate::startup::SERVICE;
 
 /// An order as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -179,7 +177,7 @@ impl OrderBook {
                 return self.replay(&key, &fingerprint).await;
             }
         }
-        outbox::stage(&txn, OUTBOX_SOURCE, ORDER_EXCHANGE, event.event_id, &event).await?;
+        outbox::stage(&txn, SERVICE, ORDER_EXCHANGE, event.event_id, &event).await?;
         txn.commit().await?;
         Ok(Placed::Created(row.into()))
     }

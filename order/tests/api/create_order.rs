@@ -127,20 +127,22 @@ async fn an_order_is_stored_before_it_is_published() {
 }
 
 #[actix_web::test]
-async fn an_order_placed_before_any_queue_exists_is_published_once_one_is_bound() {
-    // Arrange: a fresh vhost where no consuming service has bound a queue yet,
-    // so the exchange would drop the event.
+async fn an_order_placed_before_any_consumer_started_waits_in_every_subscriber_queue() {
+    // Arrange: a fresh vhost where no consuming service ever ran.
     let app = spawn_app().await;
 
     // Act
-    let (status, body) = app.create_order(None, None).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
+    let (status, _) = app.create_order(None, None).await;
 
-    // Assert: accepted at once, kept in the outbox, published after the bind.
-    assert_eq!(status, 201, "{body}");
-    let event = decode::<OrderCreated>(&tap.next(WAIT).await.unwrap().data).unwrap();
-    assert_eq!(body["order_id"], json!(event.order_id));
+    // Assert: the order service declared the whole topology, so the event
+    // reached the product's and the notification's queues alike.
+    assert_eq!(status, 201);
+    for queue in ["product.order_created", "notification.order_created"] {
+        testkit::eventually(WAIT, &format!("the event in {queue}"), || async {
+            (app.broker.ready_count(queue).await.ok()? == 1).then_some(())
+        })
+        .await;
+    }
 }
 
 #[actix_web::test]

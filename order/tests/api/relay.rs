@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
-use order::actors::order_desk::{OUTBOX_SOURCE, OrderBook, Placed};
+use order::actors::order_desk::{OrderBook, Placed};
 use order::domain::order_request::OrderRequest;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::broker::memory::InMemoryBroker;
-use shared::outbox::relay::{GetRelayCounters, Outbox, OutboxRelay, RelaySettings};
+use order::startup::SERVICE;
+use shared::outbox::Outbox;
+use shared::outbox::relay::{GetRelayCounters, OutboxRelay, RelaySettings};
 use shared::telemetry::test_logger;
 use testkit::{TestDatabase, eventually};
 
@@ -59,7 +61,7 @@ fn start_relay(
     settings: RelaySettings,
 ) -> Addr<OutboxRelay> {
     OutboxRelay::new(
-        Outbox::new(db.clone(), OUTBOX_SOURCE),
+        Outbox::new(db.clone(), SERVICE),
         Arc::new(broker.clone()),
         settings,
         test_logger(),
@@ -199,4 +201,33 @@ async fn prunes_published_rows_after_the_retention_period() {
         4,
         "orders are kept"
     );
+}
+
+#[actix_web::test]
+async fn a_row_claimed_by_a_relay_that_died_is_published_once_its_lease_ends() {
+    // Arrange: a relay claimed two rows for 1 s and died before publishing.
+    let (_database, db) = database().await;
+    let ids = place(&db, 2).await;
+    let claimed = Outbox::new(db.clone(), SERVICE)
+        .claim(10, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let broker = InMemoryBroker::new();
+
+    // Act
+    let relay = start_relay(&db, &broker, relay_settings());
+    wait_published(&broker, 2).await;
+
+    // Assert
+    let published: Vec<_> = broker
+        .published()
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    assert_eq!(published, ids);
+    eventually(WAIT, "rows marked published", || async {
+        (relay.send(GetRelayCounters).await.unwrap().published == 2).then_some(())
+    })
+    .await;
 }

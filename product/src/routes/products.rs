@@ -4,7 +4,8 @@ use actix_web::http::header::{AUTHORIZATION, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 use slog::{Logger, warn};
 
-use crate::actors::stock_keeper::{CreateProduct, GetProduct, ListProducts, Restock, StockKeeper};
+use crate::actors::catalogue::{Catalogue, GetProduct, ListProducts};
+use crate::actors::stock_keeper::{CreateProduct, Restock, StockKeeper};
 use crate::domain::catalogue::{Access, NewProduct, RestockRequest, check_access};
 use crate::error::ApiError;
 
@@ -36,18 +37,18 @@ impl StaffAccess {
 }
 
 /// `GET /products`: `{"123":{"name":"Laptop","stock":10},...}`.
-pub async fn list_products(keeper: web::Data<Addr<StockKeeper>>) -> Result<HttpResponse, ApiError> {
-    let products = keeper.send(ListProducts).await??;
+pub async fn list_products(catalogue: web::Data<Addr<Catalogue>>) -> Result<HttpResponse, ApiError> {
+    let products = catalogue.send(ListProducts).await??;
     Ok(HttpResponse::Ok().json(products))
 }
 
 /// `GET /products/{id}`.
 pub async fn get_product(
     id: web::Path<String>,
-    keeper: web::Data<Addr<StockKeeper>>,
+    catalogue: web::Data<Addr<Catalogue>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let product = keeper
+    let product = catalogue
         .send(GetProduct(id.clone()))
         .await??
         .ok_or(ApiError::ProductNotFound(id))?;

@@ -1,4 +1,5 @@
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use product::actors::stock_keeper::StockCounters;
 use shared::amqp::ORDER_EXCHANGE;
@@ -108,28 +109,36 @@ async fn concurrent_orders_never_oversell() {
 }
 
 #[actix_web::test]
-async fn a_message_failing_on_every_delivery_is_dead_lettered_after_the_delivery_limit() {
+async fn a_database_outage_holds_deliveries_without_burning_the_delivery_limit() {
     // Arrange: the service reaches PostgreSQL through a proxy, with a
-    // delivery limit of 2, and the database then becomes unreachable.
+    // delivery limit of 2; the database then becomes unreachable.
     let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
     let app = spawn_app_with(|settings, database| {
         settings.database_url = database.url_via(proxy.port());
         settings.consumer.delivery_limit = 2;
     })
     .await;
+    let stock = app.stock("456").await;
     proxy.cut();
 
-    // Act
-    app.publish(&OrderCreated::new("123".into(), 1)).await;
-
-    // Assert: retried with backoff (1 + 2 redeliveries), then dead-lettered.
-    eventually(WAIT, "the message in the dead-letter queue", || async {
-        (app.broker.ready_count(DEAD_QUEUE).await.unwrap() == 1).then_some(())
+    // Act: three orders meet the outage, which lasts longer than two
+    // requeues with backoff would take to dead-letter them.
+    for _ in 0..3 {
+        app.publish(&OrderCreated::new("456".into(), 1)).await;
+    }
+    // The first is held, and the consumer pauses (the others wait).
+    eventually(WAIT, "a delivery held", || async {
+        (app.consumer_stats.held.load(Ordering::SeqCst) == 1).then_some(())
     })
     .await;
-    assert_eq!(app.consumer_stats.retried.load(Ordering::SeqCst), 3);
-    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), 0);
-    assert_eq!(app.broker.ready_count(WORK_QUEUE).await.unwrap(), 0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
     proxy.restore();
-    assert_eq!(app.processed_events().await, 0);
+
+    // Assert: each applied once, none requeued or dead-lettered.
+    app.wait_settled(3).await;
+    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), 3);
+    assert_eq!(app.consumer_stats.retried.load(Ordering::SeqCst), 0);
+    assert_eq!(app.broker.ready_count(DEAD_QUEUE).await.unwrap(), 0);
+    assert_eq!(app.processed_events().await, 3);
+    assert_eq!(app.stock("456").await, stock - 3);
 }

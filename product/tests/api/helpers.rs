@@ -12,6 +12,7 @@ use shared::amqp::ORDER_EXCHANGE;
 use shared::config::ConsumerSettings;
 use shared::consumer::ConsumerStats;
 use shared::events::OrderCreated;
+use shared::health::ServiceHealth;
 use shared::outbox::relay::RelaySettings;
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
@@ -23,6 +24,9 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestApp {
     pub address: String,
+    pub health: ServiceHealth,
+    /// The service's run, until it stops by itself.
+    pub stopped: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub stock_keeper: Addr<StockKeeper>,
     pub consumer_stats: Arc<ConsumerStats>,
     pub broker: BrokerClient,
@@ -55,10 +59,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
     let app = Application::build(settings, test_logger())
         .await
         .expect("the app builds");
+    let (address, health) = (format!("http://127.0.0.1:{}", app.port()), app.health());
+    let (stock_keeper, consumer_stats) = (app.stock_keeper(), app.consumer_stats());
+    let stopped = actix_web::rt::spawn(app.run_until_stopped());
     let test_app = TestApp {
-        address: format!("http://127.0.0.1:{}", app.port()),
-        stock_keeper: app.stock_keeper(),
-        consumer_stats: app.consumer_stats(),
+        address,
+        health,
+        stopped,
+        stock_keeper,
+        consumer_stats,
         broker: BrokerClient::connect(vhost.amqp_url())
             .await
             .expect("a broker connection"),
@@ -66,7 +75,6 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
         _vhost: vhost,
         _database: database,
     };
-    actix_web::rt::spawn(app.run_until_stopped());
     // The consumer declares and binds its queue once connected; publishing
     // before that would reach no queue.
     test_app.broker.wait_for_consumer(WORK_QUEUE, WAIT).await;

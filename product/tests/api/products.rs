@@ -29,6 +29,51 @@ async fn health_answers_ok() {
 }
 
 #[actix_web::test]
+async fn a_failed_service_says_so_on_health_and_stops_with_an_error() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act: what the consumer does when a domain actor has died.
+    app.health.fail("a domain actor has stopped");
+
+    // Assert: the service stops by itself, with an error (a non-zero exit).
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(15), app.stopped)
+        .await
+        .expect("the service stops")
+        .unwrap();
+    let error = stopped.expect_err("a failed service stops with an error");
+    assert!(error.to_string().contains("a domain actor has stopped"), "{error}");
+}
+
+#[actix_web::test]
+async fn health_reports_a_failure_with_its_reason() {
+    // Arrange
+    let health = shared::health::ServiceHealth::new();
+    let app = actix_web::test::init_service(
+        actix_web::App::new()
+            .app_data(actix_web::web::Data::new(health.clone()))
+            .route("/health", actix_web::web::get().to(shared::health::health)),
+    )
+    .await;
+
+    // Act
+    health.fail("a domain actor has stopped");
+    let response = actix_web::test::call_service(
+        &app,
+        actix_web::test::TestRequest::get().uri("/health").to_request(),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(response.status().as_u16(), 503);
+    let body: serde_json::Value = actix_web::test::read_body_json(response).await;
+    assert_eq!(
+        body,
+        json!({"status": "failing", "reason": "a domain actor has stopped"})
+    );
+}
+
+#[actix_web::test]
 async fn openapi_describes_exactly_the_routes_served() {
     let app = spawn_app().await;
 

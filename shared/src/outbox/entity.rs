@@ -13,6 +13,8 @@ pub struct Model {
     pub payload: String,
     pub created_at: DateTimeWithTimeZone,
     pub published_at: Option<DateTimeWithTimeZone>,
+    /// A relay is publishing the row until then; after that, any relay may.
+    pub claimed_until: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,31 +1,36 @@
 //! The transactional outbox: a service stores the events it owes the world
 //! in the same transaction as the change that caused them ([`stage`]); the
 //! [`relay::OutboxRelay`] publishes them. Several services may share one
-//! database: each row names its `source` service and each relay publishes
-//! only its own.
+//! database: each row names the service it belongs to (column `source`) and
+//! each relay publishes only its own.
 
 pub mod entity;
 pub mod relay;
+pub mod schedule;
+pub mod store;
+
+pub use store::Outbox;
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Adds an event to the outbox of `source`, inside the caller's transaction.
+/// Adds an event to the outbox of `service`, inside the caller's transaction.
 pub async fn stage<C: ConnectionTrait>(
     txn: &C,
-    source: &str,
+    service: &str,
     exchange: &str,
     event_id: Uuid,
     event: &impl Serialize,
 ) -> Result<(), DbErr> {
     entity::Entity::insert(entity::ActiveModel {
         event_id: Set(event_id),
-        source: Set(source.to_string()),
+        source: Set(service.to_string()),
         exchange: Set(exchange.to_string()),
         payload: Set(serde_json::to_string(event).expect("events always serialize")),
         created_at: Set(chrono::Utc::now().into()),
         published_at: Set(None),
+        claimed_until: Set(None),
     })
     .exec_without_returning(txn)
     .await?;

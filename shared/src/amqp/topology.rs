@@ -1,0 +1,239 @@
+//! Every exchange, queue and binding of the system, declared by every
+//! service whenever it connects, publishers included. Declaring only one's
+//! own queues is not enough: an order placed before the product service ever
+//! connected would reach a fanout exchange with no product queue bound, and
+//! `mandatory` fails only when *no* queue is bound, so notification would get
+//! the event and product never would.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ErrorKind, ExchangeKind};
+
+/// Fanout exchange receiving one `OrderCreated` per accepted order.
+pub const ORDER_EXCHANGE: &str = "order_exchange";
+/// Fanout exchange receiving one `StockReserved` or `StockRejected` per order.
+pub const STOCK_EXCHANGE: &str = "stock_exchange";
+
+/// A stream of events a service can subscribe to: the exchange, and the
+/// suffix of each subscriber's queue (`<service>.<suffix>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Feed {
+    pub exchange: &'static str,
+    pub queue_suffix: &'static str,
+}
+
+pub const ORDER_CREATED: Feed = Feed {
+    exchange: ORDER_EXCHANGE,
+    queue_suffix: "order_created",
+};
+pub const STOCK_EVENTS: Feed = Feed {
+    exchange: STOCK_EXCHANGE,
+    queue_suffix: "stock_events",
+};
+
+/// Who subscribes to what: every queue of the system.
+pub const SUBSCRIPTIONS: [QueueNames; 4] = [
+    QueueNames::new("product", ORDER_CREATED),
+    QueueNames::new("notification", ORDER_CREATED),
+    QueueNames::new("order", STOCK_EVENTS),
+    QueueNames::new("notification", STOCK_EVENTS),
+];
+
+/// The names around one subscription: its work queue, and the dead-letter
+/// exchange and queue of the subscribing service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueNames {
+    pub service: &'static str,
+    pub feed: Feed,
+}
+
+impl QueueNames {
+    pub const fn new(service: &'static str, feed: Feed) -> Self {
+        Self { service, feed }
+    }
+
+    pub fn work_queue(&self) -> String {
+        format!("{}.{}", self.service, self.feed.queue_suffix)
+    }
+
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.service)
+    }
+
+    pub fn dead_letter_queue(&self) -> String {
+        format!("{}.dead", self.service)
+    }
+}
+
+/// The whole topology, with the settings fixed when a queue is first declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topology {
+    /// Redeliveries of one message before its queue dead-letters it. A queue
+    /// argument: fixed when the queue is first declared (change it later
+    /// with a RabbitMQ policy), so every service must be given the same.
+    pub delivery_limit: u16,
+}
+
+impl Topology {
+    /// Declares everything; idempotent. Runs on a channel of its own, since
+    /// a refused declaration closes the channel it was made on.
+    pub async fn declare(&self, connection: &Connection) -> lapin::Result<()> {
+        let channel = connection.create_channel().await?;
+        for exchange in [ORDER_EXCHANGE, STOCK_EXCHANGE] {
+            declare_fanout(&channel, exchange).await?;
+        }
+        let mut channel = channel;
+        for queues in SUBSCRIPTIONS {
+            declare_fanout(&channel, &queues.dead_letter_exchange()).await?;
+            channel = declare_queue(
+                connection,
+                channel,
+                &queues.dead_letter_queue(),
+                quorum_arguments(),
+            )
+            .await?;
+            bind(&channel, &queues.dead_letter_queue(), &queues.dead_letter_exchange()).await?;
+            channel = declare_queue(
+                connection,
+                channel,
+                &queues.work_queue(),
+                self.work_queue_arguments(&queues),
+            )
+            .await?;
+            bind(&channel, &queues.work_queue(), queues.feed.exchange).await?;
+        }
+        let _ = channel.close(200, "topology declared".into()).await;
+        Ok(())
+    }
+
+    fn work_queue_arguments(&self, queues: &QueueNames) -> FieldTable {
+        let mut arguments = quorum_arguments();
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(self.delivery_limit.into()),
+        );
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(queues.dead_letter_exchange().as_str().into()),
+        );
+        arguments
+    }
+}
+
+/// Quorum queues are replicated on a cluster and count deliveries, which is
+/// what bounds retries of a message that keeps failing.
+fn quorum_arguments() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    arguments
+}
+
+async fn declare_fanout(channel: &Channel, name: &str) -> lapin::Result<()> {
+    channel
+        .exchange_declare(
+            name.into(),
+            ExchangeKind::Fanout,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Declares a durable queue. One that exists with other arguments (a
+/// service started with another `AMQP_DELIVERY_LIMIT`) is used as it is:
+/// the refusal closed the channel, so the declaration goes on on a new one.
+async fn declare_queue(
+    connection: &Connection,
+    channel: Channel,
+    name: &str,
+    arguments: FieldTable,
+) -> lapin::Result<Channel> {
+    match channel
+        .queue_declare(name.into(), QueueDeclareOptions::durable(), arguments)
+        .await
+    {
+        Ok(_) => Ok(channel),
+        Err(e) if is_precondition_failed(&e) => {
+            let channel = connection.create_channel().await?;
+            let passive = QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            };
+            channel
+                .queue_declare(name.into(), passive, FieldTable::default())
+                .await?;
+            Ok(channel)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_precondition_failed(e: &lapin::Error) -> bool {
+    matches!(e.kind(), ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406)
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str) -> lapin::Result<()> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_each_queue_after_its_service_and_feed() {
+        let queues = QueueNames::new("product", ORDER_CREATED);
+        assert_eq!(queues.work_queue(), "product.order_created");
+        assert_eq!(queues.dead_letter_exchange(), "product.dlx");
+        assert_eq!(queues.dead_letter_queue(), "product.dead");
+    }
+
+    #[test]
+    fn every_exchange_has_a_subscriber_and_every_queue_is_distinct() {
+        let queues: std::collections::BTreeSet<_> =
+            SUBSCRIPTIONS.iter().map(QueueNames::work_queue).collect();
+        assert_eq!(queues.len(), SUBSCRIPTIONS.len());
+        for exchange in [ORDER_EXCHANGE, STOCK_EXCHANGE] {
+            assert!(
+                SUBSCRIPTIONS.iter().any(|q| q.feed.exchange == exchange),
+                "{exchange} has no subscriber"
+            );
+        }
+    }
+
+    #[test]
+    fn work_queues_are_quorum_queues_with_a_delivery_limit_and_a_dead_letter_exchange() {
+        let arguments = Topology { delivery_limit: 7 }
+            .work_queue_arguments(&QueueNames::new("order", STOCK_EVENTS));
+        let get = |key: &str| {
+            arguments
+                .inner()
+                .iter()
+                .find(|(k, _)| k.as_str() == key)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get("x-queue-type"),
+            Some(AMQPValue::LongString("quorum".into()))
+        );
+        assert_eq!(get("x-delivery-limit"), Some(AMQPValue::LongLongInt(7)));
+        assert_eq!(
+            get("x-dead-letter-exchange"),
+            Some(AMQPValue::LongString("order.dlx".into()))
+        );
+    }
+}

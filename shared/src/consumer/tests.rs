@@ -1,0 +1,289 @@
+use std::sync::atomic::AtomicU32;
+
+use super::*;
+use crate::broker::memory::InMemoryBroker;
+use crate::events::OrderCreated;
+use crate::outage::Probe;
+use crate::telemetry::test_logger;
+
+/// A domain actor whose answer the test scripts by product id: "retry"
+/// fails for its own reason, "poison" can never succeed, "panic" kills the
+/// actor, "slow" takes 200 ms; any other product fails with an outage while
+/// `database_up` is false.
+struct ScriptedHandler {
+    database_up: Arc<AtomicBool>,
+    handled: Arc<AtomicU32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("scripted failure ({0:?})")]
+struct ScriptedError(FailureKind);
+
+impl Classify for ScriptedError {
+    fn kind(&self) -> FailureKind {
+        self.0
+    }
+}
+
+struct Handle(OrderCreated);
+
+impl Message for Handle {
+    type Result = Result<(), ScriptedError>;
+}
+
+impl From<OrderCreated> for Handle {
+    fn from(event: OrderCreated) -> Self {
+        Handle(event)
+    }
+}
+
+impl Actor for ScriptedHandler {
+    type Context = Context<Self>;
+}
+
+impl actix::Handler<Handle> for ScriptedHandler {
+    type Result = ResponseFuture<Result<(), ScriptedError>>;
+
+    fn handle(&mut self, Handle(event): Handle, _: &mut Context<Self>) -> Self::Result {
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        let answer = match event.product_id.as_str() {
+            "retry" => Err(ScriptedError(FailureKind::Retry)),
+            "poison" => Err(ScriptedError(FailureKind::Poison)),
+            "panic" => panic!("a scripted bug in a handler"),
+            _ if !self.database_up.load(Ordering::SeqCst) => {
+                Err(ScriptedError(FailureKind::Outage))
+            }
+            _ => Ok(()),
+        };
+        let slow = event.product_id == "slow";
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            answer
+        })
+    }
+}
+
+struct Harness {
+    database_up: Arc<AtomicBool>,
+    handled: Arc<AtomicU32>,
+    probes: Arc<AtomicU32>,
+    context: ConsumerContext,
+    consumer: Addr<EventConsumer<OrderCreated, Handle>>,
+}
+
+impl Harness {
+    /// A consumer on the in-memory broker's queue, whose gate probes the
+    /// scripted database.
+    fn start(broker: InMemoryBroker) -> Self {
+        let database_up = Arc::new(AtomicBool::new(true));
+        let (handled, probes) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+        let probe: Probe = {
+            let (up, probes) = (database_up.clone(), probes.clone());
+            Arc::new(move || {
+                probes.fetch_add(1, Ordering::SeqCst);
+                let up = up.load(Ordering::SeqCst);
+                Box::pin(async move { if up { Ok(()) } else { Err("refused".into()) } })
+            })
+        };
+        let context = ConsumerContext {
+            gate: Gate::new(probe, test_logger()),
+            health: ServiceHealth::new(),
+            stats: Arc::default(),
+            log: test_logger(),
+        };
+        let handler = ScriptedHandler {
+            database_up: database_up.clone(),
+            handled: handled.clone(),
+        }
+        .start();
+        let consumer = EventConsumer::<OrderCreated, _>::new(handler.recipient(), context.clone())
+            .start_on(broker.subscribe());
+        Self {
+            database_up,
+            handled,
+            probes,
+            context,
+            consumer,
+        }
+    }
+
+    fn stat(&self, counter: impl Fn(&ConsumerStats) -> &AtomicU64) -> u64 {
+        counter(&self.context.stats).load(Ordering::SeqCst)
+    }
+}
+
+fn body(product_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&OrderCreated::new(product_id.into(), 1)).unwrap()
+}
+
+async fn wait_for(what: &str, mut fact: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !fact() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[actix::test]
+async fn settles_each_delivery_by_whose_fault_the_failure_is() {
+    // Arrange: a queue that dead-letters after 2 redeliveries.
+    let broker = InMemoryBroker::with_delivery_limit(2);
+    for (product, id) in [
+        ("123", "ok"),
+        ("poison", "poison"),
+        ("retry", "retry"),
+        ("456", "ok-after-the-others"),
+    ] {
+        broker.enqueue(body(product), Some(id));
+    }
+    broker.enqueue(b"{not json".to_vec(), Some("garbage"));
+
+    // Act
+    let harness = Harness::start(broker.clone());
+    wait_for("three dead letters", || broker.dead_lettered().len() == 3).await;
+
+    // Assert: the retried message came back twice before the limit took it.
+    let mut settled = broker.settlements();
+    settled.sort_by(|a, b| a.0.cmp(&b.0));
+    let settled: Vec<_> = settled
+        .iter()
+        .map(|(id, s)| (id.as_deref().unwrap(), *s))
+        .collect();
+    assert_eq!(
+        settled,
+        [
+            ("garbage", Settlement::DeadLetter),
+            ("ok", Settlement::Ack),
+            ("ok-after-the-others", Settlement::Ack),
+            ("poison", Settlement::DeadLetter),
+            ("retry", Settlement::Retry),
+            ("retry", Settlement::Retry),
+            ("retry", Settlement::Retry),
+        ]
+    );
+    let mut dead = broker.dead_lettered();
+    dead.sort();
+    assert_eq!(
+        dead,
+        [
+            Some("garbage".to_string()),
+            Some("poison".to_string()),
+            Some("retry".to_string())
+        ]
+    );
+    // The undecodable body never reached the domain actor.
+    assert_eq!(harness.handled.load(Ordering::SeqCst), 2 + 1 + 3);
+    assert_eq!(harness.stat(|s| &s.acked), 2);
+    assert_eq!(harness.stat(|s| &s.dead_lettered), 2);
+    assert_eq!(harness.stat(|s| &s.retried), 3);
+}
+
+#[actix::test]
+async fn an_outage_holds_the_deliveries_and_pauses_until_the_probe_succeeds() {
+    // Arrange: the database is down when the first order arrives.
+    let broker = InMemoryBroker::with_delivery_limit(2);
+    let harness = Harness::start(broker.clone());
+    harness.database_up.store(false, Ordering::SeqCst);
+    for n in 0..5 {
+        broker.enqueue(body("123"), Some(&format!("order-{n}")));
+    }
+
+    // Act: wait until the consumer has paused; more orders arrive while
+    // it probes.
+    wait_for("the consumer to pause", || {
+        harness.context.gate.state() == GateState::Paused
+    })
+    .await;
+    for n in 5..8 {
+        broker.enqueue(body("123"), Some(&format!("order-{n}")));
+    }
+    let probes = harness.probes.load(Ordering::SeqCst);
+    wait_for("two more probes", || {
+        harness.probes.load(Ordering::SeqCst) >= probes + 2
+    })
+    .await;
+
+    // Assert: nothing settled, nothing counted against the limit, and the
+    // orders that came during the outage were not taken.
+    assert_eq!(broker.settlements(), []);
+    assert_eq!(harness.stat(|s| &s.held), 5);
+    assert_eq!(broker.ready(), 3);
+
+    // Act: the database is back.
+    harness.database_up.store(true, Ordering::SeqCst);
+
+    // Assert: every order acknowledged once, none redelivered or dead.
+    let mut settled = broker.wait_for_settlements(8, Duration::from_secs(10)).await;
+    settled.sort_by(|a, b| a.0.cmp(&b.0));
+    let expected: Vec<_> = (0..8)
+        .map(|n| (Some(format!("order-{n}")), Settlement::Ack))
+        .collect();
+    assert_eq!(settled, expected);
+    assert_eq!(broker.dead_lettered(), []);
+    assert_eq!(harness.context.gate.state(), GateState::Open);
+    assert_eq!(harness.stat(|s| &s.held), 0);
+}
+
+#[actix::test]
+async fn a_dead_domain_actor_stops_consumption_and_fails_the_service() {
+    // Arrange
+    let broker = InMemoryBroker::new();
+    let harness = Harness::start(broker.clone());
+
+    // Act: a handler panics, and more orders follow.
+    broker.enqueue(body("panic"), Some("bug"));
+    wait_for("the service to fail", || {
+        harness.context.health.failure().is_some()
+    })
+    .await;
+    broker.enqueue(body("123"), Some("after"));
+    let left = harness
+        .consumer
+        .send(Drain {
+            timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+
+    // Assert: nothing burnt against the dead mailbox; the order after it
+    // stays in the queue, and the subscription is closed.
+    assert_eq!(left, 0);
+    assert_eq!(broker.settlements(), []);
+    assert_eq!(broker.dead_lettered(), []);
+    assert_eq!(broker.ready(), 1);
+    assert!(broker.closed());
+    assert_eq!(harness.context.gate.state(), GateState::Stopped);
+}
+
+#[actix::test]
+async fn drain_settles_deliveries_in_hand_before_closing_and_takes_no_more() {
+    // Arrange: a delivery in flight (the handler takes 200 ms).
+    let broker = InMemoryBroker::new();
+    let harness = Harness::start(broker.clone());
+    broker.enqueue(body("slow"), Some("in-flight"));
+    wait_for("the delivery to be in flight", || {
+        harness.stat(|s| &s.in_flight) == 1
+    })
+    .await;
+
+    // Act
+    let left = harness
+        .consumer
+        .send(Drain {
+            timeout: Duration::from_secs(5),
+        })
+        .await
+        .unwrap();
+    broker.enqueue(body("123"), Some("late"));
+
+    // Assert: acknowledged before the subscription closed; nothing taken after.
+    assert_eq!(left, 0);
+    assert_eq!(
+        broker.settlements(),
+        [(Some("in-flight".to_string()), Settlement::Ack)]
+    );
+    assert!(broker.closed());
+    assert_eq!(broker.ready(), 1);
+}

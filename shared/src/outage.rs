@@ -1,0 +1,253 @@
+//! What a consumer does while a dependency (the database) is down: pause.
+//!
+//! RabbitMQ counts every return of a message toward the queue's delivery
+//! limit, so requeueing through an outage would dead-letter good work. The
+//! consumers of a service share one [`Gate`] instead: the first delivery
+//! that meets the outage closes it, every delivery in hand waits at it
+//! (unacknowledged, so it stays with the broker and counts nothing), no new
+//! delivery is taken, and one probe checks the dependency with backoff and
+//! jitter until it answers; then the gate opens and the held deliveries go
+//! again.
+
+use std::fmt::Display;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use slog::{Logger, info, warn};
+use tokio::sync::watch;
+
+use crate::retry::backoff;
+
+/// Checks whether a dependency answers again.
+pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
+
+/// Longest pause between two probes (before jitter).
+pub const PROBE_CAP: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GateState {
+    /// Deliveries flow.
+    Open,
+    /// A dependency is down: deliveries wait, a probe runs.
+    Paused,
+    /// The service is going away: deliveries in hand are left unsettled,
+    /// to return to the queue when the subscription closes.
+    Stopped,
+}
+
+/// The service is stopping: a held delivery is left to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the consumer is stopping")]
+pub struct Stopped;
+
+#[derive(Clone)]
+pub struct Gate {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: watch::Sender<GateState>,
+    probe: Probe,
+    /// Pauses since the last delivery that went through: a dependency that
+    /// answers the probe but fails the work again keeps backing off.
+    relapses: AtomicU32,
+    pauses: AtomicU64,
+    log: Logger,
+}
+
+impl Gate {
+    pub fn new(probe: Probe, log: Logger) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: watch::channel(GateState::Open).0,
+                probe,
+                relapses: AtomicU32::new(0),
+                pauses: AtomicU64::new(0),
+                log,
+            }),
+        }
+    }
+
+    /// A gate whose probe always succeeds, for consumers with no dependency.
+    pub fn without_dependency(log: Logger) -> Self {
+        Self::new(Arc::new(|| Box::pin(async { Ok(()) })), log)
+    }
+
+    pub fn state(&self) -> GateState {
+        *self.inner.state.borrow()
+    }
+
+    /// How many times the gate has paused since the process started.
+    pub fn pauses(&self) -> u64 {
+        self.inner.pauses.load(Ordering::Relaxed)
+    }
+
+    /// A dependency failed: pause and probe until it answers. Later reports
+    /// of the same outage change nothing.
+    pub fn report_outage(&self, cause: &dyn Display) {
+        let paused = self.inner.state.send_if_modified(|state| {
+            let open = *state == GateState::Open;
+            if open {
+                *state = GateState::Paused;
+            }
+            open
+        });
+        if !paused {
+            return;
+        }
+        self.inner.pauses.fetch_add(1, Ordering::Relaxed);
+        let relapses = self.inner.relapses.fetch_add(1, Ordering::SeqCst);
+        warn!(self.inner.log, "dependency unavailable: consumption paused, deliveries held until it answers";
+            "err" => %cause);
+        let inner = self.inner.clone();
+        tokio::spawn(async move { inner.probe_until_back(relapses).await });
+    }
+
+    /// A delivery went through: the dependency is healthy.
+    pub fn report_success(&self) {
+        self.inner.relapses.store(0, Ordering::Relaxed);
+    }
+
+    /// Leaves deliveries held now, and all later ones, to the broker.
+    pub fn stop(&self) {
+        self.inner.state.send_replace(GateState::Stopped);
+    }
+
+    /// Waits while the gate is paused.
+    pub async fn wait_open(&self) -> Result<(), Stopped> {
+        let mut state = self.inner.state.subscribe();
+        let state = state
+            .wait_for(|state| *state != GateState::Paused)
+            .await
+            .map_err(|_| Stopped)?;
+        match *state {
+            GateState::Stopped => Err(Stopped),
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolves once the gate is no longer open.
+    pub async fn wait_closed(&self) {
+        let mut state = self.inner.state.subscribe();
+        let _ = state.wait_for(|state| *state != GateState::Open).await;
+    }
+}
+
+impl Inner {
+    async fn probe_until_back(&self, relapses: u32) {
+        let since = Instant::now();
+        let mut attempt = relapses;
+        loop {
+            attempt += 1;
+            tokio::time::sleep(backoff(attempt, PROBE_CAP)).await;
+            if *self.state.borrow() != GateState::Paused {
+                return;
+            }
+            match (self.probe)().await {
+                Ok(()) => {
+                    let resumed = self.state.send_if_modified(|state| {
+                        let paused = *state == GateState::Paused;
+                        if paused {
+                            *state = GateState::Open;
+                        }
+                        paused
+                    });
+                    if resumed {
+                        info!(self.log, "dependency available again: consumption resumed";
+                            "paused_ms" => since.elapsed().as_millis() as u64, "probes" => attempt - relapses);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    // One line every few probes is enough to follow an outage.
+                    if (attempt - relapses) % 5 == 1 {
+                        warn!(self.log, "dependency still unavailable";
+                            "err" => %e, "paused_ms" => since.elapsed().as_millis() as u64);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    fn scripted_probe(up: Arc<AtomicBool>, calls: Arc<AtomicU32>) -> Probe {
+        Arc::new(move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let up = up.load(Ordering::SeqCst);
+            Box::pin(async move {
+                if up {
+                    Ok(())
+                } else {
+                    Err("down".to_string())
+                }
+            })
+        })
+    }
+
+    fn log() -> Logger {
+        Logger::root(slog::Discard, slog::o!())
+    }
+
+    async fn wait_for(what: &str, fact: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !fact() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn pauses_on_an_outage_and_reopens_once_the_probe_succeeds() {
+        // Arrange
+        let (up, calls) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU32::new(0)));
+        let gate = Gate::new(scripted_probe(up.clone(), calls.clone()), log());
+
+        // Act: an outage, reported twice (two deliveries met it).
+        gate.report_outage(&"connection refused");
+        gate.report_outage(&"connection refused");
+        let waiter = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.wait_open().await }
+        });
+        wait_for("two failed probes", || calls.load(Ordering::SeqCst) >= 2).await;
+
+        // Assert: still paused, and one pause, not two.
+        assert_eq!(gate.state(), GateState::Paused);
+        assert!(!waiter.is_finished());
+        assert_eq!(gate.pauses(), 1);
+
+        // Act: the dependency is back.
+        up.store(true, Ordering::SeqCst);
+
+        // Assert
+        assert_eq!(waiter.await.unwrap(), Ok(()));
+        assert_eq!(gate.state(), GateState::Open);
+    }
+
+    #[tokio::test]
+    async fn stop_releases_the_waiters_without_reopening() {
+        let gate = Gate::new(
+            scripted_probe(Arc::new(AtomicBool::new(false)), Arc::default()),
+            log(),
+        );
+        gate.report_outage(&"down");
+        let waiter = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.wait_open().await }
+        });
+
+        gate.stop();
+
+        assert_eq!(waiter.await.unwrap(), Err(Stopped));
+        assert_eq!(gate.state(), GateState::Stopped);
+        gate.report_outage(&"down again");
+        assert_eq!(gate.state(), GateState::Stopped, "a stopped gate stays stopped");
+    }
+}

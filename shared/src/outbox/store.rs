@@ -1,0 +1,156 @@
+//! The outbox rows of one service, as its relay uses them. A row is leased
+//! (`claimed_until`) for the time of one publish in a short statement of its
+//! own; no transaction or row lock is held while the broker is reached.
+
+use std::time::Duration;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Statement,
+};
+use uuid::Uuid;
+
+use super::entity as outbox;
+use crate::broker::{BrokerError, OutgoingMessage, Publisher};
+
+/// The result of one round: rows claimed, rows published, and the broker
+/// failure that kept the others back, if any.
+#[derive(Debug)]
+pub struct Round {
+    pub claimed: u64,
+    pub published: u64,
+    pub failure: Option<BrokerError>,
+}
+
+#[derive(Clone)]
+pub struct Outbox {
+    db: DatabaseConnection,
+    service: &'static str,
+}
+
+impl Outbox {
+    pub fn new(db: DatabaseConnection, service: &'static str) -> Self {
+        Self { db, service }
+    }
+
+    /// Leases up to `limit` unpublished rows nobody holds, oldest first.
+    /// `SKIP LOCKED` lets replicas claim side by side without waiting.
+    pub async fn claim(&self, limit: u64, lease: Duration) -> Result<Vec<outbox::Model>, DbErr> {
+        let statement = Statement::from_sql_and_values(
+            self.db.get_database_backend(),
+            r#"UPDATE outbox SET claimed_until = now() + make_interval(secs => $3)
+               WHERE event_id IN (
+                   SELECT event_id FROM outbox
+                   WHERE source = $1 AND published_at IS NULL
+                     AND (claimed_until IS NULL OR claimed_until < now())
+                   ORDER BY created_at
+                   LIMIT $2
+                   FOR UPDATE SKIP LOCKED)
+               RETURNING *"#,
+            [
+                self.service.into(),
+                (limit as i64).into(),
+                lease.as_secs_f64().into(),
+            ],
+        );
+        let mut rows = outbox::Model::find_by_statement(statement)
+            .all(&self.db)
+            .await?;
+        rows.sort_by_key(|row| row.created_at);
+        Ok(rows)
+    }
+
+    pub async fn mark_published(&self, event_ids: &[Uuid]) -> Result<(), DbErr> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::PublishedAt, Expr::current_timestamp().into())
+            .col_expr(outbox::Column::ClaimedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+            .filter(outbox::Column::EventId.is_in(event_ids.iter().copied()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Gives rows back before their lease ends, so the next round retries them.
+    pub async fn release(&self, event_ids: &[Uuid]) -> Result<(), DbErr> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::ClaimedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+            .filter(outbox::Column::EventId.is_in(event_ids.iter().copied()))
+            .filter(outbox::Column::PublishedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Claims, publishes and marks what the broker confirmed. A crash
+    /// between the confirm and the mark only means the row is published
+    /// again once its lease ends; consumers are idempotent.
+    pub async fn publish_pending(
+        &self,
+        publisher: &dyn Publisher,
+        limit: u64,
+        lease: Duration,
+    ) -> Result<Round, DbErr> {
+        let rows = self.claim(limit, lease).await?;
+        if rows.is_empty() {
+            return Ok(Round {
+                claimed: 0,
+                published: 0,
+                failure: None,
+            });
+        }
+        let messages = rows
+            .iter()
+            .map(|row| OutgoingMessage {
+                exchange: row.exchange.clone(),
+                message_id: row.event_id.to_string(),
+                body: row.payload.clone().into_bytes(),
+            })
+            .collect();
+        let results = publisher.publish_all(messages).await;
+        let (mut confirmed, mut refused, mut failure) = (vec![], vec![], None);
+        for (row, result) in rows.iter().zip(results) {
+            match result {
+                Ok(()) => confirmed.push(row.event_id),
+                Err(e) => {
+                    refused.push(row.event_id);
+                    failure = failure.or(Some(e));
+                }
+            }
+        }
+        self.mark_published(&confirmed).await?;
+        self.release(&refused).await?;
+        Ok(Round {
+            claimed: rows.len() as u64,
+            published: confirmed.len() as u64,
+            failure,
+        })
+    }
+
+    /// Deletes rows published more than `retention` ago.
+    pub async fn prune(&self, retention: Duration) -> Result<u64, DbErr> {
+        let cutoff = chrono::Utc::now() - retention;
+        let deleted = outbox::Entity::delete_many()
+            .filter(outbox::Column::Source.eq(self.service))
+            .filter(outbox::Column::PublishedAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// Rows not published yet, for reports and tests.
+    pub async fn backlog(&self) -> Result<u64, DbErr> {
+        use sea_orm::PaginatorTrait;
+        outbox::Entity::find()
+            .filter(outbox::Column::Source.eq(self.service))
+            .filter(outbox::Column::PublishedAt.is_null())
+            .count(&self.db)
+            .await
+    }
+}
