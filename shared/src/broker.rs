@@ -13,6 +13,13 @@ pub enum Settlement {
     /// The message failed for a reason of its own that may pass: put it
     /// back. Counts toward the queue's delivery limit.
     Retry,
+    /// Nothing is wrong with the message, but it cannot be handled now (a
+    /// dependency is down): put a fresh copy at the back of the queue (its
+    /// delivery count starts again, `parked` goes up by one) and remove this
+    /// one. RabbitMQ before 4.3 counts every return toward the delivery
+    /// limit, so handing it back any other way would dead-letter good work
+    /// during a long outage.
+    Park,
     /// The message can never succeed: move it to the dead-letter queue.
     DeadLetter,
 }
@@ -41,6 +48,8 @@ pub struct IncomingMessage {
     pub message_id: Option<String>,
     /// How many times the broker delivered this message before (0 on the first delivery).
     pub delivery_count: u32,
+    /// How many times this message was parked through an outage.
+    pub parked: u32,
     settler: Box<dyn Settler>,
 }
 
@@ -48,13 +57,14 @@ impl IncomingMessage {
     pub fn new(
         body: Vec<u8>,
         message_id: Option<String>,
-        delivery_count: u32,
+        (delivery_count, parked): (u32, u32),
         settler: Box<dyn Settler>,
     ) -> Self {
         Self {
             body,
             message_id,
             delivery_count,
+            parked,
             settler,
         }
     }
@@ -69,6 +79,7 @@ impl std::fmt::Debug for IncomingMessage {
         f.debug_struct("IncomingMessage")
             .field("message_id", &self.message_id)
             .field("delivery_count", &self.delivery_count)
+            .field("parked", &self.parked)
             .field("body_len", &self.body.len())
             .finish()
     }
@@ -80,9 +91,15 @@ pub struct Subscription {
     pub control: Box<dyn SubscriptionControl>,
 }
 
-/// Stops a subscription in two steps, so that a stopping service settles
-/// what it already holds instead of losing the acknowledgements.
+/// Pauses a subscription, and stops it in two steps so that a stopping
+/// service settles what it already holds instead of losing the
+/// acknowledgements.
 pub trait SubscriptionControl: Send + 'static {
+    /// No new deliveries for now; those the broker already handed over
+    /// still come out of the stream.
+    fn pause(&self);
+    /// Deliveries again after a pause.
+    fn resume(&self);
     /// No new deliveries: those the broker already handed over still come
     /// out of the stream, then it ends.
     fn cancel(&self);
@@ -138,6 +155,7 @@ pub mod memory {
         dead: Mutex<Vec<Message>>,
         arrived: Notify,
         delivery_limit: u32,
+        paused: AtomicBool,
         cancelled: AtomicBool,
         closed: AtomicBool,
     }
@@ -147,6 +165,7 @@ pub mod memory {
         body: Vec<u8>,
         message_id: Option<String>,
         delivery_count: u32,
+        parked: u32,
     }
 
     impl Default for InMemoryBroker {
@@ -171,6 +190,7 @@ pub mod memory {
                     dead: Mutex::default(),
                     arrived: Notify::new(),
                     delivery_limit: limit,
+                    paused: AtomicBool::new(false),
                     cancelled: AtomicBool::new(false),
                     closed: AtomicBool::new(false),
                 }),
@@ -183,6 +203,7 @@ pub mod memory {
                 body: body.into(),
                 message_id: message_id.map(str::to_string),
                 delivery_count: 0,
+                parked: 0,
             });
         }
 
@@ -196,7 +217,11 @@ pub mod memory {
                     if queue.cancelled.load(Ordering::SeqCst) {
                         return None;
                     }
-                    let next = queue.ready.lock().unwrap().pop_front();
+                    let next = if queue.paused.load(Ordering::SeqCst) {
+                        None
+                    } else {
+                        queue.ready.lock().unwrap().pop_front()
+                    };
                     if let Some(message) = next {
                         let delivery = queue.deliver(message);
                         return Some((delivery, queue));
@@ -220,6 +245,7 @@ pub mod memory {
                 body: body.into(),
                 message_id: message_id.map(str::to_string),
                 delivery_count: 0,
+                parked: 0,
             })
         }
 
@@ -240,6 +266,11 @@ pub mod memory {
         /// Messages waiting in the queue.
         pub fn ready(&self) -> usize {
             self.queue.ready.lock().unwrap().len()
+        }
+
+        /// Whether the subscription is paused.
+        pub fn paused(&self) -> bool {
+            self.queue.paused.load(Ordering::SeqCst)
         }
 
         /// Whether the subscription was closed.
@@ -280,7 +311,7 @@ pub mod memory {
             IncomingMessage::new(
                 message.body.clone(),
                 message.message_id.clone(),
-                message.delivery_count,
+                (message.delivery_count, message.parked),
                 Box::new(RecordingSettler {
                     message,
                     queue: self.clone(),
@@ -292,6 +323,15 @@ pub mod memory {
     struct Control(Arc<Queue>);
 
     impl SubscriptionControl for Control {
+        fn pause(&self) {
+            self.0.paused.store(true, Ordering::SeqCst);
+        }
+
+        fn resume(&self) {
+            self.0.paused.store(false, Ordering::SeqCst);
+            self.0.arrived.notify_waiters();
+        }
+
         fn cancel(&self) {
             self.0.cancelled.store(true, Ordering::SeqCst);
             self.0.arrived.notify_waiters();
@@ -347,6 +387,11 @@ pub mod memory {
             match settlement {
                 Settlement::Ack => {}
                 Settlement::DeadLetter => queue.dead.lock().unwrap().push(message),
+                Settlement::Park => {
+                    message.delivery_count = 0;
+                    message.parked += 1;
+                    queue.push(message);
+                }
                 Settlement::Retry => {
                     message.delivery_count += 1;
                     if message.delivery_count > queue.delivery_limit {

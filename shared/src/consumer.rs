@@ -3,10 +3,11 @@
 //! actor and settles the delivery only once that actor has answered.
 //!
 //! How a failure is settled depends on whose fault it is ([`FailureKind`]):
-//! a dependency's outage holds the delivery and pauses the service's
-//! consumers ([`Gate`]); a failure of the message itself returns it to the
-//! queue, whose delivery limit dead-letters it if it keeps failing; a message
-//! that can never succeed is dead-lettered at once.
+//! a dependency's outage parks the message (a fresh copy back in the queue,
+//! uncounted) and pauses the service's consumers until a probe finds the
+//! dependency again ([`Gate`]); a failure of the message itself returns it
+//! to the queue, whose delivery limit dead-letters it if it keeps failing; a
+//! message that can never succeed is dead-lettered at once.
 
 use std::fmt::Display;
 use std::marker::PhantomData;
@@ -15,7 +16,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use futures_util::{Stream, StreamExt};
 use slog::{Logger, error, info, o, warn};
 
 use crate::amqp::{self, QueueNames, Topology};
@@ -30,9 +30,9 @@ use crate::retry::backoff;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     /// A dependency is unavailable (connection refused or lost, pool
-    /// exhausted, timeouts): nothing is wrong with the message. It is held,
-    /// unacknowledged, until the dependency answers again; never counted
-    /// toward the delivery limit.
+    /// exhausted, timeouts): nothing is wrong with the message. It is parked
+    /// and the consumers pause until the dependency answers again; never
+    /// counted toward the delivery limit.
     Outage,
     /// The message failed for a reason of its own that might pass: it goes
     /// back to the queue, and the delivery limit dead-letters it if it keeps
@@ -60,9 +60,9 @@ impl Classify for sea_orm::DbErr {
     }
 }
 
-/// A delivery that meets "the dependency is down" this often while the probe
-/// keeps finding it up is failing for a reason of its own.
-const OUTAGES_PER_DELIVERY: u32 = 20;
+/// A message parked this often met "the dependency is down" each time the
+/// probe had found it up again: it is failing for a reason of its own.
+const PARK_LIMIT: u32 = 20;
 /// Longest hold before a retried message goes back to the queue.
 const RETRY_HOLD_CAP: Duration = Duration::from_secs(10);
 
@@ -71,10 +71,10 @@ const RETRY_HOLD_CAP: Duration = Duration::from_secs(10);
 pub struct ConsumerStats {
     /// Deliveries received and not settled yet.
     pub in_flight: AtomicU64,
-    /// Of those, deliveries waiting for a dependency to come back.
-    pub held: AtomicU64,
     pub acked: AtomicU64,
     pub retried: AtomicU64,
+    /// Handed back through an outage.
+    pub parked: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub settle_failures: AtomicU64,
 }
@@ -84,6 +84,7 @@ impl ConsumerStats {
         let counter = match settlement {
             Settlement::Ack => &self.acked,
             Settlement::Retry => &self.retried,
+            Settlement::Park => &self.parked,
             Settlement::DeadLetter => &self.dead_lettered,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -194,28 +195,32 @@ where
         Self::create(|ctx| {
             let mut consumer = self;
             consumer.control = Some(subscription.control);
-            ctx.add_stream(paused_by(subscription.deliveries, consumer.context.gate.clone()));
+            ctx.add_stream(subscription.deliveries);
+            ctx.add_stream(consumer.context.gate.states());
             consumer
         })
     }
 }
 
-/// The deliveries, taken only while the gate is open.
-fn paused_by(
-    deliveries: futures_util::stream::BoxStream<'static, IncomingMessage>,
-    gate: Gate,
-) -> impl Stream<Item = IncomingMessage> {
-    futures_util::stream::unfold((deliveries, gate), |(mut deliveries, gate)| async move {
-        loop {
-            gate.wait_open().await.ok()?;
-            // Waiting for the next delivery stops as soon as the gate
-            // closes (`next` on these streams is cancel-safe).
-            tokio::select! {
-                delivery = deliveries.next() => return Some((delivery?, (deliveries, gate))),
-                _ = gate.wait_closed() => {}
+/// The gate pauses the subscription while a dependency is down, so no
+/// delivery sits unacknowledged in this process through an outage.
+impl<E, M, T, Er> StreamHandler<GateState> for EventConsumer<E, M>
+where
+    E: Event + Clone,
+    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
+    T: Send + 'static,
+    Er: Classify + Display + Send + 'static,
+{
+    fn handle(&mut self, state: GateState, _: &mut Self::Context) {
+        if let Some(control) = &self.control {
+            match state {
+                GateState::Open => control.resume(),
+                GateState::Paused | GateState::Stopped => control.pause(),
             }
         }
-    })
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 impl<E, M, T, Er> Handler<Drain> for EventConsumer<E, M>
@@ -231,7 +236,7 @@ where
         if let Some(control) = &self.control {
             control.cancel();
         }
-        let (stats, gate) = (self.context.stats.clone(), self.context.gate.clone());
+        let stats = self.context.stats.clone();
         let stream_ended = self.stream_ended.clone();
         let log = self.context.log.clone();
         let deadline = Instant::now() + drain.timeout;
@@ -241,13 +246,8 @@ where
             async move {
                 loop {
                     let in_flight = stats.in_flight.load(Ordering::SeqCst);
-                    // Deliveries held through an outage cannot finish: they
-                    // return to the queue, uncounted by RabbitMQ 3.x's rules
-                    // for a closed channel only once, which the limit absorbs.
-                    let working = in_flight - stats.held.load(Ordering::SeqCst).min(in_flight);
-                    let taken_all =
-                        stream_ended.load(Ordering::SeqCst) || gate.state() != GateState::Open;
-                    if (working == 0 && taken_all) || Instant::now() >= deadline {
+                    let settled_all = in_flight == 0 && stream_ended.load(Ordering::SeqCst);
+                    if settled_all || Instant::now() >= deadline {
                         return in_flight;
                     }
                     tokio::time::sleep(Duration::from_millis(10)).await;
@@ -310,7 +310,7 @@ where
         // actor decides how much of that work it serializes.
         ctx.spawn(
             async move {
-                let settlement = attempts.run(event, delivery.delivery_count).await;
+                let settlement = attempts.run(event, &delivery).await;
                 settle(delivery, settlement, stats, log).await
             }
             .into_actor(self),
@@ -344,55 +344,50 @@ where
 {
     /// The settlement, or `None` to leave the delivery to the broker (the
     /// service is stopping).
-    async fn run<E: Clone + Into<M>>(&self, event: E, delivery_count: u32) -> Option<Settlement> {
-        let ConsumerContext {
-            gate, stats, log, ..
-        } = &self.context;
-        let mut outages = 0;
-        let settlement = loop {
-            if gate.wait_open().await.is_err() {
-                break None;
-            }
-            let (kind, cause) = match self.target.send(event.clone().into()).await {
-                Ok(Ok(_)) => {
-                    gate.report_success();
-                    break Some(Settlement::Ack);
-                }
-                Ok(Err(e)) => (e.kind(), e.to_string()),
-                Err(MailboxError::Closed) => {
-                    self.domain_actor_died();
-                    break None;
-                }
-                Err(MailboxError::Timeout) => (FailureKind::Outage, "domain actor timed out".into()),
-            };
-            match kind {
-                FailureKind::Outage if outages < OUTAGES_PER_DELIVERY => {
-                    if outages == 0 {
-                        stats.held.fetch_add(1, Ordering::SeqCst);
-                    }
-                    outages += 1;
-                    gate.report_outage(&cause);
-                }
-                FailureKind::Outage | FailureKind::Retry => {
-                    let delay = backoff(delivery_count + 1, RETRY_HOLD_CAP);
-                    warn!(log, "the message failed, it will be redelivered";
-                        "err" => cause, "delivery_count" => delivery_count,
-                        "retry_in_ms" => delay.as_millis() as u64);
-                    // Holding the message before returning it spaces the
-                    // redeliveries out.
-                    tokio::time::sleep(delay).await;
-                    break Some(Settlement::Retry);
-                }
-                FailureKind::Poison => {
-                    error!(log, "the message can never succeed, dead-lettering"; "err" => cause);
-                    break Some(Settlement::DeadLetter);
-                }
-            }
-        };
-        if outages > 0 {
-            stats.held.fetch_sub(1, Ordering::SeqCst);
+    async fn run<E: Clone + Into<M>>(
+        &self,
+        event: E,
+        delivery: &IncomingMessage,
+    ) -> Option<Settlement> {
+        let ConsumerContext { gate, log, .. } = &self.context;
+        match gate.state() {
+            GateState::Open => {}
+            // Handed over just before the pause took effect.
+            GateState::Paused => return Some(Settlement::Park),
+            GateState::Stopped => return None,
         }
-        settlement
+        let (kind, cause) = match self.target.send(event.into()).await {
+            Ok(Ok(_)) => {
+                gate.report_success();
+                return Some(Settlement::Ack);
+            }
+            Ok(Err(e)) => (e.kind(), e.to_string()),
+            Err(MailboxError::Closed) => {
+                self.domain_actor_died();
+                return None;
+            }
+            Err(MailboxError::Timeout) => (FailureKind::Outage, "domain actor timed out".into()),
+        };
+        match kind {
+            FailureKind::Outage if delivery.parked < PARK_LIMIT => {
+                gate.report_outage(&cause);
+                Some(Settlement::Park)
+            }
+            FailureKind::Outage | FailureKind::Retry => {
+                let delay = backoff(delivery.delivery_count + 1, RETRY_HOLD_CAP);
+                warn!(log, "the message failed, it will be redelivered";
+                    "err" => cause, "delivery_count" => delivery.delivery_count,
+                    "parked" => delivery.parked, "retry_in_ms" => delay.as_millis() as u64);
+                // Holding the message before returning it spaces the
+                // redeliveries out.
+                tokio::time::sleep(delay).await;
+                Some(Settlement::Retry)
+            }
+            FailureKind::Poison => {
+                error!(log, "the message can never succeed, dead-lettering"; "err" => cause);
+                Some(Settlement::DeadLetter)
+            }
+        }
     }
 
     /// A panic in a handler closed the mailbox. Retrying against it would

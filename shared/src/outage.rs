@@ -1,13 +1,14 @@
 //! What a consumer does while a dependency (the database) is down: pause.
 //!
-//! RabbitMQ counts every return of a message toward the queue's delivery
-//! limit, so requeueing through an outage would dead-letter good work. The
-//! consumers of a service share one [`Gate`] instead: the first delivery
-//! that meets the outage closes it, every delivery in hand waits at it
-//! (unacknowledged, so it stays with the broker and counts nothing), no new
-//! delivery is taken, and one probe checks the dependency with backoff and
-//! jitter until it answers; then the gate opens and the held deliveries go
-//! again.
+//! RabbitMQ (before 4.3) counts every return of a message toward the
+//! queue's delivery limit, so requeueing through an outage would dead-letter
+//! good work. The consumers of a service share one [`Gate`] instead: the
+//! first delivery that meets the outage closes it, the consumers pause their
+//! subscriptions and park what they hold (a fresh, uncounted copy back in the
+//! queue), and one probe checks the dependency with backoff and jitter until
+//! it answers; then the gate opens and consumption resumes. Through the
+//! outage nothing sits unacknowledged in the process, so neither a crash nor
+//! a broker restart counts against a message either.
 
 use std::fmt::Display;
 use std::sync::Arc;
@@ -32,15 +33,10 @@ pub enum GateState {
     Open,
     /// A dependency is down: deliveries wait, a probe runs.
     Paused,
-    /// The service is going away: deliveries in hand are left unsettled,
-    /// to return to the queue when the subscription closes.
+    /// The service is going away: deliveries taken from now on are left
+    /// unsettled, to return to the queue when the subscription closes.
     Stopped,
 }
-
-/// The service is stopping: a held delivery is left to the broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the consumer is stopping")]
-pub struct Stopped;
 
 #[derive(Clone)]
 pub struct Gate {
@@ -99,7 +95,7 @@ impl Gate {
         }
         self.inner.pauses.fetch_add(1, Ordering::Relaxed);
         let relapses = self.inner.relapses.fetch_add(1, Ordering::SeqCst);
-        warn!(self.inner.log, "dependency unavailable: consumption paused, deliveries held until it answers";
+        warn!(self.inner.log, "dependency unavailable: consumption paused until it answers";
             "err" => %cause);
         let inner = self.inner.clone();
         tokio::spawn(async move { inner.probe_until_back(relapses).await });
@@ -110,28 +106,21 @@ impl Gate {
         self.inner.relapses.store(0, Ordering::Relaxed);
     }
 
-    /// Leaves deliveries held now, and all later ones, to the broker.
+    /// Stops consumption for good: the service is going away.
     pub fn stop(&self) {
         self.inner.state.send_replace(GateState::Stopped);
     }
 
-    /// Waits while the gate is paused.
-    pub async fn wait_open(&self) -> Result<(), Stopped> {
-        let mut state = self.inner.state.subscribe();
-        let state = state
-            .wait_for(|state| *state != GateState::Paused)
-            .await
-            .map_err(|_| Stopped)?;
-        match *state {
-            GateState::Stopped => Err(Stopped),
-            _ => Ok(()),
-        }
-    }
-
-    /// Resolves once the gate is no longer open.
-    pub async fn wait_closed(&self) {
-        let mut state = self.inner.state.subscribe();
-        let _ = state.wait_for(|state| *state != GateState::Open).await;
+    /// The state now, then every change.
+    pub fn states(&self) -> impl futures_util::Stream<Item = GateState> + use<> {
+        let receiver = self.inner.state.subscribe();
+        futures_util::stream::unfold((receiver, true), |(mut receiver, first)| async move {
+            if !first {
+                receiver.changed().await.ok()?;
+            }
+            let state = *receiver.borrow_and_update();
+            Some((state, (receiver, false)))
+        })
     }
 }
 
@@ -212,42 +201,42 @@ mod tests {
         // Act: an outage, reported twice (two deliveries met it).
         gate.report_outage(&"connection refused");
         gate.report_outage(&"connection refused");
-        let waiter = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.wait_open().await }
-        });
         wait_for("two failed probes", || calls.load(Ordering::SeqCst) >= 2).await;
 
         // Assert: still paused, and one pause, not two.
         assert_eq!(gate.state(), GateState::Paused);
-        assert!(!waiter.is_finished());
         assert_eq!(gate.pauses(), 1);
 
         // Act: the dependency is back.
         up.store(true, Ordering::SeqCst);
 
         // Assert
-        assert_eq!(waiter.await.unwrap(), Ok(()));
-        assert_eq!(gate.state(), GateState::Open);
+        wait_for("the gate to open", || gate.state() == GateState::Open).await;
     }
 
     #[tokio::test]
-    async fn stop_releases_the_waiters_without_reopening() {
+    async fn a_stopped_gate_stays_stopped() {
         let gate = Gate::new(
             scripted_probe(Arc::new(AtomicBool::new(false)), Arc::default()),
             log(),
         );
         gate.report_outage(&"down");
-        let waiter = tokio::spawn({
-            let gate = gate.clone();
-            async move { gate.wait_open().await }
-        });
 
         gate.stop();
-
-        assert_eq!(waiter.await.unwrap(), Err(Stopped));
-        assert_eq!(gate.state(), GateState::Stopped);
         gate.report_outage(&"down again");
-        assert_eq!(gate.state(), GateState::Stopped, "a stopped gate stays stopped");
+
+        assert_eq!(gate.state(), GateState::Stopped);
+    }
+
+    #[tokio::test]
+    async fn states_start_with_the_current_one_and_follow_each_change() {
+        use futures_util::StreamExt;
+        let gate = Gate::without_dependency(log());
+        let mut states = Box::pin(gate.states());
+
+        assert_eq!(states.next().await, Some(GateState::Open));
+        gate.report_outage(&"down");
+        assert_eq!(states.next().await, Some(GateState::Paused));
+        assert_eq!(states.next().await, Some(GateState::Open));
     }
 }

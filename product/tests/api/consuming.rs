@@ -109,7 +109,7 @@ async fn concurrent_orders_never_oversell() {
 }
 
 #[actix_web::test]
-async fn a_database_outage_holds_deliveries_without_burning_the_delivery_limit() {
+async fn a_database_outage_parks_deliveries_without_burning_the_delivery_limit() {
     // Arrange: the service reaches PostgreSQL through a proxy, with a
     // delivery limit of 2; the database then becomes unreachable.
     let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
@@ -126,9 +126,13 @@ async fn a_database_outage_holds_deliveries_without_burning_the_delivery_limit()
     for _ in 0..3 {
         app.publish(&OrderCreated::new("456".into(), 1)).await;
     }
-    // The first is held, and the consumer pauses (the others wait).
-    eventually(WAIT, "a delivery held", || async {
-        (app.consumer_stats.held.load(Ordering::SeqCst) == 1).then_some(())
+    // Every order goes back to the queue, uncounted, and stays there: the
+    // consumer has paused and holds nothing.
+    eventually(WAIT, "the three orders parked in the queue", || async {
+        let parked = app.consumer_stats.parked.load(Ordering::SeqCst);
+        let ready = app.broker.ready_count(WORK_QUEUE).await.ok()?;
+        let in_flight = app.consumer_stats.in_flight.load(Ordering::SeqCst);
+        (parked >= 1 && ready == 3 && in_flight == 0).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
