@@ -1,7 +1,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
-use serde_json::json;
+use shared::http;
 
 use crate::actors::order_desk::PlaceError;
 use crate::domain::order_request::{InvalidOrder, MAX_BODY_BYTES};
@@ -49,13 +49,10 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = json!({ "error": self.to_string() });
-        if let ApiError::InvalidOrder(InvalidOrder {
-            field: Some(field), ..
-        }) = self
-        {
-            body["field"] = json!(field);
-        }
-        HttpResponse::build(self.status_code()).json(body)
+        let field = match self {
+            ApiError::InvalidOrder(InvalidOrder { field, .. }) => field.as_deref(),
+            _ => None,
+        };
+        http::error_response(self.status_code(), self, field)
     }
 }

@@ -1,8 +1,9 @@
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
-use serde_json::json;
 use shared::consumer::Transience;
+use shared::http;
 
 use crate::domain::catalogue::InvalidProduct;
 
@@ -80,14 +81,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = json!({ "error": self.to_string() });
-        if let ApiError::Invalid(InvalidProduct { field, .. }) = self {
-            body["field"] = json!(field);
-        }
-        let mut response = HttpResponse::build(self.status_code());
+        let field = match self {
+            ApiError::Invalid(InvalidProduct { field, .. }) => Some(*field),
+            _ => None,
+        };
+        let mut response = http::error_response(self.status_code(), self, field);
         if matches!(self, ApiError::Unauthenticated) {
-            response.insert_header(("www-authenticate", "Bearer"));
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        response.json(body)
+        response
     }
 }
