@@ -1,22 +1,18 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
-use shared::http;
+use shared::http::{self, BodyError};
 
 use crate::actors::order_desk::PlaceError;
-use crate::domain::order_request::{InvalidOrder, MAX_BODY_BYTES};
+use crate::domain::order_request::InvalidOrder;
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
     InvalidOrder(#[from] InvalidOrder),
-    #[error("body is larger than {MAX_BODY_BYTES} bytes")]
-    PayloadTooLarge,
-    #[error("unsupported content type {0:?}: send JSON with Content-Type: application/json")]
-    UnsupportedMediaType(String),
-    #[error("could not read the request body: {0}")]
-    UnreadableBody(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error("this Idempotency-Key was already used with a different order")]
     IdempotencyKeyReused,
     #[error("no order {0}")]
@@ -39,9 +35,8 @@ impl From<PlaceError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidOrder(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::InvalidOrder(_) => StatusCode::BAD_REQUEST,
+            ApiError::Body(e) => e.status_code(),
             ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
             ApiError::OrderNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Storage(_) | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,

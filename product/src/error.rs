@@ -3,7 +3,7 @@ use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use shared::consumer::Transience;
-use shared::http;
+use shared::http::{self, BodyError};
 
 use crate::domain::catalogue::InvalidProduct;
 
@@ -30,12 +30,8 @@ impl Transience for StockError {
 pub enum ApiError {
     #[error(transparent)]
     Invalid(#[from] InvalidProduct),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    PayloadTooLarge(String),
-    #[error("{0}: send JSON with Content-Type: application/json")]
-    UnsupportedMediaType(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error("send the staff token as Authorization: Bearer <ADMIN_TOKEN>")]
     Unauthenticated,
     #[error("staff endpoints are disabled: the product service has no ADMIN_TOKEN")]
@@ -69,9 +65,8 @@ impl From<actix::MailboxError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Body(e) => e.status_code(),
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::StaffDisabled => StatusCode::FORBIDDEN,
             ApiError::ProductNotFound(_) => StatusCode::NOT_FOUND,

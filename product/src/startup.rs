@@ -14,7 +14,7 @@ use crate::actors::AmqpConsumer;
 use crate::actors::stock_keeper::{Inventory, OUTBOX_SOURCE, StockKeeper};
 use crate::config::Settings;
 use crate::routes;
-use crate::routes::products::{MAX_BODY_BYTES, StaffAccess, json_error};
+use crate::routes::products::StaffAccess;
 
 pub const SERVICE: &str = "product";
 
@@ -70,11 +70,6 @@ impl Application {
             App::new()
                 .app_data(keeper.clone())
                 .app_data(staff.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(MAX_BODY_BYTES)
-                        .error_handler(json_error),
-                )
                 .configure(routes::configure)
         })
         .listen(listener)?

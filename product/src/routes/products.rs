@@ -1,15 +1,12 @@
 use actix::Addr;
-use actix_web::error::JsonPayloadError;
 use actix_web::http::header::{AUTHORIZATION, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
+use shared::http;
 use slog::{Logger, warn};
 
 use crate::actors::stock_keeper::{CreateProduct, GetProduct, ListProducts, Restock, StockKeeper};
 use crate::domain::catalogue::{Access, NewProduct, RestockRequest, check_access};
 use crate::error::ApiError;
-
-/// Largest JSON body the staff endpoints read.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The staff token (`ADMIN_TOKEN`), if the service has one.
 pub struct StaffAccess {
@@ -58,11 +55,13 @@ pub async fn get_product(
 pub async fn create_product(
     request: HttpRequest,
     staff: web::Data<StaffAccess>,
-    body: web::Json<NewProduct>,
+    payload: web::Payload,
     keeper: web::Data<Addr<StockKeeper>>,
 ) -> Result<HttpResponse, ApiError> {
     staff.check(&request)?;
-    let product = body.into_inner().validate()?;
+    let product = http::read_json::<NewProduct>(&request, payload)
+        .await?
+        .validate()?;
     let created = keeper.send(CreateProduct(product)).await??;
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/products/{}", created.id)))
@@ -74,11 +73,13 @@ pub async fn restock(
     request: HttpRequest,
     staff: web::Data<StaffAccess>,
     id: web::Path<String>,
-    body: web::Json<RestockRequest>,
+    payload: web::Payload,
     keeper: web::Data<Addr<StockKeeper>>,
 ) -> Result<HttpResponse, ApiError> {
     staff.check(&request)?;
-    let quantity = body.validate()?;
+    let quantity = http::read_json::<RestockRequest>(&request, payload)
+        .await?
+        .validate()?;
     let product_id = id.into_inner();
     let restocked = keeper
         .send(Restock {
@@ -88,18 +89,4 @@ pub async fn restock(
         .await??
         .ok_or(ApiError::ProductNotFound(product_id))?;
     Ok(HttpResponse::Ok().json(restocked))
-}
-
-/// JSON bodies that do not parse get the API's JSON errors.
-pub fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    match error {
-        JsonPayloadError::ContentType => {
-            ApiError::UnsupportedMediaType("unsupported content type".into())
-        }
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::PayloadTooLarge(format!("body is larger than {MAX_BODY_BYTES} bytes"))
-        }
-        other => ApiError::BadRequest(format!("invalid JSON body: {other}")),
-    }
-    .into()
 }
