@@ -1,5 +1,4 @@
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use shared::consumer::Transience;
@@ -32,10 +31,6 @@ pub enum ApiError {
     Invalid(#[from] InvalidProduct),
     #[error(transparent)]
     Body(#[from] BodyError),
-    #[error("send the staff token as Authorization: Bearer <ADMIN_TOKEN>")]
-    Unauthenticated,
-    #[error("staff endpoints are disabled: the product service has no ADMIN_TOKEN")]
-    StaffDisabled,
     #[error("no product {0:?}")]
     ProductNotFound(String),
     #[error("product {0:?} already exists")]
@@ -67,8 +62,6 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
             ApiError::Body(e) => e.status_code(),
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::StaffDisabled => StatusCode::FORBIDDEN,
             ApiError::ProductNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::ProductExists(_) | ApiError::StockOverflow => StatusCode::CONFLICT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -80,12 +73,6 @@ impl ResponseError for ApiError {
             ApiError::Invalid(InvalidProduct { field, .. }) => Some(*field),
             _ => None,
         };
-        let mut response = http::error_response(self.status_code(), self, field);
-        if matches!(self, ApiError::Unauthenticated) {
-            response
-                .headers_mut()
-                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
+        http::error_response(self.status_code(), self, field)
     }
 }

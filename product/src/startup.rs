@@ -7,14 +7,14 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use shared::amqp::{ORDER_EVENTS, STOCK_EXCHANGE};
 use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
+use shared::http::StaffAccess;
 use shared::outbox::relay::OutboxRelay;
-use slog::{Logger, info, warn};
+use slog::{Logger, info};
 
 use crate::actors::AmqpConsumer;
 use crate::actors::stock_keeper::{Inventory, OUTBOX_SOURCE, StockKeeper};
 use crate::config::Settings;
 use crate::routes;
-use crate::routes::products::StaffAccess;
 
 pub const SERVICE: &str = "product";
 
@@ -34,13 +34,6 @@ impl Application {
         migration::migrate(&db)
             .await
             .context("applying database migrations")?;
-
-        if settings.admin_token.is_none() {
-            warn!(
-                log,
-                "ADMIN_TOKEN is not set: staff endpoints (POST /products, restock) are disabled"
-            );
-        }
         let relay = OutboxRelay::start_publishing(
             db.clone(),
             OUTBOX_SOURCE,
@@ -62,10 +55,11 @@ impl Application {
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
         let keeper = web::Data::new(stock_keeper.clone());
-        let staff = web::Data::new(StaffAccess {
-            token: settings.admin_token.clone(),
-            log: log.clone(),
-        });
+        let staff = web::Data::new(StaffAccess::new(
+            settings.admin_token.clone(),
+            SERVICE,
+            log.clone(),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(keeper.clone())
