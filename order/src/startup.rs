@@ -7,6 +7,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use shared::amqp::{ORDER_EXCHANGE, STOCK_EVENTS};
 use shared::consumer::{ConsumerStats, DRAIN_TIMEOUT, Drain};
+use shared::http::StaffAccess;
 use shared::outbox::relay::OutboxRelay;
 use slog::{Logger, info};
 
@@ -58,9 +59,15 @@ impl Application {
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
         let desk = web::Data::new(order_desk.clone());
+        let staff = web::Data::new(StaffAccess::new(
+            settings.admin_token.clone(),
+            SERVICE,
+            log.clone(),
+        ));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(desk.clone())
+                .app_data(staff.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .configure(routes::configure)
         })

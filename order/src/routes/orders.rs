@@ -3,10 +3,10 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
-use shared::http;
+use shared::http::{self, StaffOnly};
 use uuid::Uuid;
 
-use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder, Placed};
+use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, OrderView, PlaceOrder, Placed};
 use crate::domain::order_request::{InvalidOrder, OrderRequest, validate_idempotency_key};
 use crate::domain::order_status::OrderStatus;
 use crate::error::ApiError;
@@ -60,7 +60,8 @@ pub async fn create_order(
         .json(body))
 }
 
-/// `GET /orders/{id}`.
+/// `GET /orders/{id}`: anyone holding the id may ask, so without the
+/// customer's email.
 pub async fn get_order(
     id: web::Path<String>,
     desk: web::Data<Addr<OrderDesk>>,
@@ -70,7 +71,10 @@ pub async fn get_order(
         .send(GetOrder(id))
         .await??
         .ok_or(ApiError::OrderNotFound(id))?;
-    Ok(HttpResponse::Ok().json(order))
+    Ok(HttpResponse::Ok().json(OrderView {
+        customer_email: None,
+        ..order
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,9 +85,10 @@ pub struct ListParams {
     after: Option<String>,
 }
 
-/// `GET /orders?status=&limit=&after=`: oldest first; `next_after` is the
-/// cursor of the next page, `null` on the last one.
+/// `GET /orders?status=&limit=&after=` (staff): oldest first; `next_after`
+/// is the cursor of the next page, `null` on the last one.
 pub async fn list_orders(
+    _: StaffOnly,
     params: web::Query<ListParams>,
     desk: web::Data<Addr<OrderDesk>>,
 ) -> Result<HttpResponse, ApiError> {
