@@ -2,6 +2,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use shared::http::{self, BodyError};
+use slog::{Logger, warn};
 
 use crate::actors::order_desk::PlaceError;
 use crate::domain::order_request::InvalidOrder;
@@ -17,17 +18,37 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("no order {0}")]
     OrderNotFound(uuid::Uuid),
-    #[error("the order could not be stored or read; nothing was changed, retry later ({0})")]
-    Storage(#[from] DbErr),
+    // The 503s say what failed in plain words; the database's own error is
+    // for the log (the OrderDesk's, or `read_failed`'s), never the client.
+    #[error(
+        "the order could not be stored: the database is unavailable; nothing was ordered, retry later"
+    )]
+    NotStored,
+    #[error(
+        "the database did not confirm the order: it may or may not have been stored; retry with the same Idempotency-Key to find out without ordering twice"
+    )]
+    OutcomeUnknown,
+    #[error("orders cannot be read right now: the database is unavailable; retry later")]
+    Unreadable,
     #[error("the order service is shutting down, retry later")]
     ShuttingDown(#[from] actix::MailboxError),
 }
 
+impl ApiError {
+    /// Orders could not be read: logged here, answered in plain words.
+    pub fn read_failed(log: &Logger, e: DbErr) -> Self {
+        warn!(log, "orders could not be read"; "err" => %e);
+        ApiError::Unreadable
+    }
+}
+
 impl From<PlaceError> for ApiError {
     fn from(e: PlaceError) -> Self {
+        // The OrderDesk has logged the cause.
         match e {
             PlaceError::KeyReused => ApiError::IdempotencyKeyReused,
-            PlaceError::Storage(e) => ApiError::Storage(e),
+            PlaceError::Storage(_) => ApiError::NotStored,
+            PlaceError::OutcomeUnknown(_) => ApiError::OutcomeUnknown,
         }
     }
 }
@@ -39,7 +60,10 @@ impl ResponseError for ApiError {
             ApiError::Body(e) => e.status_code(),
             ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
             ApiError::OrderNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Storage(_) | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotStored
+            | ApiError::OutcomeUnknown
+            | ApiError::Unreadable
+            | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

@@ -64,10 +64,12 @@ impl Application {
             SERVICE,
             log.clone(),
         ));
+        let http_log = web::Data::new(log.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(desk.clone())
                 .app_data(staff.clone())
+                .app_data(http_log.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .configure(routes::configure)
         })

@@ -3,6 +3,7 @@ use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use shared::consumer::Transience;
 use shared::http::{self, BodyError};
+use slog::{Logger, warn};
 
 use crate::domain::catalogue::InvalidProduct;
 
@@ -37,23 +38,25 @@ pub enum ApiError {
     ProductExists(String),
     #[error("the restock would take the stock beyond what can be stored")]
     StockOverflow,
-    #[error("stock is unavailable right now, try again: {0}")]
-    Unavailable(String),
+    // The database's own error is for the log, never the client.
+    #[error("stock is unavailable right now (database unavailable), try again")]
+    Unavailable,
+    #[error("the product service is shutting down, try again")]
+    ShuttingDown(#[from] actix::MailboxError),
 }
 
-impl From<StockError> for ApiError {
-    fn from(e: StockError) -> Self {
+impl ApiError {
+    /// What the client hears of a failed stock request; a database failure
+    /// is logged here with its cause.
+    pub fn from_stock(log: &Logger, e: StockError) -> Self {
         match e {
             StockError::ProductExists(id) => ApiError::ProductExists(id),
             StockError::StockOverflow => ApiError::StockOverflow,
-            StockError::Database(e) => ApiError::Unavailable(e.to_string()),
+            StockError::Database(e) => {
+                warn!(log, "stock request failed: database unavailable"; "err" => %e);
+                ApiError::Unavailable
+            }
         }
-    }
-}
-
-impl From<actix::MailboxError> for ApiError {
-    fn from(e: actix::MailboxError) -> Self {
-        ApiError::Unavailable(e.to_string())
     }
 }
 
@@ -64,7 +67,7 @@ impl ResponseError for ApiError {
             ApiError::Body(e) => e.status_code(),
             ApiError::ProductNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::ProductExists(_) | ApiError::StockOverflow => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 

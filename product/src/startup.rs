@@ -60,10 +60,12 @@ impl Application {
             SERVICE,
             log.clone(),
         ));
+        let http_log = web::Data::new(log.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(keeper.clone())
                 .app_data(staff.clone())
+                .app_data(http_log.clone())
                 .configure(routes::configure)
         })
         .listen(listener)?

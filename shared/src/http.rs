@@ -7,7 +7,7 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
 use actix_web::http::header::{
-    ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE,
+    ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, Route, web};
@@ -92,7 +92,7 @@ fn method_not_allowed(request: &HttpRequest, allow: &str) -> HttpResponse {
 }
 
 /// The body of every error: `{"error": message}`, plus `"field"` when one
-/// input is to blame.
+/// input is to blame. A 503 is a passing outage: `Retry-After` says so.
 pub fn error_response(
     status: StatusCode,
     message: impl std::fmt::Display,
@@ -102,7 +102,11 @@ pub fn error_response(
     if let Some(field) = field {
         body["field"] = json!(field);
     }
-    HttpResponse::build(status).json(body)
+    let mut response = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((RETRY_AFTER, "1"));
+    }
+    response.json(body)
 }
 
 /// Why a request body was not read.
@@ -591,5 +595,14 @@ mod tests {
                 json!({ "error": "staff endpoints are disabled: the test service has no ADMIN_TOKEN" })
             )
         );
+    }
+
+    #[test]
+    fn only_a_503_says_when_to_retry() {
+        let unavailable = error_response(StatusCode::SERVICE_UNAVAILABLE, "down", None);
+        let invalid = error_response(StatusCode::BAD_REQUEST, "bad", Some("id"));
+
+        assert_eq!(unavailable.headers().get(RETRY_AFTER).unwrap(), "1");
+        assert_eq!(invalid.headers().get(RETRY_AFTER), None);
     }
 }

@@ -28,7 +28,7 @@ fn create_operation(summary: &str) -> Value {
             "409": error("Idempotency-Key reused with a different body"),
             "413": error("Body over 16 KiB"),
             "415": error("Body is not JSON"),
-            "503": error("The database is unavailable; nothing was ordered")
+            "503": error("The database is unavailable (nothing was ordered), or did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1")
         }
     })
 }
@@ -60,7 +60,7 @@ pub fn document() -> Value {
                         "400": error("Invalid query parameter"),
                         "401": error("Missing or wrong bearer token"),
                         "403": error("Staff endpoints are disabled (no ADMIN_TOKEN)"),
-                        "503": error("The database is unavailable")
+                        "503": error("The database is unavailable; Retry-After: 1")
                     }
                 }
             },
@@ -69,7 +69,7 @@ pub fn document() -> Value {
                     "summary": "One order, without the customer's email",
                     "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
                     "responses": { "200": order, "400": error("Not a UUID"), "404": error("No such order"),
-                        "503": error("The database is unavailable") }
+                        "503": error("The database is unavailable; Retry-After: 1") }
                 }
             },
             "/health": { "get": { "summary": "Liveness", "responses": { "200": { "description": "Serving" } } } },

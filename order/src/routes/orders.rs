@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 use shared::http::{self, StaffOnly};
+use slog::Logger;
 use uuid::Uuid;
 
 use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, OrderView, PlaceOrder, Placed};
@@ -65,11 +66,13 @@ pub async fn create_order(
 pub async fn get_order(
     id: web::Path<String>,
     desk: web::Data<Addr<OrderDesk>>,
+    log: web::Data<Logger>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_uuid(&id, "id")?;
     let order = desk
         .send(GetOrder(id))
-        .await??
+        .await?
+        .map_err(|e| ApiError::read_failed(&log, e))?
         .ok_or(ApiError::OrderNotFound(id))?;
     Ok(HttpResponse::Ok().json(OrderView {
         customer_email: None,
@@ -91,6 +94,7 @@ pub async fn list_orders(
     _: StaffOnly,
     params: web::Query<ListParams>,
     desk: web::Data<Addr<OrderDesk>>,
+    log: web::Data<Logger>,
 ) -> Result<HttpResponse, ApiError> {
     let status = params
         .status
@@ -125,7 +129,8 @@ pub async fn list_orders(
             after,
             limit: limit + 1,
         })
-        .await??;
+        .await?
+        .map_err(|e| ApiError::read_failed(&log, e))?;
     let next_after = (orders.len() as u64 > limit).then(|| {
         orders.truncate(limit as usize);
         orders.last().map(|o| o.order_id)

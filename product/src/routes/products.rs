@@ -2,14 +2,21 @@ use actix::Addr;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared::http::{self, StaffOnly};
+use slog::Logger;
 
 use crate::actors::stock_keeper::{CreateProduct, GetProduct, ListProducts, Restock, StockKeeper};
 use crate::domain::catalogue::{NewProduct, RestockRequest};
 use crate::error::ApiError;
 
 /// `GET /products`: `{"123":{"name":"Laptop","stock":10},...}`.
-pub async fn list_products(keeper: web::Data<Addr<StockKeeper>>) -> Result<HttpResponse, ApiError> {
-    let products = keeper.send(ListProducts).await??;
+pub async fn list_products(
+    keeper: web::Data<Addr<StockKeeper>>,
+    log: web::Data<Logger>,
+) -> Result<HttpResponse, ApiError> {
+    let products = keeper
+        .send(ListProducts)
+        .await?
+        .map_err(|e| ApiError::from_stock(&log, e))?;
     Ok(HttpResponse::Ok().json(products))
 }
 
@@ -17,11 +24,13 @@ pub async fn list_products(keeper: web::Data<Addr<StockKeeper>>) -> Result<HttpR
 pub async fn get_product(
     id: web::Path<String>,
     keeper: web::Data<Addr<StockKeeper>>,
+    log: web::Data<Logger>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let product = keeper
         .send(GetProduct(id.clone()))
-        .await??
+        .await?
+        .map_err(|e| ApiError::from_stock(&log, e))?
         .ok_or(ApiError::ProductNotFound(id))?;
     Ok(HttpResponse::Ok().json(product))
 }
@@ -32,11 +41,15 @@ pub async fn create_product(
     request: HttpRequest,
     payload: web::Payload,
     keeper: web::Data<Addr<StockKeeper>>,
+    log: web::Data<Logger>,
 ) -> Result<HttpResponse, ApiError> {
     let product = http::read_json::<NewProduct>(&request, payload)
         .await?
         .validate()?;
-    let created = keeper.send(CreateProduct(product)).await??;
+    let created = keeper
+        .send(CreateProduct(product))
+        .await?
+        .map_err(|e| ApiError::from_stock(&log, e))?;
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/products/{}", created.id)))
         .json(created))
@@ -49,6 +62,7 @@ pub async fn restock(
     id: web::Path<String>,
     payload: web::Payload,
     keeper: web::Data<Addr<StockKeeper>>,
+    log: web::Data<Logger>,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = http::read_json::<RestockRequest>(&request, payload)
         .await?
@@ -59,7 +73,8 @@ pub async fn restock(
             product_id: product_id.clone(),
             quantity,
         })
-        .await??
+        .await?
+        .map_err(|e| ApiError::from_stock(&log, e))?
         .ok_or(ApiError::ProductNotFound(product_id))?;
     Ok(HttpResponse::Ok().json(restocked))
 }

@@ -280,3 +280,31 @@ async fn each_order_is_answered_with_one_stock_event() {
     );
     assert_eq!(app.stock("123").await, 0);
 }
+
+#[actix_web::test]
+async fn with_the_database_down_stock_requests_get_a_plain_503() {
+    // Arrange
+    let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
+    let app = spawn_app_with(|settings, database| {
+        settings.database_url = database.url_via(proxy.port());
+    })
+    .await;
+    proxy.cut();
+
+    // Act
+    let mut response = awc::Client::default()
+        .get(format!("{}/products", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: what failed, in plain words; the cause stays in the log.
+    assert_eq!(response.status().as_u16(), 503);
+    assert_eq!(response.headers().get("retry-after").unwrap(), "1");
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "stock is unavailable right now (database unavailable), try again"})
+    );
+    proxy.restore();
+    assert_eq!(app.get_products().await.0, 200, "served again");
+}
