@@ -15,7 +15,11 @@ For every service that runs the image built from this repository:
     GET /health;
   - every postgres:// or amqp:// URL in its environment names a service it
     depends on with `condition: service_healthy`, and the credentials and
-    database that service is configured with.
+    database that service is configured with (for RabbitMQ, not its default
+    guest account);
+  - stop_grace_period leaves time beyond its own shutdown (HTTP 5 s, then
+    draining deliveries 5 s), which Docker's default 10 s does not.
+For every service: each published port is bound to 127.0.0.1 only.
 For every binary the Dockerfile copies out of target/release: it is a [[bin]]
 of a workspace member, a cargo build command in the Dockerfile builds it with
 its required-features, and every feature the Dockerfile asks for exists.
@@ -197,14 +201,34 @@ def depends_on(service: dict) -> dict[str, str]:
     return {d: (cfg or {}).get("condition", "service_started") for d, cfg in deps.items()}
 
 
-def parse_port(entry) -> tuple[str, str] | None:
-    """(published, target) of one ports entry, long or short syntax."""
+def parse_port(entry) -> tuple[str, str, str]:
+    """(host_ip, published, target) of one ports entry, long or short syntax."""
     if isinstance(entry, dict):
-        return str(entry.get("published", "")), str(entry.get("target", ""))
+        return (
+            str(entry.get("host_ip", "")),
+            str(entry.get("published", "")),
+            str(entry.get("target", "")),
+        )
     parts = str(entry).split("/")[0].rsplit(":", 2)
     if len(parts) == 1:
-        return "", parts[0]
-    return parts[-2], parts[-1]
+        return "", "", parts[0]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return parts[0], parts[1], parts[2]
+
+
+# What a service does between SIGTERM and exit: HTTP shutdown_timeout(5), then
+# DRAIN_TIMEOUT (5 s) for the deliveries in flight (shared/src/consumer.rs).
+SHUTDOWN_SECONDS = 5 + 5
+
+
+def duration_seconds(value: str) -> float | None:
+    """Seconds of a Compose duration such as 30s, 1m30s or 500ms."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|us|m|s)", value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return None
+    return sum(float(n) * units[u] for n, u in parts)
 
 
 def expected_credentials(kind: str, service: dict) -> tuple[str, str, str, int]:
@@ -249,6 +273,28 @@ def check_url(name: str, var: str, url: str, services: dict, deps: dict[str, str
         f"{name}: {var} ({what}) matches service {host!r}"
         + ("" if got == want else f": URL has {got}, {host} is set up with {want}"),
     )
+    if kind == "amqp":
+        report(got[0] != "guest", f"{name}: {var} does not use RabbitMQ's default guest account")
+
+
+def check_ports_local(name: str, service: dict) -> None:
+    for host_ip, published, target in (parse_port(p) for p in service.get("ports", [])):
+        report(
+            host_ip == "127.0.0.1",
+            f"{name}: port {published or '(random)'}:{target} is published on 127.0.0.1 only"
+            + ("" if host_ip == "127.0.0.1" else f" (bound to {host_ip or 'every interface'})"),
+        )
+
+
+def check_stop_grace(name: str, service: dict) -> None:
+    raw = str(service.get("stop_grace_period", "10s"))
+    seconds = duration_seconds(raw)
+    ok = seconds is not None and seconds > SHUTDOWN_SECONDS
+    report(
+        ok,
+        f"{name}: stop_grace_period {raw} is longer than its shutdown ({SHUTDOWN_SECONDS} s)"
+        + ("" if ok else "; Docker would SIGKILL it mid-drain"),
+    )
 
 
 def check_http(name: str, service: dict, env: dict[str, str]) -> None:
@@ -262,12 +308,12 @@ def check_http(name: str, service: dict, env: dict[str, str]) -> None:
         f"{name}: HTTP_ADDR={addr} listens on all interfaces of the container",
     )
     published = [parse_port(p) for p in service.get("ports", [])]
-    matching = [p for p in published if p and p[1] == port]
-    ok = bool(matching) and all(pub == port for pub, _ in matching)
+    matching = [p for p in published if p[2] == port]
+    ok = bool(matching) and all(pub == port for _, pub, _ in matching)
     report(
         ok,
         f"{name}: published port {port}:{port} matches HTTP_ADDR"
-        + ("" if ok else f" (ports: {', '.join(f'{a}:{b}' for a, b in published) or 'none'})"),
+        + ("" if ok else f" (ports: {', '.join(f'{a}:{b}' for _, a, b in published) or 'none'})"),
     )
     test = " ".join(as_list((service.get("healthcheck") or {}).get("test")))
     urls = re.findall(r"https?://[^\s'\"]+", test)
@@ -313,6 +359,7 @@ def main() -> int:
     built_images = {s.get("image") for s in services.values() if s.get("build")}
     app_services = 0
     for name, service in services.items():
+        check_ports_local(name, service)
         command = as_list(service.get("command"))
         ours = bool(service.get("build")) or service.get("image") in built_images
         if not ours:
@@ -337,6 +384,7 @@ def main() -> int:
         env = environment(service)
         if "HTTP_ADDR" in env or service.get("ports") or service.get("healthcheck"):
             check_http(name, service, env)
+        check_stop_grace(name, service)
         deps = depends_on(service)
         for var, value in sorted(env.items()):
             if re.match(r"(postgres|postgresql|amqp|amqps)://", value):

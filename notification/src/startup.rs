@@ -40,13 +40,14 @@ impl Application {
         // One gate and one set of counters for both consumers: the service's.
         let consumers = ConsumerContext::for_database(&db, log.clone());
         let topology = settings.consumer.topology();
-        let order_consumer = OrderCreatedConsumer::new(mailer.clone().recipient(), consumers.clone())
-            .start_consuming(
-                &settings.amqp_url,
-                topology,
-                QueueNames::new(SERVICE, ORDER_CREATED),
-                settings.consumer,
-            );
+        let order_consumer =
+            OrderCreatedConsumer::new(mailer.clone().recipient(), consumers.clone())
+                .start_consuming(
+                    &settings.amqp_url,
+                    topology,
+                    QueueNames::new(SERVICE, ORDER_CREATED),
+                    settings.consumer,
+                );
         let stock_consumer = StockEventConsumer::new(mailer.clone().recipient(), consumers.clone())
             .start_consuming(
                 &settings.amqp_url,

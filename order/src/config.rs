@@ -13,6 +13,9 @@ pub struct Settings {
     pub amqp_url: String,
     pub relay: RelaySettings,
     pub consumer: ConsumerSettings,
+    /// Bearer token of the staff endpoints (the order listing); without one
+    /// they are disabled.
+    pub admin_token: Option<String>,
 }
 
 impl Settings {
@@ -28,6 +31,7 @@ impl Settings {
                 ..RelaySettings::default()
             },
             consumer: config::consumer(env)?,
+            admin_token: config::secret(env, "ADMIN_TOKEN")?,
         })
     }
 }

@@ -1,37 +1,54 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
-use serde_json::json;
+use shared::http::{self, BodyError};
+use slog::{Logger, warn};
 
 use crate::actors::order_desk::PlaceError;
-use crate::domain::order_request::{InvalidOrder, MAX_BODY_BYTES};
+use crate::domain::order_request::InvalidOrder;
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
     InvalidOrder(#[from] InvalidOrder),
-    #[error("body is larger than {MAX_BODY_BYTES} bytes")]
-    PayloadTooLarge,
-    #[error("unsupported content type {0:?}: send JSON with Content-Type: application/json")]
-    UnsupportedMediaType(String),
-    #[error("could not read the request body: {0}")]
-    UnreadableBody(String),
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error("this Idempotency-Key was already used with a different order")]
     IdempotencyKeyReused,
     #[error("no order {0}")]
     OrderNotFound(uuid::Uuid),
-    #[error("the order could not be stored or read; nothing was changed, retry later ({0})")]
-    Storage(#[from] DbErr),
+    // The 503s say what failed in plain words; the database's own error is
+    // for the log (the OrderDesk's, or `read_failed`'s), never the client.
+    #[error(
+        "the order could not be stored: the database is unavailable; nothing was ordered, retry later"
+    )]
+    NotStored,
+    #[error(
+        "the database did not confirm the order: it may or may not have been stored; retry with the same Idempotency-Key to find out without ordering twice"
+    )]
+    OutcomeUnknown,
+    #[error("orders cannot be read right now: the database is unavailable; retry later")]
+    Unreadable,
     #[error("the order service is shutting down, retry later")]
     ShuttingDown(#[from] actix::MailboxError),
 }
 
+impl ApiError {
+    /// Orders could not be read: logged here, answered in plain words.
+    pub fn read_failed(log: &Logger, e: DbErr) -> Self {
+        warn!(log, "orders could not be read"; "err" => %e);
+        ApiError::Unreadable
+    }
+}
+
 impl From<PlaceError> for ApiError {
     fn from(e: PlaceError) -> Self {
+        // The OrderDesk has logged the cause.
         match e {
             PlaceError::KeyReused => ApiError::IdempotencyKeyReused,
-            PlaceError::Storage(e) => ApiError::Storage(e),
+            PlaceError::Storage(_) => ApiError::NotStored,
+            PlaceError::OutcomeUnknown(_) => ApiError::OutcomeUnknown,
         }
     }
 }
@@ -39,23 +56,22 @@ impl From<PlaceError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidOrder(_) | ApiError::UnreadableBody(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::InvalidOrder(_) => StatusCode::BAD_REQUEST,
+            ApiError::Body(e) => e.status_code(),
             ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
             ApiError::OrderNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Storage(_) | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::NotStored
+            | ApiError::OutcomeUnknown
+            | ApiError::Unreadable
+            | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = json!({ "error": self.to_string() });
-        if let ApiError::InvalidOrder(InvalidOrder {
-            field: Some(field), ..
-        }) = self
-        {
-            body["field"] = json!(field);
-        }
-        HttpResponse::build(self.status_code()).json(body)
+        let field = match self {
+            ApiError::InvalidOrder(InvalidOrder { field, .. }) => field.as_deref(),
+            _ => None,
+        };
+        http::error_response(self.status_code(), self, field)
     }
 }

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use shared::amqp::{QueueNames, STOCK_EVENTS};
 use shared::consumer::{ConsumerContext, ConsumerStats};
 use shared::health::ServiceHealth;
+use shared::http::StaffAccess;
 use shared::outbox::relay::OutboxRelay;
 use slog::{Logger, info};
 
@@ -63,10 +64,18 @@ impl Application {
         let port = listener.local_addr()?.port();
         let desk = web::Data::new(order_desk.clone());
         let health = web::Data::new(consumers.health.clone());
+        let staff = web::Data::new(StaffAccess::new(
+            settings.admin_token.clone(),
+            SERVICE,
+            log.clone(),
+        ));
+        let http_log = web::Data::new(log.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(desk.clone())
                 .app_data(health.clone())
+                .app_data(staff.clone())
+                .app_data(http_log.clone())
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .configure(routes::configure)
         })

@@ -1,8 +1,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
-use serde_json::json;
 use shared::consumer::{Classify, FailureKind};
+use shared::http::{self, BodyError};
+use slog::{Logger, warn};
 
 use crate::domain::catalogue::InvalidProduct;
 
@@ -31,65 +32,52 @@ impl Classify for StockError {
 pub enum ApiError {
     #[error(transparent)]
     Invalid(#[from] InvalidProduct),
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    PayloadTooLarge(String),
-    #[error("{0}: send JSON with Content-Type: application/json")]
-    UnsupportedMediaType(String),
-    #[error("send the staff token as Authorization: Bearer <ADMIN_TOKEN>")]
-    Unauthenticated,
-    #[error("staff endpoints are disabled: the product service has no ADMIN_TOKEN")]
-    StaffDisabled,
+    #[error(transparent)]
+    Body(#[from] BodyError),
     #[error("no product {0:?}")]
     ProductNotFound(String),
     #[error("product {0:?} already exists")]
     ProductExists(String),
     #[error("the restock would take the stock beyond what can be stored")]
     StockOverflow,
-    #[error("stock is unavailable right now, try again: {0}")]
-    Unavailable(String),
+    // The database's own error is for the log, never the client.
+    #[error("stock is unavailable right now (database unavailable), try again")]
+    Unavailable,
+    #[error("the product service is shutting down, try again")]
+    ShuttingDown(#[from] actix::MailboxError),
 }
 
-impl From<StockError> for ApiError {
-    fn from(e: StockError) -> Self {
+impl ApiError {
+    /// What the client hears of a failed stock request; a database failure
+    /// is logged here with its cause.
+    pub fn from_stock(log: &Logger, e: StockError) -> Self {
         match e {
             StockError::ProductExists(id) => ApiError::ProductExists(id),
             StockError::StockOverflow => ApiError::StockOverflow,
-            StockError::Database(e) => ApiError::Unavailable(e.to_string()),
+            StockError::Database(e) => {
+                warn!(log, "stock request failed: database unavailable"; "err" => %e);
+                ApiError::Unavailable
+            }
         }
-    }
-}
-
-impl From<actix::MailboxError> for ApiError {
-    fn from(e: actix::MailboxError) -> Self {
-        ApiError::Unavailable(e.to_string())
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ApiError::StaffDisabled => StatusCode::FORBIDDEN,
+            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Body(e) => e.status_code(),
             ApiError::ProductNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::ProductExists(_) | ApiError::StockOverflow => StatusCode::CONFLICT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut body = json!({ "error": self.to_string() });
-        if let ApiError::Invalid(InvalidProduct { field, .. }) = self {
-            body["field"] = json!(field);
-        }
-        let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthenticated) {
-            response.insert_header(("www-authenticate", "Bearer"));
-        }
-        response.json(body)
+        let field = match self {
+            ApiError::Invalid(InvalidProduct { field, .. }) => Some(*field),
+            _ => None,
+        };
+        http::error_response(self.status_code(), self, field)
     }
 }

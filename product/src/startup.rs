@@ -8,15 +8,15 @@ use anyhow::Context as _;
 use shared::amqp::{ORDER_CREATED, QueueNames};
 use shared::consumer::{ConsumerContext, ConsumerStats};
 use shared::health::ServiceHealth;
+use shared::http::StaffAccess;
 use shared::outbox::relay::OutboxRelay;
-use slog::{Logger, info, warn};
+use slog::{Logger, info};
 
 use crate::actors::OrderCreatedConsumer;
 use crate::actors::catalogue::Catalogue;
 use crate::actors::stock_keeper::StockKeeper;
 use crate::config::Settings;
 use crate::routes;
-use crate::routes::products::{MAX_BODY_BYTES, StaffAccess, json_error};
 use crate::store::ProductStore;
 
 pub const SERVICE: &str = "product";
@@ -37,13 +37,6 @@ impl Application {
         migration::migrate(&db)
             .await
             .context("applying database migrations")?;
-
-        if settings.admin_token.is_none() {
-            warn!(
-                log,
-                "ADMIN_TOKEN is not set: staff endpoints (POST /products, restock) are disabled"
-            );
-        }
         let topology = settings.consumer.topology();
         let relay = OutboxRelay::start_publishing(
             db.clone(),
@@ -57,13 +50,14 @@ impl Application {
         let stock_keeper = StockKeeper::new(store.clone(), relay, log.clone()).start();
         let catalogue = Catalogue::new(store).start();
         let consumers = ConsumerContext::for_database(&db, log.clone());
-        let consumer = OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
-            .start_consuming(
-                &settings.amqp_url,
-                topology,
-                QueueNames::new(SERVICE, ORDER_CREATED),
-                settings.consumer,
-            );
+        let consumer =
+            OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
+                .start_consuming(
+                    &settings.amqp_url,
+                    topology,
+                    QueueNames::new(SERVICE, ORDER_CREATED),
+                    settings.consumer,
+                );
 
         let listener = TcpListener::bind(settings.http_addr)
             .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
@@ -71,21 +65,19 @@ impl Application {
         let keeper = web::Data::new(stock_keeper.clone());
         let catalogue = web::Data::new(catalogue);
         let health = web::Data::new(consumers.health.clone());
-        let staff = web::Data::new(StaffAccess {
-            token: settings.admin_token.clone(),
-            log: log.clone(),
-        });
+        let staff = web::Data::new(StaffAccess::new(
+            settings.admin_token.clone(),
+            SERVICE,
+            log.clone(),
+        ));
+        let http_log = web::Data::new(log.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(keeper.clone())
                 .app_data(catalogue.clone())
                 .app_data(health.clone())
                 .app_data(staff.clone())
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(MAX_BODY_BYTES)
-                        .error_handler(json_error),
-                )
+                .app_data(http_log.clone())
                 .configure(routes::configure)
         })
         .listen(listener)?

@@ -62,12 +62,23 @@ pub fn database_url(env: &dyn Env) -> Result<String, ConfigError> {
 
 pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
     let value = url_with_scheme(env, "AMQP_URL", DEFAULT_AMQP_URL, &["amqp", "amqps"])?;
+    let error = |reason: &str| ConfigError {
+        var: "AMQP_URL",
+        value: redact_url(&value),
+        reason: reason.into(),
+    };
     if value.starts_with("amqps") {
-        return Err(ConfigError {
-            var: "AMQP_URL",
-            value: redact_url(&value),
-            reason: "amqps (TLS) is not supported by this build; use amqp://".into(),
-        });
+        return Err(error(
+            "amqps (TLS) is not supported by this build; use amqp://",
+        ));
+    }
+    // lapin's URI parser takes the host from `Url::domain`, which has none
+    // for an IP literal in brackets, and silently connects to localhost.
+    let url = url::Url::parse(&value).expect("checked by url_with_scheme");
+    if url.domain().is_none() {
+        return Err(error(
+            "an IPv6 address as host is not supported (the AMQP client would connect to localhost instead); use a hostname, e.g. one that resolves to that address",
+        ));
     }
     Ok(value)
 }
@@ -167,18 +178,30 @@ fn url_with_scheme(
     Ok(value)
 }
 
-/// Replaces the password of a URL with `***` so it can be logged.
+/// What of a URL may be logged: scheme, user, host, port and path (the
+/// database or vhost). Never the password, nor the query, which may carry
+/// one (`?password=`).
 pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) => {
-            if url.password().is_some() {
-                let _ = url.set_password(Some("***"));
-            }
-            url.to_string()
-        }
-        // Not a URL: it may still hold a secret, so show nothing of it.
-        Err(_) => "<unparseable URL>".to_string(),
+    // Not a URL: it may still hold a secret, so show nothing of it.
+    let Ok(url) = url::Url::parse(raw) else {
+        return "<unparseable URL>".to_string();
+    };
+    // No authority (`postgres:u:pw@db`): everything after the scheme is one
+    // opaque path that may hold the password.
+    if url.cannot_be_a_base() {
+        return format!("{}:<redacted>", url.scheme());
     }
+    let mut redacted = format!("{}://", url.scheme());
+    if !url.username().is_empty() {
+        redacted.push_str(url.username());
+        redacted.push('@');
+    }
+    redacted.push_str(url.host_str().unwrap_or_default());
+    if let Some(port) = url.port() {
+        redacted.push_str(&format!(":{port}"));
+    }
+    redacted.push_str(url.path());
+    redacted
 }
 
 #[cfg(test)]
@@ -238,11 +261,45 @@ mod tests {
     }
 
     #[test]
-    fn redacts_passwords() {
-        assert_eq!(
-            redact_url("amqp://guest:secret@mq:5672/%2f"),
-            "amqp://guest:***@mq:5672/%2f"
-        );
-        assert_eq!(redact_url("postgres://db/x"), "postgres://db/x");
+    fn redacted_urls_keep_only_scheme_user_host_port_and_path() {
+        let cases = [
+            (
+                "postgres://u:pw@db:5432/x?password=hunter2&sslmode=disable",
+                "postgres://u@db:5432/x",
+            ),
+            (
+                "amqp://guest:secret@mq:5672/%2f",
+                "amqp://guest@mq:5672/%2f",
+            ),
+            (
+                "amqp://:secret@[::1]:5672/%2f#frag",
+                "amqp://[::1]:5672/%2f",
+            ),
+            ("postgres://db/x", "postgres://db/x"),
+            ("postgres:u:hunter2@db", "postgres:<redacted>"),
+            ("not a url hunter2", "<unparseable URL>"),
+        ];
+        for (raw, redacted) in cases {
+            assert_eq!(redact_url(raw), redacted, "{raw}");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_amqp_host_is_refused_rather_than_silently_replaced() {
+        let raw = "amqp://guest:guest@[::1]:5672/%2f";
+        // Why: lapin would connect to localhost, whatever the address.
+        let parsed: lapin::uri::AMQPUri = raw.parse().unwrap();
+        assert_eq!(parsed.authority.host, "localhost");
+
+        let error = amqp_url(&HashMap::from([("AMQP_URL", raw)])).unwrap_err();
+
+        assert_eq!(error.var, "AMQP_URL");
+        assert_eq!(error.value, "amqp://guest@[::1]:5672/%2f");
+        assert!(error.reason.contains("use a hostname"), "{error}");
+        for host in ["127.0.0.1", "rabbitmq", "mq.example.com"] {
+            let url = format!("amqp://guest:guest@{host}:5672/%2f");
+            let env = HashMap::from([("AMQP_URL", url.as_str())]);
+            assert_eq!(amqp_url(&env).unwrap(), url);
+        }
     }
 }

@@ -291,7 +291,9 @@ where
                     .log
                     .new(o!("message_id" => delivery.message_id.clone()));
                 error!(log, "dead-lettering an invalid message"; "reason" => %reason);
-                ctx.spawn(settle(delivery, Some(Settlement::DeadLetter), stats, log).into_actor(self));
+                ctx.spawn(
+                    settle(delivery, Some(Settlement::DeadLetter), stats, log).into_actor(self),
+                );
                 return;
             }
         };
@@ -395,7 +397,10 @@ where
     fn domain_actor_died(&self) {
         let reason = "a domain actor has stopped (a handler panicked); restart the service";
         if self.context.health.failure().is_none() {
-            error!(self.context.log, "{reason}: consumption stopped, deliveries left to the broker");
+            error!(
+                self.context.log,
+                "{reason}: consumption stopped, deliveries left to the broker"
+            );
         }
         self.context.health.fail(reason);
         self.context.gate.stop();

@@ -117,7 +117,9 @@ mod tests {
     fn unreachable_or_exhausted_databases_are_outages() {
         assert_eq!(failure_kind(&io_error()), FailureKind::Outage);
         assert_eq!(
-            failure_kind(&DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)),
+            failure_kind(&DbErr::ConnectionAcquire(
+                sea_orm::error::ConnAcquireErr::Timeout
+            )),
             FailureKind::Outage
         );
         let timed_out = DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::PoolTimedOut)));
@@ -126,7 +128,9 @@ mod tests {
 
     #[test]
     fn sqlstates_of_an_unavailable_server_are_outages_and_data_errors_are_not() {
-        for code in ["08006", "57014", "57P01", "57P03", "40001", "40P01", "55P03", "53300", "25P03"] {
+        for code in [
+            "08006", "57014", "57P01", "57P03", "40001", "40P01", "55P03", "53300", "25P03",
+        ] {
             assert_eq!(sqlstate_kind(code), FailureKind::Outage, "{code}");
         }
         for code in ["23505", "23514", "22001", "42P01", "XX000"] {

@@ -58,9 +58,8 @@ impl ServiceHealth {
 pub async fn health(health: web::Data<ServiceHealth>) -> HttpResponse {
     match health.failure() {
         None => HttpResponse::Ok().json(json!({ "status": "ok" })),
-        Some(reason) => {
-            HttpResponse::ServiceUnavailable().json(json!({ "status": "failing", "reason": reason }))
-        }
+        Some(reason) => HttpResponse::ServiceUnavailable()
+            .json(json!({ "status": "failing", "reason": reason })),
     }
 }
 

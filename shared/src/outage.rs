@@ -170,13 +170,7 @@ mod tests {
         Arc::new(move || {
             calls.fetch_add(1, Ordering::SeqCst);
             let up = up.load(Ordering::SeqCst);
-            Box::pin(async move {
-                if up {
-                    Ok(())
-                } else {
-                    Err("down".to_string())
-                }
-            })
+            Box::pin(async move { if up { Ok(()) } else { Err("down".to_string()) } })
         })
     }
 
@@ -195,7 +189,10 @@ mod tests {
     #[tokio::test]
     async fn pauses_on_an_outage_and_reopens_once_the_probe_succeeds() {
         // Arrange
-        let (up, calls) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU32::new(0)));
+        let (up, calls) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicU32::new(0)),
+        );
         let gate = Gate::new(scripted_probe(up.clone(), calls.clone()), log());
 
         // Act: an outage, reported twice (two deliveries met it).

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// Asserts that the document at `{address}/openapi.json` describes exactly
 /// `routes` (method, path), and that the running service answers each
-/// documented operation from a handler rather than the router's bare 404.
+/// documented operation from a handler rather than the router's 404 or 405.
 pub async fn assert_describes(address: &str, routes: &[(&str, &str)]) {
     let client = awc::Client::default();
     let mut response = client
@@ -49,7 +49,8 @@ pub async fn assert_describes(address: &str, routes: &[(&str, &str)]) {
     );
 
     for (method, path) in &documented {
-        let url = format!("{address}{}", path.replace("{id}", "probe"));
+        let probe = path.replace("{id}", "probe");
+        let url = format!("{address}{probe}");
         let mut response = match method.as_str() {
             "GET" => client.get(url).send().await,
             "POST" => {
@@ -62,8 +63,14 @@ pub async fn assert_describes(address: &str, routes: &[(&str, &str)]) {
             other => panic!("no probe for {other}"),
         }
         .expect("the probe request");
-        let body = response.body().await.expect("a body");
-        let unrouted = response.status().as_u16() == 404 && body.is_empty();
-        assert!(!unrouted, "{method} {path} is documented but not routed");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        // A handler's own 404 (no such id) is fine; the router's is not.
+        let unrouted = status == 405
+            || (status == 404 && body["error"] == shared::http::no_route(method, &probe));
+        assert!(
+            !unrouted,
+            "{method} {path} is documented but not routed: {body}"
+        );
     }
 }

@@ -151,10 +151,11 @@ impl Handler<SendEmail> for Mailer {
 
     fn handle(&mut self, SendEmail(email): SendEmail, _: &mut Context<Self>) -> Self::Result {
         if self.unmarked.contains(&email.event_id) {
-            // Sent before an outage kept it from being marked.
+            // Sent already (its mark was lost to an outage, or is under way).
+            self.counters.already_sent += 1;
             return Box::pin(self.mark(email.event_id).map(|marked, _, _| {
                 marked?;
-                Ok(EmailOutcome::Sent)
+                Ok(EmailOutcome::AlreadySent)
             }));
         }
         let ledger = self.ledger.clone();

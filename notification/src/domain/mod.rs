@@ -121,7 +121,10 @@ mod tests {
         let cases = [
             (None, EmailKind::OrderConfirmed),
             (Some(RejectionReason::OutOfStock), EmailKind::OutOfStock),
-            (Some(RejectionReason::UnknownProduct), EmailKind::UnknownProduct),
+            (
+                Some(RejectionReason::UnknownProduct),
+                EmailKind::UnknownProduct,
+            ),
         ];
         for (rejection, kind) in cases {
             let event = StockEvent::answering(&order, rejection);

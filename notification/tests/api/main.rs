@@ -4,9 +4,9 @@ use std::time::Duration;
 use actix::Actor;
 use notification::actors::OrderCreatedConsumer;
 use notification::actors::mailer::{GetMailerCounters, Mailer, MailerCounters, SEND_LEASE};
-use notification::store::EmailLedger;
 use notification::config::Settings;
 use notification::startup::Application;
+use notification::store::EmailLedger;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::broker::Settlement;
@@ -133,12 +133,18 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     // Act: a Mailer starts (and sweeps); the live sender's event is redelivered.
     let mailer = Mailer::new(ledger, test_logger()).start();
     eventually(WAIT, "the lost email to be sent", || async {
-        let sent = count(&db, "SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL").await;
+        let sent = count(
+            &db,
+            "SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL",
+        )
+        .await;
         (sent == 1).then_some(())
     })
     .await;
     let redelivered = mailer
-        .send(notification::actors::mailer::SendEmail(in_progress.clone().into()))
+        .send(notification::actors::mailer::SendEmail(
+            in_progress.clone().into(),
+        ))
         .await
         .unwrap()
         .unwrap();

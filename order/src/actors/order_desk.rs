@@ -74,6 +74,9 @@ pub enum PlaceError {
     KeyReused,
     #[error(transparent)]
     Storage(#[from] DbErr),
+    /// COMMIT failed: the order may or may not be stored.
+    #[error("the database did not confirm the commit: {0}")]
+    OutcomeUnknown(DbErr),
 }
 
 /// One order by id.
@@ -178,7 +181,7 @@ impl OrderBook {
             }
         }
         outbox::stage(&txn, SERVICE, ORDER_EXCHANGE, event.event_id, &event).await?;
-        txn.commit().await?;
+        txn.commit().await.map_err(PlaceError::OutcomeUnknown)?;
         Ok(Placed::Created(row.into()))
     }
 
@@ -304,6 +307,10 @@ impl Handler<PlaceOrder> for OrderDesk {
                         Err(PlaceError::Storage(e)) => {
                             desk.counters.storage_failures += 1;
                             warn!(desk.log, "order not accepted: it could not be stored"; "err" => %e);
+                        }
+                        Err(PlaceError::OutcomeUnknown(e)) => {
+                            desk.counters.storage_failures += 1;
+                            warn!(desk.log, "order outcome unknown: the commit was not confirmed"; "err" => %e);
                         }
                     }
                     placed

@@ -8,8 +8,6 @@ pub const MAX_PRODUCT_ID_CHARS: usize = 64;
 pub const MAX_QUANTITY: u32 = 1000;
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
-/// Largest body `POST /create_order` reads.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// A valid order: a product, how many of it, and whom to tell.
 #[derive(Debug, Clone, PartialEq, Eq)]

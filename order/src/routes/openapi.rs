@@ -28,7 +28,7 @@ fn create_operation(summary: &str) -> Value {
             "409": error("Idempotency-Key reused with a different body"),
             "413": error("Body over 16 KiB"),
             "415": error("Body is not JSON"),
-            "503": error("The database is unavailable; nothing was ordered")
+            "503": error("The database is unavailable (nothing was ordered), or did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1")
         }
     })
 }
@@ -45,7 +45,8 @@ pub fn document() -> Value {
             "/orders": {
                 "post": create_operation("Place an order (REST alias of /create_order)"),
                 "get": {
-                    "summary": "Orders, oldest first, a page at a time",
+                    "summary": "Orders, oldest first, a page at a time (staff)",
+                    "security": [{ "staffToken": [] }],
                     "parameters": [
                         { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "confirmed", "rejected"] } },
                         { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } },
@@ -54,44 +55,53 @@ pub fn document() -> Value {
                     "responses": {
                         "200": { "description": "A page", "content": { "application/json": { "schema": {
                             "type": "object", "required": ["orders", "next_after"], "properties": {
-                                "orders": { "type": "array", "items": { "$ref": "#/components/schemas/Order" } },
+                                "orders": { "type": "array", "items": { "$ref": "#/components/schemas/OrderRecord" } },
                                 "next_after": { "type": "string", "format": "uuid", "nullable": true } } } } } },
-                        "400": error("Invalid query parameter")
+                        "400": error("Invalid query parameter"),
+                        "401": error("Missing or wrong bearer token"),
+                        "403": error("Staff endpoints are disabled (no ADMIN_TOKEN)"),
+                        "503": error("The database is unavailable; Retry-After: 1")
                     }
                 }
             },
             "/orders/{id}": {
                 "get": {
-                    "summary": "One order",
+                    "summary": "One order, without the customer's email",
                     "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
-                    "responses": { "200": order, "400": error("Not a UUID"), "404": error("No such order") }
+                    "responses": { "200": order, "400": error("Not a UUID"), "404": error("No such order"),
+                        "503": error("The database is unavailable; Retry-After: 1") }
                 }
             },
             "/health": { "get": { "summary": "Liveness", "responses": { "200": { "description": "Serving" } } } },
             "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3" } } } }
         },
-        "components": { "schemas": {
-            "Error": { "type": "object", "required": ["error"], "properties": {
-                "error": { "type": "string" }, "field": { "type": "string" } } },
-            "OrderRequest": { "type": "object", "additionalProperties": false, "properties": {
-                "product_id": { "type": "string", "minLength": 1, "maxLength": 64, "default": "123" },
-                "quantity": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 1 },
-                "customer_email": { "type": "string", "format": "email" } } },
-            "Order": { "type": "object",
-                "required": ["order_id", "product_id", "quantity", "status", "created_at", "updated_at"],
-                "properties": {
-                    "order_id": { "type": "string", "format": "uuid" },
-                    "product_id": { "type": "string" },
-                    "quantity": { "type": "integer" },
-                    "customer_email": { "type": "string" },
-                    "status": { "type": "string", "enum": ["pending", "confirmed", "rejected"] },
-                    "reason": { "type": "string", "enum": ["out_of_stock", "unknown_product"] },
-                    "created_at": { "type": "string", "format": "date-time" },
-                    "updated_at": { "type": "string", "format": "date-time" } } },
-            "CreatedOrder": { "allOf": [
-                { "$ref": "#/components/schemas/Order" },
-                { "type": "object", "required": ["message"], "properties": {
-                    "message": { "type": "string", "example": "Order created and message sent!" } } } ] }
-        } }
+        "components": {
+            "securitySchemes": { "staffToken": { "type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": {
+                    "error": { "type": "string" }, "field": { "type": "string" } } },
+                "OrderRequest": { "type": "object", "additionalProperties": false, "properties": {
+                    "product_id": { "type": "string", "minLength": 1, "maxLength": 64, "default": "123" },
+                    "quantity": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 1 },
+                    "customer_email": { "type": "string", "format": "email" } } },
+                "Order": { "type": "object",
+                    "required": ["order_id", "product_id", "quantity", "status", "created_at", "updated_at"],
+                    "properties": {
+                        "order_id": { "type": "string", "format": "uuid" },
+                        "product_id": { "type": "string" },
+                        "quantity": { "type": "integer" },
+                        "status": { "type": "string", "enum": ["pending", "confirmed", "rejected"] },
+                        "reason": { "type": "string", "enum": ["out_of_stock", "unknown_product"] },
+                        "created_at": { "type": "string", "format": "date-time" },
+                        "updated_at": { "type": "string", "format": "date-time" } } },
+                "OrderRecord": { "allOf": [
+                    { "$ref": "#/components/schemas/Order" },
+                    { "type": "object", "properties": { "customer_email": { "type": "string" } } } ] },
+                "CreatedOrder": { "allOf": [
+                    { "$ref": "#/components/schemas/OrderRecord" },
+                    { "type": "object", "required": ["message"], "properties": {
+                        "message": { "type": "string", "example": "Order created and message sent!" } } } ] }
+            }
+        }
     })
 }

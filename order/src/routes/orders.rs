@@ -1,15 +1,14 @@
 use actix::Addr;
-use actix_web::http::header::{CONTENT_TYPE, LOCATION};
+use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
+use shared::http::{self, StaffOnly};
+use slog::Logger;
 use uuid::Uuid;
 
-use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder, Placed};
-use crate::domain::order_request::{
-    InvalidOrder, MAX_BODY_BYTES, OrderRequest, validate_idempotency_key,
-};
+use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, OrderView, PlaceOrder, Placed};
+use crate::domain::order_request::{InvalidOrder, OrderRequest, validate_idempotency_key};
 use crate::domain::order_status::OrderStatus;
 use crate::error::ApiError;
 
@@ -24,10 +23,7 @@ pub async fn create_order(
     payload: web::Payload,
     desk: web::Data<Addr<OrderDesk>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_limited(payload, MAX_BODY_BYTES).await?;
-    if !body.iter().all(u8::is_ascii_whitespace) {
-        require_json(&request)?;
-    }
+    let body = http::read_json_body(&request, payload).await?;
     let order = OrderRequest::parse(&body)?;
     let idempotency_key = match request.headers().get("idempotency-key") {
         None => None,
@@ -65,17 +61,23 @@ pub async fn create_order(
         .json(body))
 }
 
-/// `GET /orders/{id}`.
+/// `GET /orders/{id}`: anyone holding the id may ask, so without the
+/// customer's email.
 pub async fn get_order(
     id: web::Path<String>,
     desk: web::Data<Addr<OrderDesk>>,
+    log: web::Data<Logger>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_uuid(&id, "id")?;
     let order = desk
         .send(GetOrder(id))
-        .await??
+        .await?
+        .map_err(|e| ApiError::read_failed(&log, e))?
         .ok_or(ApiError::OrderNotFound(id))?;
-    Ok(HttpResponse::Ok().json(order))
+    Ok(HttpResponse::Ok().json(OrderView {
+        customer_email: None,
+        ..order
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,11 +88,13 @@ pub struct ListParams {
     after: Option<String>,
 }
 
-/// `GET /orders?status=&limit=&after=`: oldest first; `next_after` is the
-/// cursor of the next page, `null` on the last one.
+/// `GET /orders?status=&limit=&after=` (staff): oldest first; `next_after`
+/// is the cursor of the next page, `null` on the last one.
 pub async fn list_orders(
+    _: StaffOnly,
     params: web::Query<ListParams>,
     desk: web::Data<Addr<OrderDesk>>,
+    log: web::Data<Logger>,
 ) -> Result<HttpResponse, ApiError> {
     let status = params
         .status
@@ -125,7 +129,8 @@ pub async fn list_orders(
             after,
             limit: limit + 1,
         })
-        .await??;
+        .await?
+        .map_err(|e| ApiError::read_failed(&log, e))?;
     let next_after = (orders.len() as u64 > limit).then(|| {
         orders.truncate(limit as usize);
         orders.last().map(|o| o.order_id)
@@ -159,35 +164,4 @@ fn parse_uuid(raw: &str, field: &'static str) -> Result<Uuid, ApiError> {
             format!("{field} must be an order id (a UUID), got {raw:?}"),
         )
     })
-}
-
-/// A body must say it is JSON; a body without a content type is read as JSON.
-fn require_json(request: &HttpRequest) -> Result<(), ApiError> {
-    let Some(value) = request.headers().get(CONTENT_TYPE) else {
-        return Ok(());
-    };
-    let value = value.to_str().unwrap_or("<not text>");
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json" || essence.ends_with("+json") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType(value.to_string()))
-    }
-}
-
-async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::UnreadableBody(e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

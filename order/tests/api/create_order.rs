@@ -105,6 +105,38 @@ async fn bad_input_gets_a_clear_error_and_the_service_keeps_working() {
 }
 
 #[actix_web::test]
+async fn body_errors_say_what_to_send() {
+    // Arrange: a form, and a body streamed without a length that outgrows the limit.
+    let app = spawn_app().await;
+    let chunk = actix_web::web::Bytes::from(vec![b' '; 20_000]);
+    let stream = futures_util::stream::once(async { Ok::<_, std::io::Error>(chunk) });
+
+    // Act
+    let form = app
+        .create_order(Some("oops"), Some("application/x-www-form-urlencoded"))
+        .await;
+    let mut streamed = awc::Client::default()
+        .post(format!("{}/create_order", app.address))
+        .send_stream(stream)
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(
+        form,
+        (
+            415,
+            json!({"error": "unsupported content type \"application/x-www-form-urlencoded\": send JSON with Content-Type: application/json"})
+        )
+    );
+    assert_eq!(streamed.status().as_u16(), 413);
+    assert_eq!(
+        streamed.json::<serde_json::Value>().await.unwrap(),
+        json!({"error": "body is larger than 16384 bytes"})
+    );
+}
+
+#[actix_web::test]
 async fn an_order_is_stored_before_it_is_published() {
     // Arrange
     let app = spawn_app().await;

@@ -9,6 +9,7 @@ use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost};
 
 pub const WAIT: Duration = Duration::from_secs(10);
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestApp {
     pub address: String,
@@ -28,21 +29,36 @@ pub fn relay_settings() -> RelaySettings {
 
 /// The order service on port 0 with its own database and vhost.
 pub async fn spawn_app() -> TestApp {
-    let vhost = TestVhost::create().expect("a test vhost");
-    let amqp_url = vhost.amqp_url().to_string();
-    spawn_app_with_broker(vhost, &amqp_url).await
+    spawn_app_with(|_, _| {}).await
 }
 
 /// The order service with `amqp_url` as its broker (maybe unreachable).
 pub async fn spawn_app_with_broker(vhost: TestVhost, amqp_url: &str) -> TestApp {
+    spawn_app_on(vhost, |settings, _| {
+        settings.amqp_url = amqp_url.to_string()
+    })
+    .await
+}
+
+/// Like [`spawn_app`], with settings adjusted by `adjust`.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -> TestApp {
+    spawn_app_on(TestVhost::create().expect("a test vhost"), adjust).await
+}
+
+async fn spawn_app_on(
+    vhost: TestVhost,
+    adjust: impl FnOnce(&mut Settings, &TestDatabase),
+) -> TestApp {
     let database = TestDatabase::create().await.expect("a test database");
-    let settings = Settings {
+    let mut settings = Settings {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         database_url: database.url().to_string(),
-        amqp_url: amqp_url.to_string(),
+        amqp_url: vhost.amqp_url().to_string(),
         relay: relay_settings(),
         consumer: ConsumerSettings::default(),
+        admin_token: Some(ADMIN_TOKEN.to_string()),
     };
+    adjust(&mut settings, &database);
     let app = Application::build(settings, test_logger())
         .await
         .expect("the app builds");

@@ -6,14 +6,23 @@ use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::events::{OrderCreated, RejectionReason, StockEvent, decode};
 use testkit::eventually;
 
-use crate::helpers::{TestApp, WAIT, spawn_app};
+use crate::helpers::{ADMIN_TOKEN, TestApp, WAIT, spawn_app, spawn_app_with};
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
-    let mut response = awc::Client::default()
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap();
+    get_with(app, path, None).await
+}
+
+/// A GET with the staff token, as the order listing needs.
+async fn staff_get(app: &TestApp, path: &str) -> (u16, Value) {
+    get_with(app, path, Some(ADMIN_TOKEN)).await
+}
+
+async fn get_with(app: &TestApp, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = awc::Client::default().get(format!("{}{path}", app.address));
+    if let Some(token) = token {
+        request = request.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    let mut response = request.send().await.unwrap();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (response.status().as_u16(), body)
 }
@@ -86,6 +95,10 @@ async fn a_new_order_is_pending_and_located() {
 
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["status"], "pending");
+    assert_eq!(
+        body["customer_email"], "ada@example.com",
+        "echoed to the customer"
+    );
     let order_id = body["order_id"].as_str().unwrap();
     assert_eq!(
         location.as_deref(),
@@ -93,21 +106,70 @@ async fn a_new_order_is_pending_and_located() {
     );
     let (status, order) = get(&app, &format!("/orders/{order_id}")).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        (
-            &order["product_id"],
-            &order["quantity"],
-            &order["customer_email"],
-            &order["status"]
-        ),
-        (
-            &json!("456"),
-            &json!(2),
-            &json!("ada@example.com"),
-            &json!("pending")
-        )
-    );
     assert!(order["created_at"].is_string() && order["updated_at"].is_string());
+    // Whoever holds the id does not learn the customer's email.
+    assert_eq!(
+        order,
+        json!({
+            "order_id": order_id,
+            "product_id": "456",
+            "quantity": 2,
+            "status": "pending",
+            "created_at": order["created_at"],
+            "updated_at": order["updated_at"],
+        })
+    );
+}
+
+#[actix_web::test]
+async fn the_order_listing_needs_the_staff_token() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, placed, _) = post_with_key(
+        &app,
+        "/orders",
+        "k",
+        r#"{"product_id":"456","customer_email":"ada@example.com"}"#,
+    )
+    .await;
+
+    for token in [None, Some("wrong-token-0123456789")] {
+        // Act
+        let mut request = awc::Client::default().get(format!("{}/orders", app.address));
+        if let Some(token) = token {
+            request = request.insert_header(("authorization", format!("Bearer {token}")));
+        }
+        let mut response = request.send().await.unwrap();
+
+        // Assert
+        assert_eq!(response.status().as_u16(), 401, "{token:?}");
+        assert_eq!(
+            response.headers().get("www-authenticate").unwrap(),
+            "Bearer"
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            json!({"error": "send the staff token as Authorization: Bearer <ADMIN_TOKEN>"})
+        );
+    }
+    // Staff see the whole order, email included.
+    let (status, page) = staff_get(&app, "/orders").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["orders"][0]["order_id"], placed["order_id"]);
+    assert_eq!(page["orders"][0]["customer_email"], "ada@example.com");
+}
+
+#[actix_web::test]
+async fn without_an_admin_token_the_order_listing_is_forbidden() {
+    let app = spawn_app_with(|settings, _| settings.admin_token = None).await;
+
+    let (status, body) = get_with(&app, "/orders", Some(ADMIN_TOKEN)).await;
+
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body,
+        json!({"error": "staff endpoints are disabled: the order service has no ADMIN_TOKEN"})
+    );
 }
 
 #[actix_web::test]
@@ -147,7 +209,7 @@ async fn an_idempotency_key_replays_the_same_order_and_publishes_nothing_new() {
             .is_err(),
         "one event only"
     );
-    let (_, page) = get(&app, "/orders").await;
+    let (_, page) = staff_get(&app, "/orders").await;
     assert_eq!(page["orders"].as_array().unwrap().len(), 1);
 }
 
@@ -211,7 +273,7 @@ async fn orders_are_listed_by_status_page_by_page() {
     let mut seen = Vec::new();
     let mut path = "/orders?limit=2".to_string();
     loop {
-        let (status, page) = get(&app, &path).await;
+        let (status, page) = staff_get(&app, &path).await;
         assert_eq!(status, 200, "{page}");
         seen.extend(
             page["orders"]
@@ -225,7 +287,7 @@ async fn orders_are_listed_by_status_page_by_page() {
             None => break,
         }
     }
-    let (_, confirmed) = get(&app, "/orders?status=confirmed").await;
+    let (_, confirmed) = staff_get(&app, "/orders?status=confirmed").await;
 
     // Assert: every order once, oldest first; the filter keeps two.
     assert_eq!(seen, ids);
@@ -252,7 +314,7 @@ async fn bad_ids_and_queries_get_clear_errors() {
         ("/orders?colour=red", 400, None),
     ];
     for (path, expected, field) in cases {
-        let (status, body) = get(&app, path).await;
+        let (status, body) = staff_get(&app, path).await;
         assert_eq!(status, expected, "{path} -> {body}");
         assert!(
             body["error"].as_str().is_some_and(|e| !e.is_empty()),
@@ -266,5 +328,5 @@ async fn bad_ids_and_queries_get_clear_errors() {
         (400, Some("Idempotency-Key"))
     );
     // Still serving.
-    assert_eq!(get(&app, "/orders").await.0, 200);
+    assert_eq!(staff_get(&app, "/orders").await.0, 200);
 }

@@ -1,4 +1,5 @@
 mod create_order;
 mod helpers;
 mod lifecycle;
+mod outages;
 mod relay;

@@ -1,7 +1,6 @@
-//! What staff may put in the catalogue, and how a token is checked.
+//! What staff may put in the catalogue.
 
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
 pub const MAX_ID_CHARS: usize = 64;
 pub const MAX_NAME_CHARS: usize = 200;
@@ -97,32 +96,6 @@ impl RestockRequest {
     }
 }
 
-/// Whether a request may use the staff endpoints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    Granted,
-    /// No or a wrong bearer token.
-    Unauthenticated,
-    /// The service has no `ADMIN_TOKEN`: nobody may.
-    NotConfigured,
-}
-
-/// Compares the `Authorization` header with `Bearer <expected>` in constant
-/// time, so the time taken says nothing about how much of a guess was right.
-pub fn check_access(expected: Option<&str>, authorization: Option<&str>) -> Access {
-    let Some(expected) = expected else {
-        return Access::NotConfigured;
-    };
-    let Some(presented) = authorization.and_then(|h| h.strip_prefix("Bearer ")) else {
-        return Access::Unauthenticated;
-    };
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        Access::Granted
-    } else {
-        Access::Unauthenticated
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,26 +134,5 @@ mod tests {
                 "{quantity}"
             );
         }
-    }
-
-    #[test]
-    fn only_the_exact_bearer_token_is_granted() {
-        assert_eq!(
-            check_access(Some("s3cret"), Some("Bearer s3cret")),
-            Access::Granted
-        );
-        assert_eq!(
-            check_access(Some("s3cret"), Some("Bearer s3cre")),
-            Access::Unauthenticated
-        );
-        assert_eq!(
-            check_access(Some("s3cret"), Some("s3cret")),
-            Access::Unauthenticated
-        );
-        assert_eq!(check_access(Some("s3cret"), None), Access::Unauthenticated);
-        assert_eq!(
-            check_access(None, Some("Bearer s3cret")),
-            Access::NotConfigured
-        );
     }
 }

@@ -34,7 +34,7 @@ pub fn document() -> Value {
                             "type": "object",
                             "additionalProperties": { "$ref": "#/components/schemas/StockView" },
                             "example": { "123": { "name": "Laptop", "stock": 10 } } } } } },
-                        "503": error("The database is unavailable")
+                        "503": error("The database is unavailable; Retry-After: 1")
                     }
                 },
                 "post": {
@@ -49,7 +49,8 @@ pub fn document() -> Value {
                         "403": error("Staff endpoints are disabled (no ADMIN_TOKEN)"),
                         "409": error("A product with this id exists"),
                         "413": error("Body over 16 KiB"),
-                        "415": error("Body is not JSON")
+                        "415": error("Body is not JSON"),
+                        "503": error("The database is unavailable; Retry-After: 1")
                     }
                 }
             },
@@ -57,7 +58,8 @@ pub fn document() -> Value {
                 "get": {
                     "summary": "One product",
                     "parameters": [id],
-                    "responses": { "200": product("The product"), "404": error("No such product") }
+                    "responses": { "200": product("The product"), "404": error("No such product"),
+                        "503": error("The database is unavailable; Retry-After: 1") }
                 }
             },
             "/products/{id}/restock": {
@@ -74,7 +76,10 @@ pub fn document() -> Value {
                         "401": error("Missing or wrong bearer token"),
                         "403": error("Staff endpoints are disabled (no ADMIN_TOKEN)"),
                         "404": error("No such product"),
-                        "409": error("The stock would overflow")
+                        "409": error("The stock would overflow"),
+                        "413": error("Body over 16 KiB"),
+                        "415": error("Body is not JSON"),
+                        "503": error("The database is unavailable; Retry-After: 1")
                     }
                 }
             },

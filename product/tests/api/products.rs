@@ -42,7 +42,10 @@ async fn a_failed_service_says_so_on_health_and_stops_with_an_error() {
         .expect("the service stops")
         .unwrap();
     let error = stopped.expect_err("a failed service stops with an error");
-    assert!(error.to_string().contains("a domain actor has stopped"), "{error}");
+    assert!(
+        error.to_string().contains("a domain actor has stopped"),
+        "{error}"
+    );
 }
 
 #[actix_web::test]
@@ -60,7 +63,9 @@ async fn health_reports_a_failure_with_its_reason() {
     health.fail("a domain actor has stopped");
     let response = actix_web::test::call_service(
         &app,
-        actix_web::test::TestRequest::get().uri("/health").to_request(),
+        actix_web::test::TestRequest::get()
+            .uri("/health")
+            .to_request(),
     )
     .await;
 
@@ -78,4 +83,33 @@ async fn openapi_describes_exactly_the_routes_served() {
     let app = spawn_app().await;
 
     testkit::openapi::assert_describes(&app.address, &product::routes::route_table()).await;
+}
+
+#[actix_web::test]
+async fn unknown_paths_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let client = awc::Client::default();
+
+    let mut unknown = client
+        .get(format!("{}/nope", app.address))
+        .send()
+        .await
+        .unwrap();
+    let mut wrong_method = client
+        .delete(format!("{}/products", app.address))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(unknown.status().as_u16(), 404);
+    assert_eq!(
+        unknown.json::<serde_json::Value>().await.unwrap(),
+        json!({"error": "no route for GET /nope"})
+    );
+    assert_eq!(wrong_method.status().as_u16(), 405);
+    assert_eq!(wrong_method.headers().get("allow").unwrap(), "GET, POST");
+    assert_eq!(
+        wrong_method.json::<serde_json::Value>().await.unwrap(),
+        json!({"error": "DELETE is not allowed on /products; use GET, POST"})
+    );
 }

@@ -37,8 +37,7 @@ fn properties(name: &str) -> ConnectionProperties {
 
 /// Opens a connection, or fails after [`CONNECT_TIMEOUT`].
 async fn open(url: &str, name: &str) -> Result<Connection, BrokerError> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties(name))).await
-    {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties(name))).await {
         Ok(connected) => connected.map_err(unavailable),
         Err(_) => Err(unavailable(format!(
             "no connection within {} s",

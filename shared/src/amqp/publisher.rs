@@ -113,12 +113,12 @@ async fn publish_on(channel: &Channel, message: &OutgoingMessage) -> Result<(), 
         .map_err(Failure::Link)?;
     match confirm {
         Confirmation::Ack(None) => Ok(()),
-        Confirmation::Ack(Some(returned)) => Err(Failure::Refused(BrokerError::Unavailable(
-            format!(
+        Confirmation::Ack(Some(returned)) => {
+            Err(Failure::Refused(BrokerError::Unavailable(format!(
                 "no queue is bound to exchange {} ({})",
                 message.exchange, returned.reply_text
-            ),
-        ))),
+            ))))
+        }
         Confirmation::Nack(_) => Err(Failure::Refused(BrokerError::Nacked)),
         Confirmation::NotRequested => Err(Failure::Refused(BrokerError::Unavailable(
             "publisher confirms are not enabled on the channel".into(),
@@ -145,7 +145,10 @@ impl Publisher for AmqpPublisher {
             )
             .await;
             let Ok(results) = confirmed else {
-                warn!(inner.log, "no publisher confirms within 10 s, reconnecting on next publish");
+                warn!(
+                    inner.log,
+                    "no publisher confirms within 10 s, reconnecting on next publish"
+                );
                 inner.forget().await;
                 let e = unavailable("no publisher confirm within 10 s");
                 return vec![Err(e); messages.len()];

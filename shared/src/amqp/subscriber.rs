@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions,
-    BasicQosOptions, BasicRejectOptions, ConfirmSelectOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, Consumer};
@@ -143,7 +143,11 @@ struct Task {
 }
 
 impl Task {
-    async fn run(&self, sender: mpsc::Sender<IncomingMessage>, mut wanted: watch::Receiver<Wanted>) {
+    async fn run(
+        &self,
+        sender: mpsc::Sender<IncomingMessage>,
+        mut wanted: watch::Receiver<Wanted>,
+    ) {
         let name = format!("{}-consumer", self.queue.service);
         let mut attempt = 0;
         loop {
@@ -213,7 +217,10 @@ impl Task {
                 .await
                 .map_err(unavailable)?;
             info!(self.log, "consuming"; "prefetch" => self.prefetch);
-            match self.forward(&channel, consumer, &tag, sender, wanted).await? {
+            match self
+                .forward(&channel, consumer, &tag, sender, wanted)
+                .await?
+            {
                 Stopped::Cancelled => return Ok(()),
                 Stopped::Paused => info!(self.log, "consumption paused"),
             }
@@ -295,7 +302,10 @@ fn incoming(delivery: Delivery, channel: &Channel, queue: &str) -> IncomingMessa
 /// A count in a header: quorum queues add `x-delivery-count` to a
 /// redelivered message; parking adds `x-parked`.
 fn header_count(headers: &FieldTable, name: &str) -> Option<u32> {
-    let (_, value) = headers.inner().iter().find(|(key, _)| key.as_str() == name)?;
+    let (_, value) = headers
+        .inner()
+        .iter()
+        .find(|(key, _)| key.as_str() == name)?;
     let wide: i64 = match value {
         AMQPValue::ShortShortInt(v) => (*v).into(),
         AMQPValue::ShortShortUInt(v) => (*v).into(),
@@ -452,11 +462,19 @@ mod tests {
 
         let copy = parked_properties(&original, 2);
 
-        assert_eq!(copy.message_id().as_ref().map(|id| id.as_str()), Some("event-1"));
+        assert_eq!(
+            copy.message_id().as_ref().map(|id| id.as_str()),
+            Some("event-1")
+        );
         assert_eq!(copy.delivery_mode(), &Some(PERSISTENT));
         let copied = copy.headers().clone().unwrap();
         assert_eq!(header_count(&copied, "x-delivery-count"), None);
         assert_eq!(header_count(&copied, PARKED_HEADER), Some(3));
-        assert!(copied.inner().iter().any(|(key, _)| key.as_str() == "traceparent"));
+        assert!(
+            copied
+                .inner()
+                .iter()
+                .any(|(key, _)| key.as_str() == "traceparent")
+        );
     }
 }

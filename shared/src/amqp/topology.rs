@@ -92,7 +92,12 @@ impl Topology {
                 quorum_arguments(),
             )
             .await?;
-            bind(&channel, &queues.dead_letter_queue(), &queues.dead_letter_exchange()).await?;
+            bind(
+                &channel,
+                &queues.dead_letter_queue(),
+                &queues.dead_letter_exchange(),
+            )
+            .await?;
             channel = declare_queue(
                 connection,
                 channel,

@@ -201,7 +201,12 @@ async fn an_outage_parks_the_deliveries_and_pauses_until_the_probe_succeeds() {
     .await;
 
     // Assert: nothing acknowledged, nothing counted against the limit.
-    assert!(broker.settlements().iter().all(|(_, s)| *s == Settlement::Park));
+    assert!(
+        broker
+            .settlements()
+            .iter()
+            .all(|(_, s)| *s == Settlement::Park)
+    );
     assert_eq!(harness.stat(|s| &s.retried), 0);
 
     // Act: the database is back.

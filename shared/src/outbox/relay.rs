@@ -107,15 +107,23 @@ impl OutboxRelay {
         let (outbox, publisher) = (self.outbox.clone(), self.publisher.clone());
         let (limit, lease) = (self.settings.batch_size, self.settings.lease);
         ctx.spawn(
-            async move { outbox.publish_pending(publisher.as_ref(), limit, lease).await }
-                .into_actor(self)
-                .map(|round, relay, ctx| relay.finish_round(round, ctx)),
+            async move {
+                outbox
+                    .publish_pending(publisher.as_ref(), limit, lease)
+                    .await
+            }
+            .into_actor(self)
+            .map(|round, relay, ctx| relay.finish_round(round, ctx)),
         );
     }
 
     fn finish_round(&mut self, round: Result<Round, DbErr>, ctx: &mut Context<Self>) {
         let (claimed, published, failure) = match round {
-            Ok(round) => (round.claimed, round.published, round.failure.map(|e| e.to_string())),
+            Ok(round) => (
+                round.claimed,
+                round.published,
+                round.failure.map(|e| e.to_string()),
+            ),
             Err(e) => (0, 0, Some(format!("outbox unavailable: {e}"))),
         };
         self.counters.published += published;

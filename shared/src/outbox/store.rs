@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Statement,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, Statement,
 };
 use uuid::Uuid;
 
@@ -66,8 +65,14 @@ impl Outbox {
             return Ok(());
         }
         outbox::Entity::update_many()
-            .col_expr(outbox::Column::PublishedAt, Expr::current_timestamp().into())
-            .col_expr(outbox::Column::ClaimedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+            .col_expr(
+                outbox::Column::PublishedAt,
+                Expr::current_timestamp().into(),
+            )
+            .col_expr(
+                outbox::Column::ClaimedUntil,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
             .filter(outbox::Column::EventId.is_in(event_ids.iter().copied()))
             .exec(&self.db)
             .await?;
@@ -80,7 +85,10 @@ impl Outbox {
             return Ok(());
         }
         outbox::Entity::update_many()
-            .col_expr(outbox::Column::ClaimedUntil, Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None))
+            .col_expr(
+                outbox::Column::ClaimedUntil,
+                Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
+            )
             .filter(outbox::Column::EventId.is_in(event_ids.iter().copied()))
             .filter(outbox::Column::PublishedAt.is_null())
             .exec(&self.db)
