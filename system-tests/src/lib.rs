@@ -1,12 +1,15 @@
 //! A running system for the system tests: the three real binaries with the
 //! environment variables docker-compose.yml gives them, on a database and a
-//! RabbitMQ vhost of the test's own.
+//! RabbitMQ vhost of the test's own; and the check that the books balance
+//! once every fault is healed.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{BrokerClient, ServiceProcess, TestDatabase, TestVhost, free_port, http, wait_until};
+use testkit::{
+    BrokerClient, ServiceProcess, TcpProxy, TestDatabase, TestVhost, free_port, http, wait_until,
+};
 
 pub const STARTUP: Duration = Duration::from_secs(30);
 pub const SETTLE: Duration = Duration::from_secs(90);
@@ -14,6 +17,54 @@ pub const STOP: Duration = Duration::from_secs(15);
 pub const PRODUCT_QUEUE: &str = "product.order_created";
 pub const NOTIFICATION_QUEUE: &str = "notification.order_created";
 pub const EMAIL_LINE: &str = "[x] NOTIFICATION: 'Sending email' for purchased product: ";
+/// Every queue of the system, work and dead-letter.
+pub const QUEUES: [&str; 7] = [
+    "product.order_created",
+    "notification.order_created",
+    "order.stock_events",
+    "notification.stock_events",
+    "product.dead",
+    "notification.dead",
+    "order.dead",
+];
+/// The catalogue the migrations insert.
+pub const DEMO_STOCK: [(&str, i64); 2] = [("123", 10), ("456", 50)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Order,
+    Product,
+    Notification,
+}
+
+impl Service {
+    pub const ALL: [Service; 3] = [Service::Order, Service::Product, Service::Notification];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Order => "order",
+            Service::Product => "product",
+            Service::Notification => "notification",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How to start the system.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Each service reaches PostgreSQL through a proxy of its own, which a
+    /// test can cut ([`System::proxy`]).
+    pub proxy_databases: bool,
+    /// Start only the order service; the consumers start later with
+    /// [`System::start_consumers`].
+    pub order_only: bool,
+    /// More environment for every service.
+    pub env: Vec<(&'static str, String)>,
+}
 
 pub struct System {
     pub order: ServiceProcess,
@@ -24,85 +75,100 @@ pub struct System {
     pub notification_url: String,
     pub broker: BrokerClient,
     pub rt: tokio::runtime::Runtime,
+    proxies: Vec<TcpProxy>,
     // Dropped last: the processes above are killed first.
     pub vhost: TestVhost,
     pub database: TestDatabase,
     logs: PathBuf,
 }
 
-/// Where a service finds PostgreSQL, when not directly.
-pub struct Overrides {
-    pub product_database_url: Option<String>,
-}
-
 impl System {
     pub fn start() -> Self {
-        Self::start_with(|_| Overrides {
-            product_database_url: None,
-        })
+        Self::start_with(Options::default())
     }
 
-    /// Starts the system; `overrides` sees the test database first.
-    pub fn start_with(overrides: impl FnOnce(&TestDatabase) -> Overrides) -> Self {
+    pub fn start_with(options: Options) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let database = rt.block_on(TestDatabase::create()).unwrap();
         let vhost = TestVhost::create().unwrap();
-        let overrides = overrides(&database);
         let logs = std::env::temp_dir().join(format!("ecommerce-system-{}", uuid_like()));
         std::fs::create_dir_all(&logs).unwrap();
-        let (order_port, product_port, notification_port) = (free_port(), free_port(), free_port());
-        let env = |port: u16, database_url: &str| {
-            vec![
+        let ports = Service::ALL.map(|_| free_port());
+        let mut proxies = vec![];
+        let mut database_urls = vec![];
+        for _ in Service::ALL {
+            if options.proxy_databases {
+                let (proxy, url) = database.proxied();
+                proxies.push(proxy);
+                database_urls.push(url);
+            } else {
+                database_urls.push(database.url().to_string());
+            }
+        }
+        let process = |service: Service| {
+            let mut env = vec![
                 ("AMQP_URL", vhost.amqp_url().to_string()),
-                ("HTTP_ADDR", format!("127.0.0.1:{port}")),
-                ("DATABASE_URL", database_url.to_string()),
-            ]
+                ("HTTP_ADDR", format!("127.0.0.1:{}", ports[service.index()])),
+                ("DATABASE_URL", database_urls[service.index()].clone()),
+            ];
+            env.extend(options.env.iter().cloned());
+            ServiceProcess::prepare(service.name(), &env, &logs)
         };
-        let product_db = overrides
-            .product_database_url
-            .unwrap_or_else(|| database.url().to_string());
+        let url = |service: Service| format!("http://127.0.0.1:{}", ports[service.index()]);
         let broker = rt
             .block_on(BrokerClient::connect(vhost.amqp_url()))
             .unwrap();
-        let system = Self {
-            product: ServiceProcess::start("product", &env(product_port, &product_db), &logs),
-            notification: ServiceProcess::start(
-                "notification",
-                &env(notification_port, database.url()),
-                &logs,
-            ),
-            order: ServiceProcess::start("order", &env(order_port, database.url()), &logs),
-            order_url: format!("http://127.0.0.1:{order_port}"),
-            product_url: format!("http://127.0.0.1:{product_port}"),
-            notification_url: format!("http://127.0.0.1:{notification_port}"),
+        let mut system = Self {
+            order: process(Service::Order),
+            product: process(Service::Product),
+            notification: process(Service::Notification),
+            order_url: url(Service::Order),
+            product_url: url(Service::Product),
+            notification_url: url(Service::Notification),
             broker,
             rt,
+            proxies,
             vhost,
             database,
             logs,
         };
-        for url in [
-            &system.product_url,
-            &system.notification_url,
-            &system.order_url,
-        ] {
-            wait_healthy(url);
-        }
-        // An event published before a consumer has bound its queue reaches
-        // no queue (the relay keeps it and retries): wait for both consumers.
-        for queue in [PRODUCT_QUEUE, NOTIFICATION_QUEUE] {
-            system
-                .rt
-                .block_on(system.broker.wait_for_consumer(queue, STARTUP));
+        system.order.restart();
+        wait_healthy(&system.order_url);
+        if !options.order_only {
+            system.start_consumers();
         }
         system
     }
 
+    /// Starts product and notification, and waits until they consume.
+    pub fn start_consumers(&mut self) {
+        self.product.restart();
+        self.notification.restart();
+        self.wait_healthy();
+        for queue in [PRODUCT_QUEUE, NOTIFICATION_QUEUE] {
+            self.rt
+                .block_on(self.broker.wait_for_consumer(queue, STARTUP));
+        }
+    }
+
     pub fn each(&mut self) -> [&mut ServiceProcess; 3] {
         [&mut self.order, &mut self.product, &mut self.notification]
+    }
+
+    pub fn service(&mut self, service: Service) -> &mut ServiceProcess {
+        match service {
+            Service::Order => &mut self.order,
+            Service::Product => &mut self.product,
+            Service::Notification => &mut self.notification,
+        }
+    }
+
+    /// The proxy between `service` and PostgreSQL (needs `proxy_databases`).
+    pub fn proxy(&self, service: Service) -> &TcpProxy {
+        &self.proxies[service.index()]
     }
 
     pub fn log_dir(&self) -> &Path {
@@ -153,7 +219,7 @@ impl System {
         assert_eq!(self.count(sql), expected, "{sql}");
     }
 
-    /// Adds a product with plenty of stock, for tests that place many orders.
+    /// Adds a product straight to the database.
     pub fn add_product(&self, id: &str, stock: i64) {
         let sql =
             format!("INSERT INTO products (id, name, stock) VALUES ('{id}', 'Test item', {stock})");
@@ -173,6 +239,82 @@ impl System {
             wait_healthy(url);
         }
     }
+
+    /// Waits, up to `timeout`, until every order is final, every event
+    /// published and every email sent and every queue empty; then checks
+    /// that the books balance exactly, `initial_stock` being each product's
+    /// stock before the first order. Panics with what does not add up.
+    pub fn assert_settled(&self, initial_stock: &[(&str, i64)], timeout: Duration) -> Books {
+        wait_until(timeout, "every order final and every email sent", || {
+            let orders = self.count("SELECT count(*) FROM orders");
+            let done = self.count("SELECT count(*) FROM orders WHERE status = 'pending'") == 0
+                && self.count("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+                && self.count("SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL")
+                    == 2 * orders;
+            done.then_some(())
+        });
+        let books = Books {
+            orders: self.count("SELECT count(*) FROM orders"),
+            confirmed: self.count("SELECT count(*) FROM orders WHERE status = 'confirmed'"),
+            rejected: self.count("SELECT count(*) FROM orders WHERE status = 'rejected'"),
+        };
+        assert_eq!(books.confirmed + books.rejected, books.orders, "{books:?}");
+        assert_eq!(
+            self.count("SELECT count(*) FROM processed_events"),
+            books.orders,
+            "each OrderCreated applied exactly once"
+        );
+        assert_eq!(
+            self.count(
+                "SELECT count(*) FROM orders o WHERE
+                   (SELECT count(*) FROM sent_emails e WHERE e.order_id = o.id
+                      AND e.kind = 'order_received' AND e.sent_at IS NOT NULL) <> 1
+                OR (SELECT count(*) FROM sent_emails e WHERE e.order_id = o.id
+                      AND e.kind = CASE o.status WHEN 'confirmed' THEN 'order_confirmed' ELSE o.reason END
+                      AND e.sent_at IS NOT NULL) <> 1"
+            ),
+            0,
+            "one 'order received' and one outcome email per order"
+        );
+        assert_eq!(
+            self.count("SELECT count(*) FROM sent_emails"),
+            2 * books.orders,
+            "no other email"
+        );
+        for (product, initial) in initial_stock {
+            let confirmed = self.count(&format!(
+                "SELECT COALESCE(sum(quantity), 0)::bigint FROM orders
+                 WHERE product_id = '{product}' AND status = 'confirmed'"
+            ));
+            let stock = self.count(&format!(
+                "SELECT stock::bigint FROM products WHERE id = '{product}'"
+            ));
+            assert_eq!(
+                stock,
+                initial - confirmed,
+                "product {product}: {initial} − {confirmed} confirmed"
+            );
+            assert!(stock >= 0, "product {product} oversold: {stock}");
+        }
+        wait_until(timeout, "every queue empty, nothing unacknowledged", || {
+            QUEUES
+                .iter()
+                .all(|queue| {
+                    matches!(self.vhost.queue_totals(queue),
+                        Ok(totals) if totals.ready == 0 && totals.unacked == 0)
+                })
+                .then_some(())
+        });
+        books
+    }
+}
+
+/// How the orders ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Books {
+    pub orders: i64,
+    pub confirmed: i64,
+    pub rejected: i64,
 }
 
 impl Drop for System {

@@ -34,13 +34,21 @@ pub(crate) fn agent() -> ureq::Agent {
 }
 
 fn management(method: &str, path: &str, body: Option<&str>) -> anyhow::Result<()> {
+    management_json(method, path, body).map(|_| ())
+}
+
+fn management_json(
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
     let request = ureq::http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", management_api()))
         .header("authorization", GUEST_BASIC_AUTH)
         .header("content-type", "application/json")
         .body(body.unwrap_or("").to_string())?;
-    let response = agent().run(request).with_context(|| {
+    let mut response = agent().run(request).with_context(|| {
         format!("RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)")
     })?;
     if !response.status().is_success() {
@@ -49,7 +57,8 @@ fn management(method: &str, path: &str, body: Option<&str>) -> anyhow::Result<()
             response.status()
         );
     }
-    Ok(())
+    let text = response.body_mut().read_to_string()?;
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
 
 /// A vhost created for one test and deleted (with its queues) with this guard.
@@ -77,6 +86,26 @@ impl TestVhost {
     pub fn amqp_url(&self) -> &str {
         &self.amqp_url
     }
+
+    /// Messages in `queue`, ready and unacknowledged, as the management API
+    /// reports them (its figures lag the queue by a few seconds).
+    pub fn queue_totals(&self, queue: &str) -> anyhow::Result<QueueTotals> {
+        let queue = management_json("GET", &format!("/queues/{}/{queue}", self.name), None)?;
+        let count = |field: &str| queue[field].as_u64().unwrap_or(0);
+        Ok(QueueTotals {
+            ready: count("messages_ready"),
+            unacked: count("messages_unacknowledged"),
+            acked: queue["message_stats"]["ack"].as_u64().unwrap_or(0),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueTotals {
+    pub ready: u64,
+    pub unacked: u64,
+    /// Deliveries acknowledged since the queue was declared.
+    pub acked: u64,
 }
 
 impl Drop for TestVhost {

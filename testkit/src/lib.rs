@@ -24,6 +24,18 @@ pub fn pg_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// Where the test PostgreSQL listens, for a [`TcpProxy`] in front of it.
+pub fn pg_address() -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let url = url_of(&pg_admin_url());
+    let host = url.host_str().unwrap_or("127.0.0.1").to_string();
+    (host.as_str(), url.port().unwrap_or(5432))
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addresses| addresses.next())
+        .expect("TEST_PG_URL names a reachable host")
+}
+
 /// A database created for one test and dropped with this guard.
 pub struct TestDatabase {
     name: String,
@@ -59,6 +71,13 @@ impl TestDatabase {
         url.set_host(Some("127.0.0.1")).expect("a host");
         url.set_port(Some(port)).expect("a port");
         url.to_string()
+    }
+
+    /// A proxy in front of the test server, and this database's URL through it.
+    pub fn proxied(&self) -> (TcpProxy, String) {
+        let proxy = TcpProxy::start(pg_address());
+        let url = self.url_via(proxy.port());
+        (proxy, url)
     }
 
     /// `SELECT count(*) ...` or any query whose first column is a bigint.

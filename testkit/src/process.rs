@@ -44,7 +44,14 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     pub fn start(name: &str, env: &[(&str, String)], log_dir: &Path) -> Self {
-        let mut process = Self {
+        let mut process = Self::prepare(name, env, log_dir);
+        process.restart();
+        process
+    }
+
+    /// The process as [`start`](Self::start) would run it, not started yet.
+    pub fn prepare(name: &str, env: &[(&str, String)], log_dir: &Path) -> Self {
+        Self {
             name: name.to_string(),
             binary: binary(name),
             env: env
@@ -53,9 +60,27 @@ impl ServiceProcess {
                 .collect(),
             log_path: log_dir.join(format!("{name}.log")),
             child: None,
-        };
-        process.restart();
-        process
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the process is running (it may have exited by itself).
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => child.try_wait().expect("waiting for the child").is_none(),
+            None => false,
+        }
+    }
+
+    /// Forgets a process that exited by itself; returns its exit code.
+    pub fn reap(&mut self) -> Option<i32> {
+        let child = self.child.as_mut()?;
+        let status = child.try_wait().expect("waiting for the child")?;
+        self.child = None;
+        status.code()
     }
 
     /// Starts the process again (after a stop or kill), appending to its log.
@@ -83,6 +108,15 @@ impl ServiceProcess {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again (after a stop or kill), appending to its
+    /// log; does nothing if it is running.
+    pub fn ensure_running(&mut self) {
+        self.reap();
+        if self.child.is_none() {
+            self.restart();
         }
     }
 
