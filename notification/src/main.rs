@@ -5,16 +5,5 @@ use notification::startup::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    shared::service::run(
-        "notification",
-        Settings::from_env,
-        |settings, log| async move {
-            Application::build(settings, log)
-                .await?
-                .run_until_stopped()
-                .await?;
-            Ok(())
-        },
-    )
-    .await
+    shared::service::run("notification", Settings::from_env, Application::build).await
 }

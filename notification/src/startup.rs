@@ -99,6 +99,12 @@ impl Application {
     /// Serves until SIGTERM or SIGINT (or until the service fails), then
     /// settles the deliveries in hand.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        shared::service::Service::run_until_stopped(self).await
+    }
+}
+
+impl shared::service::Service for Application {
+    async fn run_until_stopped(self) -> anyhow::Result<()> {
         let health = self.consumers.health.clone();
         let consumers = vec![
             self.order_consumer.recipient(),

@@ -74,10 +74,7 @@ impl EmailLedger {
 
     pub async fn mark_sent(&self, event_id: Uuid) -> Result<(), DbErr> {
         sent_emails::Entity::update_many()
-            .col_expr(
-                sent_emails::Column::SentAt,
-                Expr::current_timestamp().into(),
-            )
+            .col_expr(sent_emails::Column::SentAt, Expr::current_timestamp())
             .filter(sent_emails::Column::EventId.eq(event_id))
             .filter(sent_emails::Column::SentAt.is_null())
             .exec(&self.db)

@@ -1,6 +1,7 @@
 //! PostgreSQL connections through SeaORM, and what their errors mean to a
 //! consumer: an outage to wait out, or a failure of the work itself.
 
+use std::future::Future;
 use std::time::Duration;
 
 use sea_orm::sqlx;
@@ -19,6 +20,32 @@ use crate::retry::until_ok;
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDLE_IN_TRANSACTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The longest one unit of database work may take, seen from the client.
+/// On a network that swallows packets no server-side timeout fires, and a
+/// query would wait until TCP gives up, many minutes later; this turns that
+/// into an outage like any other. Longer than [`STATEMENT_TIMEOUT`], so the
+/// server's own limits answer first when they can.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Runs `work` under [`OPERATION_TIMEOUT`].
+pub async fn bounded<T, E: From<DbErr>>(work: impl Future<Output = Result<T, E>>) -> Result<T, E> {
+    within(OPERATION_TIMEOUT, work).await
+}
+
+async fn within<T, E: From<DbErr>>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(done) => done,
+        Err(_) => Err(DbErr::Conn(RuntimeErr::Internal(format!(
+            "no answer from the database within {} ms",
+            limit.as_millis()
+        )))
+        .into()),
+    }
+}
 
 fn millis(duration: Duration) -> String {
     duration.as_millis().to_string()
@@ -136,6 +163,15 @@ mod tests {
         for code in ["23505", "23514", "22001", "42P01", "XX000"] {
             assert_eq!(sqlstate_kind(code), FailureKind::Retry, "{code}");
         }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn work_that_gets_no_answer_is_an_outage() {
+        let never = std::future::pending::<Result<(), DbErr>>();
+
+        let error = within(Duration::from_millis(20), never).await.unwrap_err();
+
+        assert_eq!(failure_kind(&error), FailureKind::Outage, "{error}");
     }
 
     #[test]

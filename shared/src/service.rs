@@ -1,5 +1,6 @@
-//! What every service's `main` does: read settings, set up logging, run,
-//! and turn failures into one clear line and a non-zero exit code.
+//! What every service's `main` does: read settings, set up logging, build
+//! and run the service, and turn failures into one clear line and a
+//! non-zero exit code.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -9,11 +10,21 @@ use slog::{Logger, error, info};
 use crate::config::{ConfigError, Env, ProcessEnv};
 use crate::telemetry;
 
-pub async fn run<S, Load, Run, Fut>(name: &'static str, load: Load, run: Run) -> ExitCode
+/// A built service, ready to serve.
+pub trait Service {
+    /// Serves until told to stop; an error means the service failed.
+    fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>>;
+}
+
+/// Runs the service `name`: settings from `load`, then `build`, then serve.
+/// SIGTERM or SIGINT while it is still starting (waiting for its database,
+/// say) stops it cleanly too: exit code 0, as an orchestrator expects.
+pub async fn run<S, A, Load, Build, Fut>(name: &'static str, load: Load, build: Build) -> ExitCode
 where
     Load: FnOnce(&dyn Env) -> Result<S, ConfigError>,
-    Run: FnOnce(S, Logger) -> Fut,
-    Fut: Future<Output = anyhow::Result<()>>,
+    Build: FnOnce(S, Logger) -> Fut,
+    Fut: Future<Output = anyhow::Result<A>>,
+    A: Service,
 {
     let settings = match load(&ProcessEnv) {
         Ok(settings) => settings,
@@ -23,7 +34,20 @@ where
         }
     };
     let (log, guard) = telemetry::init(name);
-    let result = run(settings, log.clone()).await;
+    let result = async {
+        let built = tokio::select! {
+            built = build(settings, log.clone()) => Some(built?),
+            _ = terminated() => None,
+        };
+        match built {
+            Some(service) => service.run_until_stopped().await,
+            None => {
+                info!(log, "told to stop while starting");
+                Ok(())
+            }
+        }
+    }
+    .await;
     let code = match result {
         Ok(()) => {
             info!(log, "stopped");
@@ -38,6 +62,16 @@ where
     drop(log);
     drop(guard);
     code
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn terminated() {
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("a SIGTERM handler");
+    tokio::select! {
+        _ = sigterm.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 /// Serves until SIGTERM or SIGINT, or until the service can no longer work

@@ -126,6 +126,36 @@ fn a_cut_database_connection_delays_orders_but_loses_none() {
 }
 
 #[test]
+fn a_database_that_stops_answering_delays_orders_but_loses_none() {
+    // Arrange: product and notification reach PostgreSQL through proxies.
+    let system = System::start_with(Options {
+        proxy_databases: true,
+        ..Options::default()
+    });
+    system.add_product("bulk", 1_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (client, _) = keep_ordering(&system, "bulk", Duration::from_millis(200), stop.clone());
+    wait_until(SETTLE, "some orders applied", || {
+        (system.count(PROCESSED) >= 5).then_some(())
+    });
+
+    // Act: the network swallows everything between the consumers and
+    // PostgreSQL for 40 s: no error, no answer, until the client's own
+    // timeouts give up.
+    system.proxy(Service::Product).hold();
+    system.proxy(Service::Notification).hold();
+    std::thread::sleep(Duration::from_secs(40));
+    system.proxy(Service::Product).restore();
+    system.proxy(Service::Notification).restore();
+    stop.store(true, Ordering::SeqCst);
+    client.join().unwrap();
+
+    // Assert
+    let books = system.assert_settled(&[("bulk", 1_000)], SETTLE);
+    assert_eq!(books.orders, books.confirmed);
+}
+
+#[test]
 fn a_long_database_outage_dead_letters_nothing_and_every_order_ends_final() {
     // Arrange: product and notification reach PostgreSQL through proxies;
     // a delivery limit of 2 would dead-letter any message returned twice.
@@ -268,4 +298,32 @@ fn malformed_messages_are_dead_lettered_and_valid_orders_around_them_processed()
         2,
     );
     system.wait_for_count("SELECT count(*) FROM orders WHERE status = 'confirmed'", 2);
+}
+
+#[test]
+fn a_service_told_to_stop_while_it_waits_for_its_database_exits_cleanly() {
+    // Arrange: nothing listens where the service looks for PostgreSQL.
+    let logs = std::env::temp_dir().join(format!("ecommerce-stop-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    let env = [
+        (
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{}/nowhere", testkit::free_port()),
+        ),
+        ("HTTP_ADDR", format!("127.0.0.1:{}", testkit::free_port())),
+    ];
+    let mut product = testkit::ServiceProcess::start("product", &env, &logs);
+    wait_until(SETTLE, "the service to wait for its database", || {
+        product
+            .log()
+            .contains("connecting to PostgreSQL failed")
+            .then_some(())
+    });
+
+    // Act
+    let code = product.terminate(STOP);
+
+    // Assert
+    assert_eq!(code, Some(0), "{}", product.log());
+    let _ = std::fs::remove_dir_all(&logs);
 }

@@ -1,18 +1,28 @@
-//! A TCP proxy a test can cut, to take a dependency away from a service
-//! without touching the shared server (other tests keep using it).
+//! A TCP proxy a test can cut or black-hole, to take a dependency away from
+//! a service without touching the shared server (other tests keep using it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+/// What the proxy does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Forward,
+    /// Open connections are dropped, new ones closed at once: the server
+    /// looks down (connection reset).
+    Cut,
+    /// Connections stay open and nothing gets through: the server looks
+    /// unreachable on a broken network (no answer, no error).
+    Hold,
+}
+
 pub struct TcpProxy {
     port: u16,
-    open: Arc<AtomicBool>,
-    cuts: watch::Sender<u64>,
+    mode: Arc<watch::Sender<Mode>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -20,11 +30,10 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Listens on a free port of 127.0.0.1 and forwards to `upstream`.
     pub fn start(upstream: SocketAddr) -> Self {
-        let open = Arc::new(AtomicBool::new(true));
-        let (cuts, _) = watch::channel(0u64);
+        let mode = Arc::new(watch::channel(Mode::Forward).0);
         let (port_tx, port_rx) = std::sync::mpsc::channel();
         let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
-        let (accepting, cut_signal) = (open.clone(), cuts.clone());
+        let modes = mode.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -36,34 +45,20 @@ impl TcpProxy {
                     .expect("a proxy port");
                 port_tx.send(listener.local_addr().unwrap().port()).unwrap();
                 loop {
-                    let (mut client, _) = tokio::select! {
+                    let (client, _) = tokio::select! {
                         accepted = listener.accept() => match accepted {
                             Ok(accepted) => accepted,
                             Err(_) => continue,
                         },
                         _ = &mut stop => return,
                     };
-                    if !accepting.load(Ordering::SeqCst) {
-                        drop(client); // refused: the "server" is unreachable
-                        continue;
-                    }
-                    let mut cut = cut_signal.subscribe();
-                    tokio::spawn(async move {
-                        let Ok(mut server) = TcpStream::connect(upstream).await else {
-                            return;
-                        };
-                        tokio::select! {
-                            _ = copy_bidirectional(&mut client, &mut server) => {}
-                            _ = cut.changed() => {} // dropping both ends cuts the connection
-                        }
-                    });
+                    tokio::spawn(relay(client, upstream, modes.subscribe()));
                 }
             });
         });
         Self {
             port: port_rx.recv().expect("the proxy's port"),
-            open,
-            cuts,
+            mode,
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
@@ -75,14 +70,40 @@ impl TcpProxy {
 
     /// Drops every open connection and refuses new ones.
     pub fn cut(&self) {
-        self.open.store(false, Ordering::SeqCst);
-        self.cuts.send_modify(|generation| *generation += 1);
+        self.mode.send_replace(Mode::Cut);
     }
 
-    /// Accepts connections again.
-    pub fn restore(&self) {
-        self.open.store(true, Ordering::SeqCst);
+    /// Lets nothing through and answers nothing, keeping connections open.
+    pub fn hold(&self) {
+        self.mode.send_replace(Mode::Hold);
     }
+
+    /// Forwards again. Connections held meanwhile are dropped, as a network
+    /// that comes back after the peers gave up on them.
+    pub fn restore(&self) {
+        self.mode.send_replace(Mode::Forward);
+    }
+}
+
+async fn relay(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+    if *mode.borrow_and_update() == Mode::Forward {
+        let Ok(mut server) = TcpStream::connect(upstream).await else {
+            return;
+        };
+        tokio::select! {
+            _ = copy_bidirectional(&mut client, &mut server) => return,
+            _ = mode.wait_for(|mode| *mode != Mode::Forward) => {}
+        }
+        // Dropping `server` here would answer the client with an error.
+        if *mode.borrow() == Mode::Hold {
+            let _ = mode.wait_for(|mode| *mode != Mode::Hold).await;
+        }
+        return;
+    }
+    if *mode.borrow() == Mode::Hold {
+        let _ = mode.wait_for(|mode| *mode != Mode::Hold).await;
+    }
+    // Cut (or held until now): closing the client refuses it.
 }
 
 impl Drop for TcpProxy {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use sea_orm::DbErr;
 use shared::consumer::{Classify, FailureKind};
+use shared::db::bounded;
 use shared::events::{OrderCreated, StockEvent};
 use slog::{Logger, info, o, warn};
 use uuid::Uuid;
@@ -114,7 +115,7 @@ impl Mailer {
         self.unmarked.insert(event_id);
         let ledger = self.ledger.clone();
         Box::pin(
-            async move { ledger.mark_sent(event_id).await }
+            async move { bounded(ledger.mark_sent(event_id)).await }
                 .into_actor(self)
                 .map(move |marked, mailer, _| {
                     marked?;
@@ -161,7 +162,7 @@ impl Handler<SendEmail> for Mailer {
         let ledger = self.ledger.clone();
         let recorded = {
             let email = email.clone();
-            async move { ledger.record(&email).await }
+            async move { bounded(ledger.record(&email)).await }
         };
         Box::pin(
             recorded
@@ -207,11 +208,11 @@ impl Handler<SendUnsentEmails> for Mailer {
         Box::pin(
             async move {
                 let mut sent = 0;
-                for email in ledger.take_over_unsent(SWEEP_BATCH).await? {
+                for email in bounded(ledger.take_over_unsent(SWEEP_BATCH)).await? {
                     send(&log, &email);
                     sent += 1;
                     // A failed mark leaves the email to a later sweep.
-                    ledger.mark_sent(email.event_id).await?;
+                    bounded(ledger.mark_sent(email.event_id)).await?;
                 }
                 Ok::<_, MailError>(sent)
             }

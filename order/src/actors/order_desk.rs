@@ -12,6 +12,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 use shared::amqp::ORDER_EXCHANGE;
+use shared::db::bounded;
 use shared::events::{Event, OrderCreated, StockEvent};
 use shared::outbox::{self, relay::OutboxRelay, relay::WakeRelay};
 use slog::{Logger, info, o, warn};
@@ -160,28 +161,42 @@ impl OrderBook {
             created_at: now,
             updated_at: now,
         };
-        let txn = self.db.begin().await?;
-        orders::Entity::insert(orders::ActiveModel::from(row.clone()))
-            .exec_without_returning(&txn)
-            .await?;
-        if let Some(key) = idempotency_key {
-            let claimed = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-                key: Set(key.clone()),
-                fingerprint: Set(fingerprint.clone()),
-                order_id: Set(event.order_id),
-                created_at: Set(now),
-            })
-            .on_conflict_do_nothing()
-            .exec_without_returning(&txn)
-            .await?;
-            if !matches!(claimed, TryInsertResult::Inserted(1)) {
-                // Seen before (a concurrent first use has committed by now).
-                txn.rollback().await?;
-                return self.replay(&key, &fingerprint).await;
+        // Each step is bounded: on a network that swallows packets the order
+        // fails instead of hanging. Up to the commit, a failure means nothing
+        // was stored; a commit that got no answer leaves the outcome open.
+        let staged = bounded(async {
+            let txn = self.db.begin().await?;
+            orders::Entity::insert(orders::ActiveModel::from(row.clone()))
+                .exec_without_returning(&txn)
+                .await?;
+            if let Some(key) = &idempotency_key {
+                let claimed = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+                    key: Set(key.clone()),
+                    fingerprint: Set(fingerprint.clone()),
+                    order_id: Set(event.order_id),
+                    created_at: Set(now),
+                })
+                .on_conflict_do_nothing()
+                .exec_without_returning(&txn)
+                .await?;
+                if !matches!(claimed, TryInsertResult::Inserted(1)) {
+                    // Seen before (a concurrent first use has committed by now).
+                    txn.rollback().await?;
+                    return Ok(None);
+                }
             }
-        }
-        outbox::stage(&txn, SERVICE, ORDER_EXCHANGE, event.event_id, &event).await?;
-        txn.commit().await.map_err(PlaceError::OutcomeUnknown)?;
+            outbox::stage(&txn, SERVICE, ORDER_EXCHANGE, event.event_id, &event).await?;
+            Ok::<_, DbErr>(Some(txn))
+        })
+        .await?;
+        let Some(txn) = staged else {
+            // Only a key seen before stages nothing.
+            let key = idempotency_key.as_deref().unwrap_or_default();
+            return bounded(self.replay(key, &fingerprint)).await;
+        };
+        bounded(txn.commit())
+            .await
+            .map_err(PlaceError::OutcomeUnknown)?;
         Ok(Placed::Created(row.into()))
     }
 
@@ -324,7 +339,7 @@ impl Handler<GetOrder> for OrderDesk {
 
     fn handle(&mut self, GetOrder(id): GetOrder, _: &mut Context<Self>) -> Self::Result {
         let book = self.book.clone();
-        Box::pin(async move { book.get(id).await })
+        Box::pin(async move { bounded(book.get(id)).await })
     }
 }
 
@@ -333,7 +348,7 @@ impl Handler<ListOrders> for OrderDesk {
 
     fn handle(&mut self, query: ListOrders, _: &mut Context<Self>) -> Self::Result {
         let book = self.book.clone();
-        Box::pin(async move { book.list(&query).await })
+        Box::pin(async move { bounded(book.list(&query)).await })
     }
 }
 
@@ -351,7 +366,11 @@ impl Handler<RecordStockOutcome> for OrderDesk {
             "order_id" => event.order_id().to_string(),
         ));
         Box::pin(
-            async move { book.record_outcome(&event).await.map(|applied| (event, applied)) }
+            async move {
+                bounded(book.record_outcome(&event))
+                    .await
+                    .map(|applied| (event, applied))
+            }
                 .into_actor(self)
                 .map(move |recorded, desk, _| {
                     let (event, applied) = recorded?;

@@ -231,3 +231,109 @@ async fn a_row_claimed_by_a_relay_that_died_is_published_once_its_lease_ends() {
     })
     .await;
 }
+
+/// A broker that takes a publish and answers only when the test says so.
+#[derive(Clone)]
+struct StalledBroker {
+    broker: InMemoryBroker,
+    called: Arc<tokio::sync::Notify>,
+    answer: Arc<tokio::sync::Notify>,
+}
+
+impl shared::broker::Publisher for StalledBroker {
+    fn publish_all(
+        &self,
+        messages: Vec<shared::broker::OutgoingMessage>,
+    ) -> futures_util::future::BoxFuture<'static, Vec<Result<(), shared::broker::BrokerError>>>
+    {
+        let stalled = self.clone();
+        Box::pin(async move {
+            stalled.called.notify_one();
+            stalled.answer.notified().await;
+            stalled.broker.publish_all(messages).await
+        })
+    }
+}
+
+#[actix_web::test]
+async fn no_lock_or_transaction_is_held_while_the_broker_is_slow_to_confirm() {
+    // Arrange: one order, and a broker that stalls its confirms.
+    let (_database, db) = database().await;
+    let ids = place(&db, 1).await;
+    let stalled = StalledBroker {
+        broker: InMemoryBroker::new(),
+        called: Arc::default(),
+        answer: Arc::default(),
+    };
+
+    // Act: the relay claims the row and waits on the broker.
+    let _relay = OutboxRelay::new(
+        Outbox::new(db.clone(), SERVICE),
+        Arc::new(stalled.clone()),
+        relay_settings(),
+        test_logger(),
+    )
+    .start();
+    tokio::time::timeout(WAIT, stalled.called.notified())
+        .await
+        .expect("the relay publishes");
+
+    // Assert: the row is leased, yet neither locked nor inside an open
+    // transaction; once the broker confirms, it is marked published.
+    let leased = "SELECT count(*) FROM outbox WHERE claimed_until > now() AND published_at IS NULL";
+    assert_eq!(count(&db, leased).await, 1);
+    let locked = db
+        .execute_unprepared(&format!(
+            "BEGIN; SELECT 1 FROM outbox WHERE event_id = '{}' FOR UPDATE NOWAIT; COMMIT;",
+            ids[0]
+        ))
+        .await;
+    assert!(locked.is_ok(), "the row is not locked: {locked:?}");
+    let idle_in_transaction = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction'";
+    assert_eq!(count(&db, idle_in_transaction).await, 0);
+    stalled.answer.notify_one();
+    eventually(WAIT, "the row marked published", || async {
+        (count(
+            &db,
+            "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn a_broker_that_never_answers_fails_a_whole_batch_within_one_connect_timeout() {
+    // Arrange: a "broker" that accepts the connection and never answers.
+    let proxy = testkit::TcpProxy::start("127.0.0.1:5672".parse().unwrap());
+    proxy.hold();
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
+    let publisher = shared::amqp::AmqpPublisher::new(
+        &url,
+        "test-publisher",
+        shared::amqp::Topology { delivery_limit: 10 },
+        &test_logger(),
+    );
+    let message = |n: u32| shared::broker::OutgoingMessage {
+        exchange: shared::amqp::ORDER_EXCHANGE.into(),
+        message_id: format!("m{n}"),
+        body: b"{}".to_vec(),
+    };
+
+    // Act
+    let started = std::time::Instant::now();
+    let results =
+        shared::broker::Publisher::publish_all(&publisher, (0..3).map(message).collect()).await;
+
+    // Assert: every message failed, after one connection attempt, not three.
+    assert_eq!(results.len(), 3);
+    assert!(results.iter().all(Result::is_err), "{results:?}");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= shared::amqp::CONNECT_TIMEOUT
+            && elapsed < shared::amqp::CONNECT_TIMEOUT + Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+}

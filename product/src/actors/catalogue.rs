@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix::prelude::*;
+use shared::db::bounded;
 
 use crate::domain::ProductView;
 use crate::domain::catalogue::ProductDetails;
@@ -39,7 +40,7 @@ impl Handler<ListProducts> for Catalogue {
 
     fn handle(&mut self, _: ListProducts, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        Box::pin(async move { store.list().await })
+        Box::pin(async move { bounded(store.list()).await })
     }
 }
 
@@ -48,6 +49,6 @@ impl Handler<GetProduct> for Catalogue {
 
     fn handle(&mut self, GetProduct(id): GetProduct, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
-        Box::pin(async move { store.get(&id).await })
+        Box::pin(async move { bounded(store.get(&id)).await })
     }
 }

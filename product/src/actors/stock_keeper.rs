@@ -6,6 +6,7 @@
 //! here: they never wait behind a change (see `catalogue`).
 
 use actix::prelude::*;
+use shared::db::bounded;
 use shared::events::OrderCreated;
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
 use slog::{Logger, info, o, warn};
@@ -100,17 +101,21 @@ impl Handler<ReserveStock> for StockKeeper {
             "quantity" => order.quantity);
         let store = self.store.clone();
         AtomicResponse::new(Box::pin(
-            async move { store.reserve(&order).await.map(|outcome| (order, outcome)) }
-                .into_actor(self)
-                .map(move |result, keeper, _| {
-                    let (order, outcome) = result?;
-                    keeper.counters.count(&outcome);
-                    log_outcome(&log, &order, &outcome);
-                    if outcome != StockOutcome::AlreadyApplied {
-                        keeper.relay.do_send(WakeRelay);
-                    }
-                    Ok(outcome)
-                }),
+            async move {
+                bounded(store.reserve(&order))
+                    .await
+                    .map(|outcome| (order, outcome))
+            }
+            .into_actor(self)
+            .map(move |result, keeper, _| {
+                let (order, outcome) = result?;
+                keeper.counters.count(&outcome);
+                log_outcome(&log, &order, &outcome);
+                if outcome != StockOutcome::AlreadyApplied {
+                    keeper.relay.do_send(WakeRelay);
+                }
+                Ok(outcome)
+            }),
         ))
     }
 }
@@ -146,7 +151,7 @@ impl Handler<CreateProduct> for StockKeeper {
     ) -> Self::Result {
         let store = self.store.clone();
         AtomicResponse::new(Box::pin(
-            async move { store.create(product).await }
+            async move { bounded(store.create(product)).await }
                 .into_actor(self)
                 .map(|created, keeper, _| {
                     if let Ok(product) = &created {
@@ -165,7 +170,7 @@ impl Handler<Restock> for StockKeeper {
     fn handle(&mut self, restock: Restock, _: &mut Context<Self>) -> Self::Result {
         let store = self.store.clone();
         AtomicResponse::new(Box::pin(
-            async move { store.restock(&restock.product_id, restock.quantity).await }
+            async move { bounded(store.restock(&restock.product_id, restock.quantity)).await }
                 .into_actor(self)
                 .map(|restocked, keeper, _| {
                     if let Ok(Some(product)) = &restocked {

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::entity as outbox;
 use crate::broker::{BrokerError, OutgoingMessage, Publisher};
+use crate::db::bounded;
 
 /// The result of one round: rows claimed, rows published, and the broker
 /// failure that kept the others back, if any.
@@ -65,10 +66,7 @@ impl Outbox {
             return Ok(());
         }
         outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::PublishedAt,
-                Expr::current_timestamp().into(),
-            )
+            .col_expr(outbox::Column::PublishedAt, Expr::current_timestamp())
             .col_expr(
                 outbox::Column::ClaimedUntil,
                 Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
@@ -105,7 +103,7 @@ impl Outbox {
         limit: u64,
         lease: Duration,
     ) -> Result<Round, DbErr> {
-        let rows = self.claim(limit, lease).await?;
+        let rows = bounded(self.claim(limit, lease)).await?;
         if rows.is_empty() {
             return Ok(Round {
                 claimed: 0,
@@ -132,8 +130,8 @@ impl Outbox {
                 }
             }
         }
-        self.mark_published(&confirmed).await?;
-        self.release(&refused).await?;
+        bounded(self.mark_published(&confirmed)).await?;
+        bounded(self.release(&refused)).await?;
         Ok(Round {
             claimed: rows.len() as u64,
             published: confirmed.len() as u64,
