@@ -119,11 +119,18 @@ fn client(
                 r#"{{"product_id":"{product}","quantity":{quantity},"customer_email":"{tag}"}}"#
             );
             let key = (rng.bool()).then(|| format!("chaos-{seed}-{tag}"));
-            // A keyed order is retried until its outcome is known.
-            let mut attempts = 0;
+            // A keyed order is retried until its outcome is known. Once an
+            // attempt's outcome was open, a later "nothing was ordered"
+            // speaks only for that attempt: only a 201 settles it then.
+            let (mut attempts, mut open) = (0, false);
             let (answer, status) = loop {
                 attempts += 1;
                 let (answer, status) = post_order(&url, &body, key.as_deref());
+                let answer = match answer {
+                    Answer::Refused if open => Answer::Unknown,
+                    answer => answer,
+                };
+                open |= matches!(answer, Answer::Unknown);
                 let retry = matches!(answer, Answer::Unknown) && key.is_some() && attempts < 240;
                 if !retry {
                     break (answer, status);
