@@ -11,14 +11,14 @@ use shared::events::OrderCreated;
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
 use slog::{Logger, info, o, warn};
 
-use crate::domain::StockOutcome;
+use crate::domain::Reservation;
 use crate::domain::catalogue::ProductDetails;
 use crate::error::StockError;
 use crate::store::ProductStore;
 
 /// Take the ordered quantity from stock, or reject the order.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<StockOutcome, StockError>")]
+#[rtype(result = "Result<Reservation, StockError>")]
 pub struct ReserveStock(pub OrderCreated);
 
 impl From<OrderCreated> for ReserveStock {
@@ -55,12 +55,12 @@ pub struct StockCounters {
 }
 
 impl StockCounters {
-    fn count(&mut self, outcome: &StockOutcome) {
+    fn count(&mut self, outcome: &Reservation) {
         let counter = match outcome {
-            StockOutcome::Reserved { .. } => &mut self.reserved,
-            StockOutcome::OutOfStock { .. } => &mut self.out_of_stock,
-            StockOutcome::UnknownProduct => &mut self.unknown_product,
-            StockOutcome::AlreadyApplied => &mut self.already_applied,
+            Reservation::Reserved { .. } => &mut self.reserved,
+            Reservation::OutOfStock { .. } => &mut self.out_of_stock,
+            Reservation::UnknownProduct => &mut self.unknown_product,
+            Reservation::AlreadyApplied => &mut self.already_applied,
         };
         *counter += 1;
     }
@@ -90,7 +90,7 @@ impl Actor for StockKeeper {
 }
 
 impl Handler<ReserveStock> for StockKeeper {
-    type Result = AtomicResponse<Self, Result<StockOutcome, StockError>>;
+    type Result = AtomicResponse<Self, Result<Reservation, StockError>>;
 
     fn handle(&mut self, ReserveStock(order): ReserveStock, _: &mut Context<Self>) -> Self::Result {
         let log = self.log.new(o!(
@@ -111,7 +111,7 @@ impl Handler<ReserveStock> for StockKeeper {
                 let (order, outcome) = result?;
                 keeper.counters.count(&outcome);
                 log_outcome(&log, &order, &outcome);
-                if outcome != StockOutcome::AlreadyApplied {
+                if outcome != Reservation::AlreadyApplied {
                     keeper.relay.do_send(WakeRelay);
                 }
                 Ok(outcome)
@@ -120,22 +120,22 @@ impl Handler<ReserveStock> for StockKeeper {
     }
 }
 
-fn log_outcome(log: &Logger, order: &OrderCreated, outcome: &StockOutcome) {
+fn log_outcome(log: &Logger, order: &OrderCreated, outcome: &Reservation) {
     let product = &order.product_id;
     match outcome {
-        StockOutcome::Reserved { new_stock } => {
+        Reservation::Reserved { new_stock } => {
             info!(
                 log,
                 "Stock for product {product} reduced. New stock: {new_stock}"
             )
         }
-        StockOutcome::OutOfStock { available } => warn!(log,
+        Reservation::OutOfStock { available } => warn!(log,
             "Order rejected: product {product} is out of stock";
             "requested" => order.quantity, "available" => available),
-        StockOutcome::UnknownProduct => {
+        Reservation::UnknownProduct => {
             warn!(log, "Order rejected: product {product} does not exist")
         }
-        StockOutcome::AlreadyApplied => {
+        Reservation::AlreadyApplied => {
             info!(log, "Order already applied, ignoring the redelivery")
         }
     }

@@ -5,9 +5,11 @@ pub mod catalogue;
 use serde::Serialize;
 use shared::events::RejectionReason;
 
-/// What became of one order's stock reservation.
+/// What became of one order's stock reservation: the product service's
+/// decision, announced by a `shared::events::StockEvent` (whose body is the
+/// event-side `StockOutcome`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StockOutcome {
+pub enum Reservation {
     Reserved {
         new_stock: i32,
     },
@@ -19,7 +21,7 @@ pub enum StockOutcome {
     AlreadyApplied,
 }
 
-impl StockOutcome {
+impl Reservation {
     /// Reads the outcome off the conditional decrement: the row it updated, if
     /// any, else the product as it stands.
     pub fn from_update(updated_stock: Option<i32>, current_stock: Option<i32>) -> Self {
@@ -60,28 +62,28 @@ mod tests {
     #[test]
     fn outcome_follows_the_conditional_update() {
         assert_eq!(
-            StockOutcome::from_update(Some(9), Some(9)),
-            StockOutcome::Reserved { new_stock: 9 }
+            Reservation::from_update(Some(9), Some(9)),
+            Reservation::Reserved { new_stock: 9 }
         );
         assert_eq!(
-            StockOutcome::from_update(None, Some(0)),
-            StockOutcome::OutOfStock { available: 0 }
+            Reservation::from_update(None, Some(0)),
+            Reservation::OutOfStock { available: 0 }
         );
         assert_eq!(
-            StockOutcome::from_update(None, None),
-            StockOutcome::UnknownProduct
+            Reservation::from_update(None, None),
+            Reservation::UnknownProduct
         );
     }
 
     #[test]
     fn rejections_name_their_reason() {
-        assert_eq!(StockOutcome::Reserved { new_stock: 1 }.rejection(), None);
+        assert_eq!(Reservation::Reserved { new_stock: 1 }.rejection(), None);
         assert_eq!(
-            StockOutcome::OutOfStock { available: 0 }.rejection(),
+            Reservation::OutOfStock { available: 0 }.rejection(),
             Some(RejectionReason::OutOfStock)
         );
         assert_eq!(
-            StockOutcome::UnknownProduct.rejection(),
+            Reservation::UnknownProduct.rejection(),
             Some(RejectionReason::UnknownProduct)
         );
     }
