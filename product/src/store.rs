@@ -12,8 +12,9 @@ use shared::amqp::STOCK_EXCHANGE;
 use shared::events::{OrderCreated, StockEvent};
 use shared::outbox;
 
+use crate::domain::ProductView;
 use crate::domain::catalogue::ProductDetails;
-use crate::domain::{ProductView, Reservation, stock_quantity};
+use crate::domain::stock::{Reservation, stock_quantity};
 use crate::entity::{processed_events, products};
 use crate::error::StockError;
 use crate::startup::SERVICE;

@@ -9,10 +9,10 @@ use actix::prelude::*;
 use shared::db::bounded;
 use shared::events::OrderCreated;
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
-use slog::{Logger, info, o, warn};
+use slog::{Logger, info, o};
 
-use crate::domain::Reservation;
 use crate::domain::catalogue::ProductDetails;
+use crate::domain::stock::{self, Reservation, StockCounters};
 use crate::error::StockError;
 use crate::store::ProductStore;
 
@@ -45,27 +45,6 @@ pub struct Restock {
 #[rtype(result = "StockCounters")]
 pub struct GetStockCounters;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StockCounters {
-    pub reserved: u64,
-    pub out_of_stock: u64,
-    pub unknown_product: u64,
-    pub already_applied: u64,
-    pub restocks: u64,
-}
-
-impl StockCounters {
-    fn count(&mut self, outcome: &Reservation) {
-        let counter = match outcome {
-            Reservation::Reserved { .. } => &mut self.reserved,
-            Reservation::OutOfStock { .. } => &mut self.out_of_stock,
-            Reservation::UnknownProduct => &mut self.unknown_product,
-            Reservation::AlreadyApplied => &mut self.already_applied,
-        };
-        *counter += 1;
-    }
-}
-
 pub struct StockKeeper {
     store: ProductStore,
     relay: Addr<OutboxRelay>,
@@ -97,47 +76,26 @@ impl Handler<ReserveStock> for StockKeeper {
             "event_id" => order.event_id.to_string(),
             "order_id" => order.order_id.to_string(),
         ));
-        info!(log, "[x] PRODUCT: Received order for product: {}", order.product_id;
-            "quantity" => order.quantity);
+        stock::received(&order).write(&log);
         let store = self.store.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 bounded(store.reserve(&order))
                     .await
-                    .map(|outcome| (order, outcome))
+                    .map(|reservation| (order, reservation))
             }
             .into_actor(self)
             .map(move |result, keeper, _| {
-                let (order, outcome) = result?;
-                keeper.counters.count(&outcome);
-                log_outcome(&log, &order, &outcome);
-                if outcome != Reservation::AlreadyApplied {
+                let (order, reservation) = result?;
+                let effects = stock::after_reservation(&order, &reservation);
+                keeper.counters.count(effects.count);
+                effects.log.write(&log);
+                if effects.wake_relay {
                     keeper.relay.do_send(WakeRelay);
                 }
-                Ok(outcome)
+                Ok(reservation)
             }),
         ))
-    }
-}
-
-fn log_outcome(log: &Logger, order: &OrderCreated, outcome: &Reservation) {
-    let product = &order.product_id;
-    match outcome {
-        Reservation::Reserved { new_stock } => {
-            info!(
-                log,
-                "Stock for product {product} reduced. New stock: {new_stock}"
-            )
-        }
-        Reservation::OutOfStock { available } => warn!(log,
-            "Order rejected: product {product} is out of stock";
-            "requested" => order.quantity, "available" => available),
-        Reservation::UnknownProduct => {
-            warn!(log, "Order rejected: product {product} does not exist")
-        }
-        Reservation::AlreadyApplied => {
-            info!(log, "Order already applied, ignoring the redelivery")
-        }
     }
 }
 
