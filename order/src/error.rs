@@ -4,8 +4,19 @@ use sea_orm::DbErr;
 use shared::http::{self, BodyError};
 use slog::{Logger, warn};
 
-use crate::actors::order_desk::PlaceError;
 use crate::domain::order_request::InvalidOrder;
+
+/// Why an order was not stored, or may not have been.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error("this Idempotency-Key was used with a different order")]
+    KeyReused,
+    #[error(transparent)]
+    Storage(#[from] DbErr),
+    /// COMMIT failed: the order may or may not be stored.
+    #[error("the database did not confirm the commit: {0}")]
+    OutcomeUnknown(DbErr),
+}
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,8 @@ use shared::http::{self, StaffOnly};
 use slog::Logger;
 use uuid::Uuid;
 
-use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, OrderView, PlaceOrder, Placed};
+use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder};
+use crate::domain::order::{OrderView, Placed};
 use crate::domain::order_request::{InvalidOrder, OrderRequest, validate_idempotency_key};
 use crate::domain::order_status::OrderStatus;
 use crate::error::ApiError;
