@@ -9,10 +9,10 @@ use sea_orm::DbErr;
 use shared::db::bounded;
 use shared::events::{Event, StockEvent};
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
-use slog::{Logger, info, o, warn};
+use slog::{Logger, o};
 use uuid::Uuid;
 
-use crate::domain::order::{OrderCounters, OrderView, OutcomeApplied, Placed};
+use crate::domain::order::{self, Effects, OrderCounters, OrderView, OutcomeApplied, Placed};
 use crate::domain::order_request::OrderRequest;
 use crate::domain::order_status::OrderStatus;
 use crate::error::PlaceError;
@@ -72,6 +72,19 @@ impl OrderDesk {
             log,
         }
     }
+
+    /// Does what the domain decided should follow a store call.
+    fn apply(&mut self, effects: Effects, log: &Logger) {
+        if let Some(counter) = effects.count {
+            self.counters.count(counter);
+        }
+        if let Some(line) = effects.log {
+            line.write(log);
+        }
+        if effects.wake_relay {
+            self.relay.do_send(WakeRelay);
+        }
+    }
 }
 
 impl Actor for OrderDesk {
@@ -82,36 +95,13 @@ impl Handler<PlaceOrder> for OrderDesk {
     type Result = ResponseActFuture<Self, Result<Placed, PlaceError>>;
 
     fn handle(&mut self, request: PlaceOrder, _: &mut Context<Self>) -> Self::Result {
-        let store = self.store.clone();
+        let (store, log) = (self.store.clone(), self.log.clone());
         // Orders are stored concurrently; each is its own transaction.
         Box::pin(
             async move { store.place(request.order, request.idempotency_key).await }
                 .into_actor(self)
-                .map(|placed, desk, _| {
-                    match &placed {
-                        Ok(Placed::Created(order)) => {
-                            desk.counters.accepted += 1;
-                            info!(desk.log, "order accepted";
-                                "order_id" => order.order_id.to_string(),
-                                "product_id" => &order.product_id, "quantity" => order.quantity);
-                            // Publish now rather than at the relay's next poll.
-                            desk.relay.do_send(WakeRelay);
-                        }
-                        Ok(Placed::Replayed(order)) => {
-                            desk.counters.replayed += 1;
-                            info!(desk.log, "order request replayed with its Idempotency-Key";
-                                "order_id" => order.order_id.to_string());
-                        }
-                        Err(PlaceError::KeyReused) => {}
-                        Err(PlaceError::Storage(e)) => {
-                            desk.counters.storage_failures += 1;
-                            warn!(desk.log, "order not accepted: it could not be stored"; "err" => %e);
-                        }
-                        Err(PlaceError::OutcomeUnknown(e)) => {
-                            desk.counters.storage_failures += 1;
-                            warn!(desk.log, "order outcome unknown: the commit was not confirmed"; "err" => %e);
-                        }
-                    }
+                .map(move |placed, desk, _| {
+                    desk.apply(order::after_placing(&placed), &log);
                     placed
                 }),
         )
@@ -155,27 +145,12 @@ impl Handler<RecordStockOutcome> for OrderDesk {
                     .await
                     .map(|applied| (event, applied))
             }
-                .into_actor(self)
-                .map(move |recorded, desk, _| {
-                    let (event, applied) = recorded?;
-                    match applied {
-                        OutcomeApplied::Moved(OrderStatus::Confirmed) => {
-                            desk.counters.confirmed += 1;
-                            info!(log, "order confirmed");
-                        }
-                        OutcomeApplied::Moved(status) => {
-                            desk.counters.rejected += 1;
-                            info!(log, "order {}", status.as_str();
-                                "reason" => event.rejection().map(|r| r.as_str()));
-                        }
-                        OutcomeApplied::AlreadyThere => info!(log, "stock outcome already recorded"),
-                        OutcomeApplied::UnknownOrder => warn!(log, "stock outcome for an unknown order, ignored"),
-                        OutcomeApplied::Forbidden(forbidden) => {
-                            warn!(log, "stock outcome contradicts the order's status, ignored"; "err" => %forbidden)
-                        }
-                    }
-                    Ok(applied)
-                }),
+            .into_actor(self)
+            .map(move |recorded, desk, _| {
+                let (event, applied) = recorded?;
+                desk.apply(order::after_outcome(&event, applied), &log);
+                Ok(applied)
+            }),
         )
     }
 }
