@@ -14,7 +14,7 @@ use shared::outbox;
 use uuid::Uuid;
 
 use crate::domain::order::{OrderView, OutcomeApplied, Placed};
-use crate::domain::order_request::OrderRequest;
+use crate::domain::order_request::{IdempotencyKey, OrderRequest};
 use crate::domain::order_status::{OrderStatus, Transition};
 use crate::entity::{idempotency_keys, orders};
 use crate::error::PlaceError;
@@ -48,12 +48,12 @@ impl OrderStore {
     pub async fn place(
         &self,
         order: OrderRequest,
-        idempotency_key: Option<String>,
+        idempotency_key: Option<IdempotencyKey>,
     ) -> Result<Placed, PlaceError> {
         let fingerprint = order.fingerprint();
         let event = OrderCreated {
-            customer_email: order.customer_email,
-            ..OrderCreated::new(order.product_id, order.quantity)
+            customer_email: order.customer_email.map(|email| email.as_str().to_owned()),
+            ..OrderCreated::new(order.product_id.as_str().to_owned(), order.quantity.get())
         };
         let now = event.created_at.into();
         let row = orders::Model {
@@ -76,7 +76,7 @@ impl OrderStore {
                 .await?;
             if let Some(key) = &idempotency_key {
                 let claimed = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-                    key: Set(key.clone()),
+                    key: Set(key.as_str().to_owned()),
                     fingerprint: Set(fingerprint.clone()),
                     order_id: Set(event.order_id),
                     created_at: Set(now),
@@ -96,7 +96,7 @@ impl OrderStore {
         .await?;
         let Some(txn) = staged else {
             // Only a key seen before stages nothing.
-            let key = idempotency_key.as_deref().unwrap_or_default();
+            let key = idempotency_key.as_ref().map_or("", IdempotencyKey::as_str);
             return bounded(self.replay(key, &fingerprint)).await;
         };
         bounded(txn.commit())

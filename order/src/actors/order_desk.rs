@@ -13,7 +13,7 @@ use slog::{Logger, o};
 use uuid::Uuid;
 
 use crate::domain::order::{self, Effects, OrderCounters, OrderView, OutcomeApplied, Placed};
-use crate::domain::order_request::OrderRequest;
+use crate::domain::order_request::{IdempotencyKey, OrderRequest};
 use crate::domain::order_status::OrderStatus;
 use crate::error::PlaceError;
 use crate::store::OrderStore;
@@ -23,7 +23,7 @@ use crate::store::OrderStore;
 #[rtype(result = "Result<Placed, PlaceError>")]
 pub struct PlaceOrder {
     pub order: OrderRequest,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// One order by id.

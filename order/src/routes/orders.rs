@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder};
 use crate::domain::order::{OrderView, Placed};
-use crate::domain::order_request::{InvalidOrder, OrderRequest, validate_idempotency_key};
+use crate::domain::order_request::{IdempotencyKey, InvalidOrder, OrderRequest};
 use crate::domain::order_status::OrderStatus;
 use crate::error::ApiError;
 
@@ -28,7 +28,7 @@ pub async fn create_order(
     let order = OrderRequest::parse(&body)?;
     let idempotency_key = match request.headers().get("idempotency-key") {
         None => None,
-        Some(value) => Some(validate_idempotency_key(value.to_str().map_err(|_| {
+        Some(value) => Some(IdempotencyKey::try_from(value.to_str().map_err(|_| {
             InvalidOrder {
                 message: "Idempotency-Key must be printable ASCII".into(),
                 field: Some("Idempotency-Key".into()),
