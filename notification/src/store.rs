@@ -12,23 +12,9 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::domain::mailing::Recorded;
 use crate::domain::{Email, EmailKind};
 use crate::entity::sent_emails;
-
-/// What the ledger knew of an email when it was recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// First seen now: send it.
-    New,
-    /// Pending, and its sender gave no sign for longer than the lease:
-    /// taken over, send it.
-    TakenOver,
-    /// Pending, claimed recently by another sender: leave it to them (the
-    /// sweep takes it over if they never mark it).
-    InProgress,
-    /// Sent before: do not send it again.
-    AlreadySent,
-}
 
 #[derive(Clone)]
 pub struct EmailLedger {

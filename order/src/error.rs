@@ -4,14 +4,28 @@ use sea_orm::DbErr;
 use shared::http::{self, BodyError};
 use slog::{Logger, warn};
 
-use crate::actors::order_desk::PlaceError;
 use crate::domain::order_request::InvalidOrder;
+use crate::routes::orders::InvalidParameter;
+
+/// Why an order was not stored, or may not have been.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error("this Idempotency-Key was used with a different order")]
+    KeyReused,
+    #[error(transparent)]
+    Storage(#[from] DbErr),
+    /// COMMIT failed: the order may or may not be stored.
+    #[error("the database did not confirm the commit: {0}")]
+    OutcomeUnknown(DbErr),
+}
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
     InvalidOrder(#[from] InvalidOrder),
+    #[error(transparent)]
+    InvalidParameter(#[from] InvalidParameter),
     #[error(transparent)]
     Body(#[from] BodyError),
     #[error("this Idempotency-Key was already used with a different order")]
@@ -56,7 +70,7 @@ impl From<PlaceError> for ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::InvalidOrder(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidOrder(_) | ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::Body(e) => e.status_code(),
             ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
             ApiError::OrderNotFound(_) => StatusCode::NOT_FOUND,
@@ -70,6 +84,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let field = match self {
             ApiError::InvalidOrder(InvalidOrder { field, .. }) => field.as_deref(),
+            ApiError::InvalidParameter(InvalidParameter { field, .. }) => *field,
             _ => None,
         };
         http::error_response(self.status_code(), self, field)

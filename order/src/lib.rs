@@ -5,3 +5,4 @@ pub mod entity;
 pub mod error;
 pub mod routes;
 pub mod startup;
+pub mod store;

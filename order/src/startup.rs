@@ -13,10 +13,11 @@ use shared::outbox::relay::OutboxRelay;
 use slog::{Logger, info};
 
 use crate::actors::StockEventConsumer;
-use crate::actors::order_desk::{OrderBook, OrderDesk};
+use crate::actors::order_desk::OrderDesk;
 use crate::config::Settings;
 use crate::routes;
 use crate::routes::orders::query_error;
+use crate::store::OrderStore;
 
 pub const SERVICE: &str = "order";
 
@@ -49,7 +50,7 @@ impl Application {
             log.clone(),
         );
         let order_desk =
-            OrderDesk::new(OrderBook::new(db.clone()), relay.clone(), log.clone()).start();
+            OrderDesk::new(OrderStore::new(db.clone()), relay.clone(), log.clone()).start();
         let consumers = ConsumerContext::for_database(&db, log.clone());
         let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())
             .start_consuming(

@@ -12,8 +12,9 @@ use shared::amqp::STOCK_EXCHANGE;
 use shared::events::{OrderCreated, StockEvent};
 use shared::outbox;
 
+use crate::domain::ProductView;
 use crate::domain::catalogue::ProductDetails;
-use crate::domain::{ProductView, StockOutcome, stock_quantity};
+use crate::domain::stock::{Reservation, stock_quantity};
 use crate::entity::{processed_events, products};
 use crate::error::StockError;
 use crate::startup::SERVICE;
@@ -39,7 +40,7 @@ impl ProductStore {
 
     /// Records the event, applies the reservation and stages the stock event
     /// in one transaction: all of it commits, or none of it.
-    pub async fn reserve(&self, order: &OrderCreated) -> Result<StockOutcome, StockError> {
+    pub async fn reserve(&self, order: &OrderCreated) -> Result<Reservation, StockError> {
         let txn = self.db.begin().await?;
         let recorded = processed_events::Entity::insert(processed_events::ActiveModel {
             event_id: Set(order.event_id),
@@ -51,7 +52,7 @@ impl ProductStore {
         .await?;
         if !matches!(recorded, TryInsertResult::Inserted(1)) {
             txn.rollback().await?;
-            return Ok(StockOutcome::AlreadyApplied);
+            return Ok(Reservation::AlreadyApplied);
         }
         let quantity = stock_quantity(order.quantity);
         let updated = products::Entity::update_many()
@@ -70,8 +71,8 @@ impl ProductStore {
                 .await?
                 .map(|product| product.stock),
         };
-        let outcome = StockOutcome::from_update(updated.first().map(|p| p.stock), current);
-        let event = StockEvent::answering(order, outcome.rejection());
+        let reservation = Reservation::from_update(updated.first().map(|p| p.stock), current);
+        let event = StockEvent::answering(order, reservation.rejection());
         outbox::stage(
             &txn,
             SERVICE,
@@ -81,7 +82,7 @@ impl ProductStore {
         )
         .await?;
         txn.commit().await?;
-        Ok(outcome)
+        Ok(reservation)
     }
 
     pub async fn list(&self) -> Result<BTreeMap<String, ProductView>, StockError> {

@@ -19,7 +19,8 @@ use slog::{Logger, info, o, warn};
 use uuid::Uuid;
 
 use crate::domain::Email;
-use crate::store::{EmailLedger, Recorded};
+use crate::domain::mailing::{self, EmailOutcome, MailCounter, MailerCounters};
+use crate::store::EmailLedger;
 
 /// How long a sender may hold a pending email before another takes it over.
 pub const SEND_LEASE: Duration = Duration::from_secs(30);
@@ -48,15 +49,6 @@ impl From<StockEvent> for SendEmail {
 #[rtype(result = "Result<u64, MailError>")]
 pub struct SendUnsentEmails;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailOutcome {
-    Sent,
-    /// Sent before for this event: not sent again.
-    AlreadySent,
-    /// Another delivery of the same event is sending it right now.
-    InProgress,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
     #[error("could not record the email: {0}")]
@@ -75,16 +67,6 @@ impl Classify for MailError {
 #[derive(Debug, Message)]
 #[rtype(result = "MailerCounters")]
 pub struct GetMailerCounters;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MailerCounters {
-    pub sent: u64,
-    pub already_sent: u64,
-    /// Duplicates that arrived while another delivery was sending the email.
-    pub in_progress: u64,
-    /// Of `sent`, emails whose sender died and that were sent again.
-    pub resent: u64,
-}
 
 pub struct Mailer {
     ledger: EmailLedger,
@@ -107,7 +89,7 @@ impl Mailer {
     /// Sends `email` now and marks it sent.
     fn send_and_mark(&mut self, email: Email) -> ResponseActFuture<Self, Result<(), MailError>> {
         send(&self.log, &email);
-        self.counters.sent += 1;
+        self.counters.count(MailCounter::Sent);
         self.mark(email.event_id)
     }
 
@@ -135,16 +117,16 @@ impl Actor for Mailer {
     }
 }
 
-/// The email itself: the original system's line, with this email's subject.
+/// Sends `email`: for now, its line in the log.
 fn send(log: &Logger, email: &Email) {
-    let log = log.new(o!(
+    mailing::email_line(email).write(&email_log(log, email));
+}
+
+fn email_log(log: &Logger, email: &Email) -> Logger {
+    log.new(o!(
         "event_id" => email.event_id.to_string(),
         "order_id" => email.order_id.to_string(),
-    ));
-    info!(log, "[x] NOTIFICATION: '{}' for purchased product: {}",
-        email.kind.subject(), email.product_id;
-        "kind" => email.kind.as_str(), "quantity" => email.quantity,
-        "to" => email.to.as_deref().unwrap_or("<no address>"));
+    ))
 }
 
 impl Handler<SendEmail> for Mailer {
@@ -153,7 +135,7 @@ impl Handler<SendEmail> for Mailer {
     fn handle(&mut self, SendEmail(email): SendEmail, _: &mut Context<Self>) -> Self::Result {
         if self.unmarked.contains(&email.event_id) {
             // Sent already (its mark was lost to an outage, or is under way).
-            self.counters.already_sent += 1;
+            self.counters.count(MailCounter::AlreadySent);
             return Box::pin(self.mark(email.event_id).map(|marked, _, _| {
                 marked?;
                 Ok(EmailOutcome::AlreadySent)
@@ -168,32 +150,25 @@ impl Handler<SendEmail> for Mailer {
             recorded
                 .into_actor(self)
                 .then(move |recorded, mailer, _| -> Self::Result {
-                    let log = mailer.log.new(o!(
-                        "event_id" => email.event_id.to_string(),
-                        "order_id" => email.order_id.to_string(),
-                    ));
-                    let done = |outcome| Box::pin(fut::ready(Ok(outcome))) as Self::Result;
-                    match recorded {
-                        Err(e) => Box::pin(fut::ready(Err(e.into()))),
-                        Ok(Recorded::AlreadySent) => {
-                            info!(log, "email already sent, not sending it again"; "kind" => email.kind.as_str());
-                            mailer.counters.already_sent += 1;
-                            done(EmailOutcome::AlreadySent)
-                        }
-                        Ok(Recorded::InProgress) => {
-                            info!(log, "email being sent by another delivery of this event"; "kind" => email.kind.as_str());
-                            mailer.counters.in_progress += 1;
-                            done(EmailOutcome::InProgress)
-                        }
-                        Ok(recorded) => {
-                            if recorded == Recorded::TakenOver {
-                                mailer.counters.resent += 1;
-                            }
+                    let recorded = match recorded {
+                        Ok(recorded) => recorded,
+                        Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+                    };
+                    let effects = mailing::after_record(&email, recorded);
+                    if let Some(counter) = effects.count {
+                        mailer.counters.count(counter);
+                    }
+                    if let Some(line) = effects.log {
+                        line.write(&email_log(&mailer.log, &email));
+                    }
+                    match effects.outcome {
+                        EmailOutcome::Sent => {
                             Box::pin(mailer.send_and_mark(email).map(|marked, _, _| {
                                 marked?;
                                 Ok(EmailOutcome::Sent)
                             }))
                         }
+                        skipped => Box::pin(fut::ready(Ok(skipped))),
                     }
                 }),
         )

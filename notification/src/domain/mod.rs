@@ -1,5 +1,7 @@
 //! Which email each event calls for. Pure: no actix, no database.
 
+pub mod mailing;
+
 use serde::{Deserialize, Serialize};
 use shared::events::{Event, OrderCreated, RejectionReason, StockEvent};
 use uuid::Uuid;

@@ -3,8 +3,9 @@ use std::time::Duration;
 
 use actix::Actor;
 use notification::actors::OrderCreatedConsumer;
-use notification::actors::mailer::{GetMailerCounters, Mailer, MailerCounters, SEND_LEASE};
+use notification::actors::mailer::{GetMailerCounters, Mailer, SEND_LEASE};
 use notification::config::Settings;
+use notification::domain::mailing::{EmailOutcome, MailerCounters};
 use notification::startup::Application;
 use notification::store::EmailLedger;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -150,10 +151,7 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
         .unwrap();
 
     // Assert: the lost one sent once; the other left to its live sender.
-    assert_eq!(
-        redelivered,
-        notification::actors::mailer::EmailOutcome::InProgress
-    );
+    assert_eq!(redelivered, EmailOutcome::InProgress);
     assert_eq!(
         mailer.send(GetMailerCounters).await.unwrap(),
         MailerCounters {

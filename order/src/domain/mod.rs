@@ -1,2 +1,3 @@
+pub mod order;
 pub mod order_request;
 pub mod order_status;

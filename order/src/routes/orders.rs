@@ -7,8 +7,9 @@ use shared::http::{self, StaffOnly};
 use slog::Logger;
 use uuid::Uuid;
 
-use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, OrderView, PlaceOrder, Placed};
-use crate::domain::order_request::{InvalidOrder, OrderRequest, validate_idempotency_key};
+use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder};
+use crate::domain::order::{OrderView, Placed};
+use crate::domain::order_request::{IdempotencyKey, InvalidOrder, OrderRequest};
 use crate::domain::order_status::OrderStatus;
 use crate::error::ApiError;
 
@@ -27,7 +28,7 @@ pub async fn create_order(
     let order = OrderRequest::parse(&body)?;
     let idempotency_key = match request.headers().get("idempotency-key") {
         None => None,
-        Some(value) => Some(validate_idempotency_key(value.to_str().map_err(|_| {
+        Some(value) => Some(IdempotencyKey::try_from(value.to_str().map_err(|_| {
             InvalidOrder {
                 message: "Idempotency-Key must be printable ASCII".into(),
                 field: Some("Idempotency-Key".into()),
@@ -100,8 +101,9 @@ pub async fn list_orders(
         .status
         .as_deref()
         .map(|s| {
-            OrderStatus::parse(s)
-                .ok_or_else(|| invalid("status", "status must be pending, confirmed or rejected"))
+            OrderStatus::parse(s).ok_or_else(|| {
+                InvalidParameter::field("status", "status must be pending, confirmed or rejected")
+            })
         })
         .transpose()?;
     let limit = match params.limit.as_deref() {
@@ -111,7 +113,7 @@ pub async fn list_orders(
             .ok()
             .filter(|n| (1..=MAX_PAGE).contains(n))
             .ok_or_else(|| {
-                invalid(
+                InvalidParameter::field(
                     "limit",
                     format!("limit must be a whole number from 1 to {MAX_PAGE}"),
                 )
@@ -138,28 +140,39 @@ pub async fn list_orders(
     Ok(HttpResponse::Ok().json(json!({ "orders": orders, "next_after": next_after.flatten() })))
 }
 
+/// A path or query parameter that does not parse; `field` names it, when
+/// one is to blame. Answered like an invalid body: 400 with the JSON error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidParameter {
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl InvalidParameter {
+    fn field(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+}
+
 /// Query strings that do not parse get the same JSON errors as bodies.
 pub fn query_error(
     error: actix_web::error::QueryPayloadError,
     _: &HttpRequest,
 ) -> actix_web::Error {
-    ApiError::InvalidOrder(InvalidOrder {
+    ApiError::from(InvalidParameter {
         message: format!("invalid query string: {error}; known parameters: status, limit, after"),
         field: None,
     })
     .into()
 }
 
-fn invalid(field: &str, message: impl Into<String>) -> ApiError {
-    ApiError::InvalidOrder(InvalidOrder {
-        message: message.into(),
-        field: Some(field.to_string()),
-    })
-}
-
-fn parse_uuid(raw: &str, field: &'static str) -> Result<Uuid, ApiError> {
+fn parse_uuid(raw: &str, field: &'static str) -> Result<Uuid, InvalidParameter> {
     raw.parse().map_err(|_| {
-        invalid(
+        InvalidParameter::field(
             field,
             format!("{field} must be an order id (a UUID), got {raw:?}"),
         )

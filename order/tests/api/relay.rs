@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
-use order::actors::order_desk::{OrderBook, Placed};
+use order::domain::order::Placed;
 use order::domain::order_request::OrderRequest;
 use order::startup::SERVICE;
+use order::store::OrderStore;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::broker::memory::InMemoryBroker;
 use shared::outbox::Outbox;
@@ -25,10 +26,10 @@ async fn database() -> (TestDatabase, DatabaseConnection) {
 }
 
 async fn place(db: &DatabaseConnection, count: usize) -> Vec<String> {
-    let book = OrderBook::new(db.clone());
+    let store = OrderStore::new(db.clone());
     let mut ids = Vec::new();
     for _ in 0..count {
-        let placed = book.place(OrderRequest::default(), None).await.unwrap();
+        let placed = store.place(OrderRequest::default(), None).await.unwrap();
         let Placed::Created(order) = placed else {
             panic!("a new order")
         };

@@ -9,16 +9,16 @@ use actix::prelude::*;
 use shared::db::bounded;
 use shared::events::OrderCreated;
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
-use slog::{Logger, info, o, warn};
+use slog::{Logger, info, o};
 
-use crate::domain::StockOutcome;
 use crate::domain::catalogue::ProductDetails;
+use crate::domain::stock::{self, Reservation, StockCounters};
 use crate::error::StockError;
 use crate::store::ProductStore;
 
 /// Take the ordered quantity from stock, or reject the order.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<StockOutcome, StockError>")]
+#[rtype(result = "Result<Reservation, StockError>")]
 pub struct ReserveStock(pub OrderCreated);
 
 impl From<OrderCreated> for ReserveStock {
@@ -45,27 +45,6 @@ pub struct Restock {
 #[rtype(result = "StockCounters")]
 pub struct GetStockCounters;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StockCounters {
-    pub reserved: u64,
-    pub out_of_stock: u64,
-    pub unknown_product: u64,
-    pub already_applied: u64,
-    pub restocks: u64,
-}
-
-impl StockCounters {
-    fn count(&mut self, outcome: &StockOutcome) {
-        let counter = match outcome {
-            StockOutcome::Reserved { .. } => &mut self.reserved,
-            StockOutcome::OutOfStock { .. } => &mut self.out_of_stock,
-            StockOutcome::UnknownProduct => &mut self.unknown_product,
-            StockOutcome::AlreadyApplied => &mut self.already_applied,
-        };
-        *counter += 1;
-    }
-}
-
 pub struct StockKeeper {
     store: ProductStore,
     relay: Addr<OutboxRelay>,
@@ -90,54 +69,33 @@ impl Actor for StockKeeper {
 }
 
 impl Handler<ReserveStock> for StockKeeper {
-    type Result = AtomicResponse<Self, Result<StockOutcome, StockError>>;
+    type Result = AtomicResponse<Self, Result<Reservation, StockError>>;
 
     fn handle(&mut self, ReserveStock(order): ReserveStock, _: &mut Context<Self>) -> Self::Result {
         let log = self.log.new(o!(
             "event_id" => order.event_id.to_string(),
             "order_id" => order.order_id.to_string(),
         ));
-        info!(log, "[x] PRODUCT: Received order for product: {}", order.product_id;
-            "quantity" => order.quantity);
+        stock::received(&order).write(&log);
         let store = self.store.clone();
         AtomicResponse::new(Box::pin(
             async move {
                 bounded(store.reserve(&order))
                     .await
-                    .map(|outcome| (order, outcome))
+                    .map(|reservation| (order, reservation))
             }
             .into_actor(self)
             .map(move |result, keeper, _| {
-                let (order, outcome) = result?;
-                keeper.counters.count(&outcome);
-                log_outcome(&log, &order, &outcome);
-                if outcome != StockOutcome::AlreadyApplied {
+                let (order, reservation) = result?;
+                let effects = stock::after_reservation(&order, &reservation);
+                keeper.counters.count(effects.count);
+                effects.log.write(&log);
+                if effects.wake_relay {
                     keeper.relay.do_send(WakeRelay);
                 }
-                Ok(outcome)
+                Ok(reservation)
             }),
         ))
-    }
-}
-
-fn log_outcome(log: &Logger, order: &OrderCreated, outcome: &StockOutcome) {
-    let product = &order.product_id;
-    match outcome {
-        StockOutcome::Reserved { new_stock } => {
-            info!(
-                log,
-                "Stock for product {product} reduced. New stock: {new_stock}"
-            )
-        }
-        StockOutcome::OutOfStock { available } => warn!(log,
-            "Order rejected: product {product} is out of stock";
-            "requested" => order.quantity, "available" => available),
-        StockOutcome::UnknownProduct => {
-            warn!(log, "Order rejected: product {product} does not exist")
-        }
-        StockOutcome::AlreadyApplied => {
-            info!(log, "Order already applied, ignoring the redelivery")
-        }
     }
 }
 

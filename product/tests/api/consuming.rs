@@ -1,7 +1,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use product::actors::stock_keeper::StockCounters;
+use product::domain::stock::StockCounters;
 use shared::amqp::ORDER_EXCHANGE;
 use shared::events::OrderCreated;
 use testkit::eventually;

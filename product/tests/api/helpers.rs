@@ -3,8 +3,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::Addr;
-use product::actors::stock_keeper::{GetStockCounters, StockCounters, StockKeeper};
+use product::actors::stock_keeper::{GetStockCounters, StockKeeper};
 use product::config::Settings;
+use product::domain::stock::StockCounters;
 use product::startup::Application;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value;

@@ -1,0 +1,293 @@
+//! An order as the service shows it, what storing one or applying a stock
+//! outcome to it came to, and what the `OrderDesk` does after each (count
+//! it, log it, wake the relay).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::events::StockEvent;
+use shared::telemetry::LogLine;
+use uuid::Uuid;
+
+use crate::domain::order_status::{ForbiddenTransition, OrderStatus};
+use crate::error::PlaceError;
+
+/// An order as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrderView {
+    pub order_id: Uuid,
+    pub product_id: String,
+    pub quantity: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    pub status: OrderStatus,
+    /// Why a rejected order was rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    Created(OrderView),
+    /// The same request came with this key before: its order, unchanged.
+    Replayed(OrderView),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeApplied {
+    Moved(OrderStatus),
+    AlreadyThere,
+    /// Not an order of ours; acknowledged and logged.
+    UnknownOrder,
+    /// Contradicts a final status; acknowledged and logged.
+    Forbidden(ForbiddenTransition),
+}
+
+/// What the `OrderDesk` has done so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrderCounters {
+    pub accepted: u64,
+    pub replayed: u64,
+    pub storage_failures: u64,
+    pub confirmed: u64,
+    pub rejected: u64,
+}
+
+/// One of the counters of [`OrderCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderCounter {
+    Accepted,
+    Replayed,
+    StorageFailures,
+    Confirmed,
+    Rejected,
+}
+
+impl OrderCounters {
+    pub fn count(&mut self, counter: OrderCounter) {
+        let count = match counter {
+            OrderCounter::Accepted => &mut self.accepted,
+            OrderCounter::Replayed => &mut self.replayed,
+            OrderCounter::StorageFailures => &mut self.storage_failures,
+            OrderCounter::Confirmed => &mut self.confirmed,
+            OrderCounter::Rejected => &mut self.rejected,
+        };
+        *count += 1;
+    }
+}
+
+/// What the `OrderDesk` does once the store has answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    pub count: Option<OrderCounter>,
+    pub log: Option<LogLine>,
+    /// The outbox has a new event: publish it now rather than at the
+    /// relay's next poll.
+    pub wake_relay: bool,
+}
+
+impl Effects {
+    fn new(count: Option<OrderCounter>, log: LogLine) -> Self {
+        Self {
+            count,
+            log: Some(log),
+            wake_relay: false,
+        }
+    }
+}
+
+pub fn after_placing(placed: &Result<Placed, PlaceError>) -> Effects {
+    match placed {
+        Ok(Placed::Created(order)) => Effects {
+            wake_relay: true,
+            ..Effects::new(
+                Some(OrderCounter::Accepted),
+                LogLine::info("order accepted")
+                    .with("order_id", order.order_id.to_string())
+                    .with("product_id", order.product_id.as_str())
+                    .with("quantity", order.quantity),
+            )
+        },
+        Ok(Placed::Replayed(order)) => Effects::new(
+            Some(OrderCounter::Replayed),
+            LogLine::info("order request replayed with its Idempotency-Key")
+                .with("order_id", order.order_id.to_string()),
+        ),
+        // The client is told; nothing went wrong here.
+        Err(PlaceError::KeyReused) => Effects::default(),
+        Err(PlaceError::Storage(e)) => Effects::new(
+            Some(OrderCounter::StorageFailures),
+            LogLine::warn("order not accepted: it could not be stored").with("err", e.to_string()),
+        ),
+        Err(PlaceError::OutcomeUnknown(e)) => Effects::new(
+            Some(OrderCounter::StorageFailures),
+            LogLine::warn("order outcome unknown: the commit was not confirmed")
+                .with("err", e.to_string()),
+        ),
+    }
+}
+
+pub fn after_outcome(event: &StockEvent, applied: OutcomeApplied) -> Effects {
+    match applied {
+        OutcomeApplied::Moved(OrderStatus::Confirmed) => Effects::new(
+            Some(OrderCounter::Confirmed),
+            LogLine::info("order confirmed"),
+        ),
+        OutcomeApplied::Moved(status) => {
+            let mut log = LogLine::info(format!("order {}", status.as_str()));
+            if let Some(reason) = event.rejection() {
+                log = log.with("reason", reason.as_str());
+            }
+            Effects::new(Some(OrderCounter::Rejected), log)
+        }
+        OutcomeApplied::AlreadyThere => {
+            Effects::new(None, LogLine::info("stock outcome already recorded"))
+        }
+        OutcomeApplied::UnknownOrder => Effects::new(
+            None,
+            LogLine::warn("stock outcome for an unknown order, ignored"),
+        ),
+        OutcomeApplied::Forbidden(forbidden) => Effects::new(
+            None,
+            LogLine::warn("stock outcome contradicts the order's status, ignored")
+                .with("err", forbidden.to_string()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbErr;
+    use shared::events::{OrderCreated, RejectionReason};
+    use shared::telemetry::LogLevel;
+
+    use super::*;
+
+    fn order() -> OrderView {
+        let now = Utc::now();
+        OrderView {
+            order_id: Uuid::now_v7(),
+            product_id: "456".into(),
+            quantity: 2,
+            customer_email: None,
+            status: OrderStatus::Pending,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn only_a_new_order_wakes_the_relay() {
+        let order = order();
+        let created = after_placing(&Ok(Placed::Created(order.clone())));
+        assert_eq!(created.count, Some(OrderCounter::Accepted));
+        assert!(created.wake_relay);
+        assert_eq!(
+            created.log,
+            Some(
+                LogLine::info("order accepted")
+                    .with("order_id", order.order_id.to_string())
+                    .with("product_id", "456")
+                    .with("quantity", 2u32)
+            )
+        );
+        let replayed = after_placing(&Ok(Placed::Replayed(order)));
+        assert_eq!(replayed.count, Some(OrderCounter::Replayed));
+        assert!(!replayed.wake_relay);
+    }
+
+    #[test]
+    fn failures_to_store_are_counted_and_warned_about() {
+        for (failure, message) in [
+            (
+                PlaceError::Storage(DbErr::Custom("refused".into())),
+                "order not accepted: it could not be stored",
+            ),
+            (
+                PlaceError::OutcomeUnknown(DbErr::Custom("refused".into())),
+                "order outcome unknown: the commit was not confirmed",
+            ),
+        ] {
+            let effects = after_placing(&Err(failure));
+            assert_eq!(effects.count, Some(OrderCounter::StorageFailures));
+            let log = effects.log.expect("a log line");
+            assert_eq!(
+                (log.level, log.message.as_str()),
+                (LogLevel::Warning, message)
+            );
+            assert!(!effects.wake_relay);
+        }
+        assert_eq!(
+            after_placing(&Err(PlaceError::KeyReused)),
+            Effects::default()
+        );
+    }
+
+    #[test]
+    fn each_applied_outcome_is_counted_and_logged() {
+        let order = OrderCreated::new("123".into(), 1);
+        let reserved = StockEvent::answering(&order, None);
+        let rejected = StockEvent::answering(&order, Some(RejectionReason::OutOfStock));
+        let forbidden = ForbiddenTransition {
+            from: OrderStatus::Confirmed,
+            to: OrderStatus::Rejected,
+        };
+        let cases = [
+            (
+                &reserved,
+                OutcomeApplied::Moved(OrderStatus::Confirmed),
+                Some(OrderCounter::Confirmed),
+                LogLine::info("order confirmed"),
+            ),
+            (
+                &rejected,
+                OutcomeApplied::Moved(OrderStatus::Rejected),
+                Some(OrderCounter::Rejected),
+                LogLine::info("order rejected").with("reason", "out_of_stock"),
+            ),
+            (
+                &reserved,
+                OutcomeApplied::AlreadyThere,
+                None,
+                LogLine::info("stock outcome already recorded"),
+            ),
+            (
+                &reserved,
+                OutcomeApplied::UnknownOrder,
+                None,
+                LogLine::warn("stock outcome for an unknown order, ignored"),
+            ),
+            (
+                &rejected,
+                OutcomeApplied::Forbidden(forbidden),
+                None,
+                LogLine::warn("stock outcome contradicts the order's status, ignored")
+                    .with("err", forbidden.to_string()),
+            ),
+        ];
+        for (event, applied, count, log) in cases {
+            let effects = after_outcome(event, applied);
+            assert_eq!(effects.count, count, "{applied:?}");
+            assert_eq!(effects.log, Some(log), "{applied:?}");
+            assert!(!effects.wake_relay, "{applied:?}");
+        }
+    }
+
+    #[test]
+    fn counters_count_what_they_are_named() {
+        let mut counters = OrderCounters::default();
+        counters.count(OrderCounter::Accepted);
+        counters.count(OrderCounter::Rejected);
+        counters.count(OrderCounter::Rejected);
+        assert_eq!(
+            counters,
+            OrderCounters {
+                accepted: 1,
+                rejected: 2,
+                ..OrderCounters::default()
+            }
+        );
+    }
+}
