@@ -1,16 +1,16 @@
-use std::net::TcpListener;
+//! Wires the product service: the `StockKeeper` behind the consumer of
+//! `OrderCreated`, the `Catalogue` behind the reads, and their routes.
+
 use std::sync::Arc;
 
 use actix::{Actor, Addr};
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
-use anyhow::Context as _;
-use shared::amqp::{ORDER_CREATED, QueueNames};
+use actix_web::web;
+use shared::amqp::{self, ORDER_CREATED, QueueNames};
 use shared::consumer::{ConsumerContext, ConsumerStats};
 use shared::health::ServiceHealth;
 use shared::http::StaffAccess;
-use shared::outbox::relay::OutboxRelay;
-use slog::{Logger, info};
+use shared::service::{Running, Service};
+use slog::Logger;
 
 use crate::actors::OrderCreatedConsumer;
 use crate::actors::catalogue::Catalogue;
@@ -22,10 +22,8 @@ use crate::store::ProductStore;
 pub const SERVICE: &str = "product";
 
 pub struct Application {
-    port: u16,
-    server: Server,
+    running: Running,
     stock_keeper: Addr<StockKeeper>,
-    consumer: Addr<OrderCreatedConsumer>,
     consumers: ConsumerContext,
 }
 
@@ -33,18 +31,15 @@ impl Application {
     /// Connects to PostgreSQL (waiting for it), migrates, starts the actors and
     /// binds the HTTP listener. RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let db = shared::db::connect(&settings.database_url, &log).await;
-        migration::migrate(&db)
-            .await
-            .context("applying database migrations")?;
+        let db = shared::service::connect_and_migrate(&settings.database_url, &log).await?;
         let topology = settings.consumer.topology();
-        let relay = OutboxRelay::start_publishing(
-            db.clone(),
+        let relay = shared::service::start_relay(
+            &db,
             SERVICE,
             &settings.amqp_url,
             topology,
             settings.relay.clone(),
-            log.clone(),
+            &log,
         );
         let store = ProductStore::new(db.clone());
         let stock_keeper = StockKeeper::new(store.clone(), relay, log.clone()).start();
@@ -52,50 +47,43 @@ impl Application {
         let consumers = ConsumerContext::for_database(&db, log.clone());
         let consumer =
             OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
-                .start_consuming(
+                .start_on(amqp::subscribe(
                     &settings.amqp_url,
                     topology,
                     QueueNames::new(SERVICE, ORDER_CREATED),
-                    settings.consumer,
-                );
+                    settings.consumer.prefetch,
+                    log.clone(),
+                ));
 
-        let listener = TcpListener::bind(settings.http_addr)
-            .with_context(|| format!("binding HTTP_ADDR {}", settings.http_addr))?;
-        let port = listener.local_addr()?.port();
         let keeper = web::Data::new(stock_keeper.clone());
         let catalogue = web::Data::new(catalogue);
-        let health = web::Data::new(consumers.health.clone());
         let staff = web::Data::new(StaffAccess::new(
             settings.admin_token.clone(),
             SERVICE,
             log.clone(),
         ));
-        let http_log = web::Data::new(log.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(keeper.clone())
-                .app_data(catalogue.clone())
-                .app_data(health.clone())
-                .app_data(staff.clone())
-                .app_data(http_log.clone())
-                .configure(routes::configure)
-        })
-        .listen(listener)?
-        // Requests in flight get a few seconds to finish on SIGTERM.
-        .shutdown_timeout(5)
-        .run();
-        info!(log, "listening"; "http_addr" => %settings.http_addr, "port" => port);
+        let running = Running::start(
+            settings.http_addr,
+            consumers.health.clone(),
+            vec![consumer.recipient()],
+            &log,
+            move |config| {
+                config
+                    .app_data(keeper.clone())
+                    .app_data(catalogue.clone())
+                    .app_data(staff.clone());
+                routes::configure(config);
+            },
+        )?;
         Ok(Self {
-            port,
-            server,
+            running,
             stock_keeper,
-            consumer,
             consumers,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.running.port()
     }
 
     pub fn stock_keeper(&self) -> Addr<StockKeeper> {
@@ -113,14 +101,12 @@ impl Application {
     /// Serves until SIGTERM or SIGINT (or until the service fails), then
     /// settles the deliveries in hand.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        shared::service::Service::run_until_stopped(self).await
+        self.running.run_until_stopped().await
     }
 }
 
-impl shared::service::Service for Application {
+impl Service for Application {
     async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let health = self.consumers.health.clone();
-        shared::service::serve_until_stopped(self.server, &health, vec![self.consumer.recipient()])
-            .await
+        self.running.run_until_stopped().await
     }
 }

@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use slog::{Logger, error, info, o, warn};
 
-use crate::amqp::{self, QueueNames, Topology};
 use crate::broker::{IncomingMessage, Settlement, Subscription, SubscriptionControl};
-use crate::config::ConsumerSettings;
 use crate::events::{Event, decode};
 use crate::health::ServiceHealth;
 use crate::outage::{Gate, GateState};
@@ -176,20 +174,6 @@ where
     T: Send + 'static,
     Er: Classify + Display + Send + 'static,
 {
-    /// Starts the consumer on `queue` of the broker at `amqp_url`, declaring
-    /// the topology and reconnecting as needed.
-    pub fn start_consuming(
-        self,
-        amqp_url: &str,
-        topology: Topology,
-        queue: QueueNames,
-        settings: ConsumerSettings,
-    ) -> Addr<Self> {
-        let log = self.context.log.new(o!("queue" => queue.work_queue()));
-        let subscription = amqp::subscribe(amqp_url, topology, queue, settings.prefetch, log);
-        self.start_on(subscription)
-    }
-
     /// Starts the consumer on `subscription`.
     pub fn start_on(self, subscription: Subscription) -> Addr<Self> {
         Self::create(|ctx| {

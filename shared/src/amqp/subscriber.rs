@@ -80,7 +80,7 @@ pub fn subscribe(
         topology,
         queue,
         prefetch,
-        log,
+        log: log.new(slog::o!("queue" => queue.work_queue())),
     };
     tokio::spawn(async move {
         task.run(sender, wanted_seen).await;
