@@ -240,18 +240,20 @@ impl System {
         }
     }
 
-    /// Waits, up to `timeout`, until every order is final, every event
-    /// published and every email sent and every queue empty; then checks
-    /// that the books balance exactly, `initial_stock` being each product's
-    /// stock before the first order. Panics with what does not add up.
-    pub fn assert_settled(&self, initial_stock: &[(&str, i64)], timeout: Duration) -> Books {
-        wait_until(timeout, "every order final and every email sent", || {
+    /// Waits until every order is final, every event published and every
+    /// email sent and every queue empty — for as long as that work makes
+    /// progress, giving up after `stall` without any; then checks that the
+    /// books balance exactly, `initial_stock` being each product's stock
+    /// before the first order. Panics with what does not add up.
+    pub fn assert_settled(&self, initial_stock: &[(&str, i64)], stall: Duration) -> Books {
+        testkit::wait_while_progressing(stall, "every order final and every email sent", || {
             let orders = self.count("SELECT count(*) FROM orders");
-            let done = self.count("SELECT count(*) FROM orders WHERE status = 'pending'") == 0
-                && self.count("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
-                && self.count("SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL")
-                    == 2 * orders;
-            done.then_some(())
+            let finals = self.count("SELECT count(*) FROM orders WHERE status <> 'pending'");
+            let published = self.count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL");
+            let unpublished = self.count("SELECT count(*) FROM outbox WHERE published_at IS NULL");
+            let sent = self.count("SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL");
+            let done = finals == orders && unpublished == 0 && sent == 2 * orders;
+            ((finals + published + sent) as u64, done)
         });
         let books = Books {
             orders: self.count("SELECT count(*) FROM orders"),
@@ -296,7 +298,7 @@ impl System {
             );
             assert!(stock >= 0, "product {product} oversold: {stock}");
         }
-        wait_until(timeout, "every queue empty, nothing unacknowledged", || {
+        wait_until(stall, "every queue empty, nothing unacknowledged", || {
             QUEUES
                 .iter()
                 .all(|queue| {

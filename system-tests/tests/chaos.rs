@@ -20,12 +20,19 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use system_tests::{DEMO_STOCK, Options, STOP, Service, System};
 
-const CLIENTS: usize = 4;
+const CLIENTS: usize = 3;
 const LONGEST_CUT: u64 = 90;
-const HEAL: Duration = Duration::from_secs(240);
+/// Once every fault is healed, the backlog must keep shrinking: the test
+/// fails if no order, event or email moves on for this long.
+const STALL: Duration = Duration::from_secs(120);
 
 /// Products and their stock: two scarce (orders get rejected), two plenty.
-const CATALOGUE: [(&str, i64); 4] = [("c1", 300), ("c2", 40), ("c3", 100_000), ("c4", 100_000)];
+const CATALOGUE: [(&str, i64); 4] = [
+    ("c1", 300),
+    ("c2", 40),
+    ("c3", 1_000_000),
+    ("c4", 1_000_000),
+];
 
 fn env_u64(var: &str) -> Option<u64> {
     std::env::var(var).ok().and_then(|v| v.parse().ok())
@@ -112,11 +119,18 @@ fn client(
                 r#"{{"product_id":"{product}","quantity":{quantity},"customer_email":"{tag}"}}"#
             );
             let key = (rng.bool()).then(|| format!("chaos-{seed}-{tag}"));
-            // A keyed order is retried until its outcome is known.
-            let mut attempts = 0;
+            // A keyed order is retried until its outcome is known. Once an
+            // attempt's outcome was open, a later "nothing was ordered"
+            // speaks only for that attempt: only a 201 settles it then.
+            let (mut attempts, mut open) = (0, false);
             let (answer, status) = loop {
                 attempts += 1;
                 let (answer, status) = post_order(&url, &body, key.as_deref());
+                let answer = match answer {
+                    Answer::Refused if open => Answer::Unknown,
+                    answer => answer,
+                };
+                open |= matches!(answer, Answer::Unknown);
                 let retry = matches!(answer, Answer::Unknown) && key.is_some() && attempts < 240;
                 if !retry {
                     break (answer, status);
@@ -146,7 +160,9 @@ fn client(
                 Answer::Unknown => outcomes.unknown.push(tag),
             }
             drop(outcomes);
-            std::thread::sleep(Duration::from_millis(rng.u64(5..40)));
+            // About 8 orders per second per client: a steady load that
+            // leaves the system room to catch up after each fault.
+            std::thread::sleep(Duration::from_millis(rng.u64(50..200)));
         }
     })
 }
@@ -286,7 +302,7 @@ fn every_accepted_order_reaches_a_final_state_whatever_fails() {
     }
 
     // Assert: the books balance.
-    let books = system.assert_settled(&initial_stock, HEAL);
+    let books = system.assert_settled(&initial_stock, STALL);
     let outcomes = outcomes.lock().unwrap();
     let orders = system.rt.block_on(async {
         use sea_orm::{ConnectionTrait, Statement};

@@ -106,6 +106,10 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("TEST_KEEP_FAILED_DB").is_some() {
+            eprintln!("test database kept: {}", self.url);
+            return;
+        }
         let name = self.name.clone();
         // Drop may run inside a runtime: do the async work on a thread of its own.
         let dropped = std::thread::spawn(move || {
@@ -165,6 +169,33 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> O
             "timed out after {timeout:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `probe` says done, for as long as it keeps making progress:
+/// panics once `progress` has not grown for `stall`. For waits whose length
+/// depends on a backlog, such as the end of a chaos run.
+pub fn wait_while_progressing(
+    stall: Duration,
+    what: &str,
+    mut probe: impl FnMut() -> (u64, bool),
+) {
+    let mut best = 0;
+    let mut last_progress = Instant::now();
+    loop {
+        let (progress, done) = probe();
+        if done {
+            return;
+        }
+        if progress > best {
+            best = progress;
+            last_progress = Instant::now();
+        }
+        assert!(
+            last_progress.elapsed() < stall,
+            "no progress for {stall:?} waiting for {what} (progress {best})"
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
