@@ -109,6 +109,7 @@ pub fn error_response(
 
 pub use crate::health::health;
 
+#[cfg(test)]
 mod tests {
     use actix_web::{App, test as actix_test};
     use serde_json::Value;
