@@ -1,13 +1,10 @@
 //! Wires the order service: the `OrderDesk` behind intake and the consumer
 //! of stock events, the outbox relay, and their routes.
 
-use std::sync::Arc;
-
 use actix::{Actor, Addr};
 use actix_web::web;
 use shared::amqp::{self, QueueNames, STOCK_EVENTS};
-use shared::consumer::{ConsumerContext, ConsumerStats};
-use shared::health::ServiceHealth;
+use shared::consumer::ConsumerContext;
 use shared::http::StaffAccess;
 use shared::outbox::relay::OutboxRelay;
 use shared::service::{Running, Service};
@@ -25,7 +22,6 @@ pub struct Application {
     running: Running,
     order_desk: Addr<OrderDesk>,
     relay: Addr<OutboxRelay>,
-    consumers: ConsumerContext,
 }
 
 impl Application {
@@ -33,12 +29,12 @@ impl Application {
     /// listener. Orders are accepted while RabbitMQ is down: the relay
     /// publishes them once it is reachable.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let db = shared::service::connect_and_migrate(&settings.database_url, &log).await?;
-        let topology = settings.consumer.topology();
+        let db = shared::service::connect_and_migrate(&settings.common.database_url, &log).await?;
+        let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
             SERVICE,
-            &settings.amqp_url,
+            &settings.common.amqp_url,
             topology,
             settings.relay.clone(),
             &log,
@@ -48,10 +44,10 @@ impl Application {
         let consumers = ConsumerContext::for_database(&db, log.clone());
         let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())
             .start_on(amqp::subscribe(
-                &settings.amqp_url,
+                &settings.common.amqp_url,
                 topology,
                 QueueNames::new(SERVICE, STOCK_EVENTS),
-                settings.consumer.prefetch,
+                settings.common.consumer.prefetch,
                 log.clone(),
             ));
 
@@ -62,8 +58,8 @@ impl Application {
             log.clone(),
         ));
         let running = Running::start(
-            settings.http_addr,
-            consumers.health.clone(),
+            settings.common.http_addr,
+            &consumers,
             vec![consumer.recipient()],
             &log,
             move |config| {
@@ -78,12 +74,7 @@ impl Application {
             running,
             order_desk,
             relay,
-            consumers,
         })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.running.port()
     }
 
     pub fn order_desk(&self) -> Addr<OrderDesk> {
@@ -93,24 +84,14 @@ impl Application {
     pub fn relay(&self) -> Addr<OutboxRelay> {
         self.relay.clone()
     }
-
-    pub fn consumer_stats(&self) -> Arc<ConsumerStats> {
-        self.consumers.stats.clone()
-    }
-
-    pub fn health(&self) -> ServiceHealth {
-        self.consumers.health.clone()
-    }
-
-    /// Serves until SIGTERM or SIGINT (or until the service fails), then
-    /// settles the deliveries in hand.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.running.run_until_stopped().await
-    }
 }
 
 impl Service for Application {
-    async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.running.run_until_stopped().await
+    fn running(&self) -> &Running {
+        &self.running
+    }
+
+    fn into_running(self) -> Running {
+        self.running
     }
 }

@@ -1,13 +1,10 @@
 //! Wires the product service: the `StockKeeper` behind the consumer of
 //! `OrderCreated`, the `Catalogue` behind the reads, and their routes.
 
-use std::sync::Arc;
-
 use actix::{Actor, Addr};
 use actix_web::web;
 use shared::amqp::{self, ORDER_CREATED, QueueNames};
-use shared::consumer::{ConsumerContext, ConsumerStats};
-use shared::health::ServiceHealth;
+use shared::consumer::ConsumerContext;
 use shared::http::StaffAccess;
 use shared::service::{Running, Service};
 use slog::Logger;
@@ -24,19 +21,18 @@ pub const SERVICE: &str = "product";
 pub struct Application {
     running: Running,
     stock_keeper: Addr<StockKeeper>,
-    consumers: ConsumerContext,
 }
 
 impl Application {
     /// Connects to PostgreSQL (waiting for it), migrates, starts the actors and
     /// binds the HTTP listener. RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let db = shared::service::connect_and_migrate(&settings.database_url, &log).await?;
-        let topology = settings.consumer.topology();
+        let db = shared::service::connect_and_migrate(&settings.common.database_url, &log).await?;
+        let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
             SERVICE,
-            &settings.amqp_url,
+            &settings.common.amqp_url,
             topology,
             settings.relay.clone(),
             &log,
@@ -48,10 +44,10 @@ impl Application {
         let consumer =
             OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
                 .start_on(amqp::subscribe(
-                    &settings.amqp_url,
+                    &settings.common.amqp_url,
                     topology,
                     QueueNames::new(SERVICE, ORDER_CREATED),
-                    settings.consumer.prefetch,
+                    settings.common.consumer.prefetch,
                     log.clone(),
                 ));
 
@@ -63,8 +59,8 @@ impl Application {
             log.clone(),
         ));
         let running = Running::start(
-            settings.http_addr,
-            consumers.health.clone(),
+            settings.common.http_addr,
+            &consumers,
             vec![consumer.recipient()],
             &log,
             move |config| {
@@ -78,35 +74,20 @@ impl Application {
         Ok(Self {
             running,
             stock_keeper,
-            consumers,
         })
-    }
-
-    pub fn port(&self) -> u16 {
-        self.running.port()
     }
 
     pub fn stock_keeper(&self) -> Addr<StockKeeper> {
         self.stock_keeper.clone()
     }
-
-    pub fn consumer_stats(&self) -> Arc<ConsumerStats> {
-        self.consumers.stats.clone()
-    }
-
-    pub fn health(&self) -> ServiceHealth {
-        self.consumers.health.clone()
-    }
-
-    /// Serves until SIGTERM or SIGINT (or until the service fails), then
-    /// settles the deliveries in hand.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.running.run_until_stopped().await
-    }
 }
 
 impl Service for Application {
-    async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.running.run_until_stopped().await
+    fn running(&self) -> &Running {
+        &self.running
+    }
+
+    fn into_running(self) -> Running {
+        self.running
     }
 }

@@ -83,6 +83,27 @@ pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
     Ok(value)
 }
 
+/// What every service reads: where it listens, where PostgreSQL and
+/// RabbitMQ are, and how it consumes.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub http_addr: SocketAddr,
+    pub database_url: String,
+    pub amqp_url: String,
+    pub consumer: ConsumerSettings,
+}
+
+impl ServiceSettings {
+    pub fn from_env(env: &dyn Env, default_http_addr: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            http_addr: http_addr(env, default_http_addr)?,
+            database_url: database_url(env)?,
+            amqp_url: amqp_url(env)?,
+            consumer: consumer(env)?,
+        })
+    }
+}
+
 /// How a service consumes from RabbitMQ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsumerSettings {

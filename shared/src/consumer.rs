@@ -59,6 +59,27 @@ impl ConsumerStats {
     }
 }
 
+/// A domain message answered with a result the consumer can classify.
+pub trait Answered: Message<Result = Result<Self::Done, Self::Error>> + Send + 'static {
+    type Done: Send + 'static;
+    type Error: Classify + Display + Send + 'static;
+}
+
+impl<M, T, Er> Answered for M
+where
+    M: Message<Result = Result<T, Er>> + Send + 'static,
+    T: Send + 'static,
+    Er: Classify + Display + Send + 'static,
+{
+    type Done = T;
+    type Error = Er;
+}
+
+/// A domain message made from an event `E`: what a consumer of `E` sends.
+pub trait FromEvent<E>: Answered + From<E> {}
+
+impl<E, M: Answered + From<E>> FromEvent<E> for M {}
+
 /// What a consumer shares with the rest of its service.
 #[derive(Clone)]
 pub struct ConsumerContext {
@@ -123,12 +144,10 @@ pub struct Drain {
     pub timeout: Duration,
 }
 
-impl<E, M, T, Er> Actor for EventConsumer<E, M>
+impl<E, M> Actor for EventConsumer<E, M>
 where
     E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    M: FromEvent<E>,
 {
     type Context = Context<Self>;
 
@@ -137,12 +156,10 @@ where
     }
 }
 
-impl<E, M, T, Er> EventConsumer<E, M>
+impl<E, M> EventConsumer<E, M>
 where
     E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    M: FromEvent<E>,
 {
     /// Starts the consumer on `subscription`.
     pub fn start_on(self, subscription: Subscription) -> Addr<Self> {
@@ -158,12 +175,10 @@ where
 
 /// The gate pauses the subscription while a dependency is down, so no
 /// delivery sits unacknowledged in this process through an outage.
-impl<E, M, T, Er> StreamHandler<GateState> for EventConsumer<E, M>
+impl<E, M> StreamHandler<GateState> for EventConsumer<E, M>
 where
     E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    M: FromEvent<E>,
 {
     fn handle(&mut self, state: GateState, _: &mut Self::Context) {
         if let Some(control) = &self.control {
@@ -177,12 +192,10 @@ where
     fn finished(&mut self, _: &mut Self::Context) {}
 }
 
-impl<E, M, T, Er> Handler<Drain> for EventConsumer<E, M>
+impl<E, M> Handler<Drain> for EventConsumer<E, M>
 where
     E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    M: FromEvent<E>,
 {
     type Result = ResponseActFuture<Self, u64>;
 
@@ -227,12 +240,10 @@ where
     }
 }
 
-impl<E, M, T, Er> StreamHandler<IncomingMessage> for EventConsumer<E, M>
+impl<E, M> StreamHandler<IncomingMessage> for EventConsumer<E, M>
 where
     E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    M: FromEvent<E>,
 {
     fn handle(&mut self, delivery: IncomingMessage, ctx: &mut Self::Context) {
         let stats = self.context.stats.clone();
@@ -292,12 +303,7 @@ where
     context: ConsumerContext,
 }
 
-impl<M, T, Er> Attempts<M>
-where
-    M: Message<Result = Result<T, Er>> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
-{
+impl<M: Answered> Attempts<M> {
     /// The settlement, or `None` to leave the delivery to the broker (the
     /// service is stopping).
     async fn run<E: Clone + Into<M>>(

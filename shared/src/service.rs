@@ -16,16 +16,34 @@ use slog::{Logger, error, info};
 
 use crate::amqp::{AmqpPublisher, Topology};
 use crate::config::{ConfigError, Env, ProcessEnv};
-use crate::consumer::{DRAIN_TIMEOUT, Drain};
+use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
 use crate::outbox::Outbox;
 use crate::outbox::relay::{OutboxRelay, RelaySettings};
 use crate::telemetry;
 
-/// A built service, ready to serve.
-pub trait Service {
+/// A built service, ready to serve: its HTTP server and consumers.
+pub trait Service: Sized {
+    fn running(&self) -> &Running;
+    fn into_running(self) -> Running;
+
+    /// The port the HTTP server listens on (the one bound, with port 0).
+    fn port(&self) -> u16 {
+        self.running().port
+    }
+
+    fn health(&self) -> ServiceHealth {
+        self.running().consumers.health.clone()
+    }
+
+    fn consumer_stats(&self) -> Arc<ConsumerStats> {
+        self.running().consumers.stats.clone()
+    }
+
     /// Serves until told to stop; an error means the service failed.
-    fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>>;
+    fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>> {
+        self.into_running().serve()
+    }
 }
 
 /// Runs the service `name`: settings from `load`, then `build`, then serve.
@@ -122,8 +140,8 @@ pub fn start_relay(
 pub struct Running {
     server: Server,
     port: u16,
-    health: ServiceHealth,
-    consumers: Vec<Recipient<Drain>>,
+    consumers: ConsumerContext,
+    drains: Vec<Recipient<Drain>>,
 }
 
 impl Running {
@@ -132,8 +150,8 @@ impl Running {
     /// 404s.
     pub fn start<F>(
         addr: SocketAddr,
-        health: ServiceHealth,
-        consumers: Vec<Recipient<Drain>>,
+        consumers: &ConsumerContext,
+        drains: Vec<Recipient<Drain>>,
         log: &Logger,
         configure: F,
     ) -> anyhow::Result<Self>
@@ -143,7 +161,8 @@ impl Running {
         let listener =
             TcpListener::bind(addr).with_context(|| format!("binding HTTP_ADDR {addr}"))?;
         let port = listener.local_addr()?.port();
-        let (health_data, log_data) = (web::Data::new(health.clone()), web::Data::new(log.clone()));
+        let health_data = web::Data::new(consumers.health.clone());
+        let log_data = web::Data::new(log.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(health_data.clone())
@@ -158,27 +177,21 @@ impl Running {
         Ok(Self {
             server,
             port,
-            health,
-            consumers,
+            consumers: consumers.clone(),
+            drains,
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl Service for Running {
     /// Serves until SIGTERM or SIGINT, or until the service can no longer
-    /// work (`health` failed: a domain actor died); then stops taking
+    /// work (its health failed: a domain actor died); then stops taking
     /// requests, drains the consumers (their deliveries in hand are settled,
     /// the rest return to the queue) and answers an error if the service
     /// failed, so the process exits non-zero and its orchestrator restarts it.
-    async fn run_until_stopped(self) -> anyhow::Result<()> {
+    async fn serve(self) -> anyhow::Result<()> {
         let Running {
             mut server,
-            health,
-            consumers,
+            consumers: ConsumerContext { health, .. },
+            drains,
             ..
         } = self;
         let handle = server.handle();
@@ -197,11 +210,20 @@ impl Service for Running {
         let drain = || Drain {
             timeout: DRAIN_TIMEOUT,
         };
-        futures_util::future::join_all(consumers.iter().map(|consumer| consumer.send(drain())))
-            .await;
+        futures_util::future::join_all(drains.iter().map(|consumer| consumer.send(drain()))).await;
         match failure {
             Some(reason) => Err(anyhow::anyhow!("the service failed: {reason}")),
             None => Ok(()),
         }
+    }
+}
+
+impl Service for Running {
+    fn running(&self) -> &Running {
+        self
+    }
+
+    fn into_running(self) -> Running {
+        self
     }
 }

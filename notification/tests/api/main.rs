@@ -11,11 +11,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::broker::Settlement;
 use shared::broker::memory::InMemoryBroker;
-use shared::config::ConsumerSettings;
 use shared::consumer::ConsumerContext;
 use shared::events::{OrderCreated, RejectionReason, StockEvent};
+use shared::service::Service as _;
 use shared::telemetry::test_logger;
-use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
+use testkit::{BrokerClient, TestDatabase, TestVhost, count, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -24,25 +24,14 @@ async fn start_app() -> (TestDatabase, TestVhost, Application) {
     let database = TestDatabase::create().await.unwrap();
     let vhost = TestVhost::create().unwrap();
     let settings = Settings {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: database.url().to_string(),
-        amqp_url: vhost.amqp_url().to_string(),
-        consumer: ConsumerSettings::default(),
+        common: testkit::service_settings(&database, vhost.amqp_url()),
     };
     let app = Application::build(settings, test_logger()).await.unwrap();
     (database, vhost, app)
 }
 
 async fn sent_emails(db: &DatabaseConnection) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT count(*) FROM sent_emails",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
+    count(db, "SELECT count(*) FROM sent_emails").await
 }
 
 async fn migrated_database() -> (TestDatabase, DatabaseConnection) {
@@ -99,15 +88,6 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
         .count();
     assert_eq!(acked, 3);
     assert!(settled.contains(&(Some("garbage".into()), Settlement::DeadLetter)));
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 #[actix_web::test]
