@@ -1,22 +1,14 @@
-use std::net::SocketAddr;
-
-use shared::config::{self, ConfigError, ConsumerSettings, Env};
+use shared::config::{ConfigError, Env, ServiceSettings};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub http_addr: SocketAddr,
-    pub database_url: String,
-    pub amqp_url: String,
-    pub consumer: ConsumerSettings,
+    pub common: ServiceSettings,
 }
 
 impl Settings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            http_addr: config::http_addr(env, "0.0.0.0:5003")?,
-            database_url: config::database_url(env)?,
-            amqp_url: config::amqp_url(env)?,
-            consumer: config::consumer(env)?,
+            common: ServiceSettings::from_env(env, "0.0.0.0:5003")?,
         })
     }
 }

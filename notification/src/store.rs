@@ -3,12 +3,13 @@
 //! pending email claimed long ago lost its sender (a crash between sending
 //! and marking), and any replica may take it over. A plain struct over SeaORM.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
-    QueryFilter, Statement, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Statement,
 };
 use uuid::Uuid;
 
@@ -29,33 +30,88 @@ impl EmailLedger {
         Self { db, lease }
     }
 
-    pub async fn record(&self, email: &Email) -> Result<Recorded, DbErr> {
-        let inserted = sent_emails::Entity::insert(sent_emails::ActiveModel {
-            event_id: Set(email.event_id),
-            order_id: Set(email.order_id),
-            product_id: Set(email.product_id.clone()),
-            kind: Set(email.kind.as_str().to_string()),
-            recipient: Set(email.to.clone()),
-            quantity: Set(i32::try_from(email.quantity).unwrap_or(i32::MAX)),
-            ..Default::default()
-        })
-        .on_conflict_do_nothing()
-        .exec_without_returning(&self.db)
-        .await?;
-        if matches!(inserted, TryInsertResult::Inserted(1)) {
-            return Ok(Recorded::New);
+    /// Records a batch of emails in one statement; answers, for each in order,
+    /// what the ledger knew of it. An event twice in the batch is sent by its
+    /// first occurrence.
+    pub async fn record_all(&self, emails: &[Email]) -> Result<Vec<Recorded>, DbErr> {
+        let mut insert = Query::insert();
+        insert
+            .into_table(sent_emails::Entity)
+            .columns([
+                sent_emails::Column::EventId,
+                sent_emails::Column::OrderId,
+                sent_emails::Column::ProductId,
+                sent_emails::Column::Kind,
+                sent_emails::Column::Recipient,
+                sent_emails::Column::Quantity,
+            ])
+            .on_conflict(
+                OnConflict::column(sent_emails::Column::EventId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .returning_col(sent_emails::Column::EventId);
+        for email in emails {
+            insert.values_panic([
+                email.event_id.into(),
+                email.order_id.into(),
+                email.product_id.clone().into(),
+                email.kind.as_str().into(),
+                email.to.clone().into(),
+                i32::try_from(email.quantity).unwrap_or(i32::MAX).into(),
+            ]);
         }
-        if !self.take_over(Some(email.event_id), 1).await?.is_empty() {
-            return Ok(Recorded::TakenOver);
-        }
-        let earlier = sent_emails::Entity::find_by_id(email.event_id)
-            .one(&self.db)
+        let inserted: HashSet<Uuid> = self
+            .db
+            .query_all_raw(self.db.get_database_backend().build(&insert))
             .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("email of event {}", email.event_id)))?;
-        Ok(match earlier.sent_at {
-            Some(_) => Recorded::AlreadySent,
-            None => Recorded::InProgress,
-        })
+            .iter()
+            .map(|row| row.try_get_by_index::<Uuid>(0))
+            .collect::<Result<_, _>>()?;
+        let mut known = HashMap::new();
+        for email in emails {
+            let id = email.event_id;
+            if inserted.contains(&id) || known.contains_key(&id) {
+                continue;
+            }
+            // Seen before: a redelivery, rare enough to look at one by one.
+            let recorded = if !self.take_over(Some(id), 1).await?.is_empty() {
+                Recorded::TakenOver
+            } else {
+                match sent_emails::Entity::find_by_id(id).one(&self.db).await? {
+                    Some(earlier) if earlier.sent_at.is_some() => Recorded::AlreadySent,
+                    _ => Recorded::InProgress,
+                }
+            };
+            known.insert(id, recorded);
+        }
+        let mut first = HashSet::new();
+        Ok(emails
+            .iter()
+            .map(|email| {
+                let id = email.event_id;
+                if !first.insert(id) {
+                    Recorded::InProgress
+                } else if inserted.contains(&id) {
+                    Recorded::New
+                } else {
+                    known[&id]
+                }
+            })
+            .collect())
+    }
+
+    pub async fn mark_all_sent(&self, event_ids: &[Uuid]) -> Result<(), DbErr> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        sent_emails::Entity::update_many()
+            .col_expr(sent_emails::Column::SentAt, Expr::current_timestamp())
+            .filter(sent_emails::Column::EventId.is_in(event_ids.iter().copied()))
+            .filter(sent_emails::Column::SentAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     pub async fn mark_sent(&self, event_id: Uuid) -> Result<(), DbErr> {

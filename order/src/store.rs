@@ -2,7 +2,10 @@
 //! outbox rows in PostgreSQL, through SeaORM. A plain struct, used by the
 //! `OrderDesk` and by tests without actix.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use chrono::Utc;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait, TryInsertResult,
@@ -13,9 +16,9 @@ use shared::events::{Event, OrderCreated, StockEvent};
 use shared::outbox;
 use uuid::Uuid;
 
-use crate::domain::order::{OrderView, OutcomeApplied, Placed};
+use crate::domain::order::{OrderView, OutcomeApplied, Placed, apply_outcomes};
 use crate::domain::order_request::{IdempotencyKey, OrderRequest};
-use crate::domain::order_status::{OrderStatus, Transition};
+use crate::domain::order_status::OrderStatus;
 use crate::entity::{idempotency_keys, orders};
 use crate::error::PlaceError;
 use crate::startup::SERVICE;
@@ -148,33 +151,51 @@ impl OrderStore {
     }
 
     /// Moves the order `event` is about to its final status, if it may move.
-    pub async fn record_outcome(&self, event: &StockEvent) -> Result<OutcomeApplied, DbErr> {
-        let to = OrderStatus::after_stock_outcome(event.rejection());
+    /// Applies a batch of stock outcomes in one transaction, in delivery
+    /// order, to the orders they are about (locked for the time of it).
+    pub async fn record_outcomes(
+        &self,
+        events: &[StockEvent],
+    ) -> Result<Vec<OutcomeApplied>, DbErr> {
         let txn = self.db.begin().await?;
-        let Some(order) = orders::Entity::find_by_id(event.order_id())
+        let ids: BTreeSet<Uuid> = events.iter().map(Event::order_id).collect();
+        let mut current: HashMap<Uuid, OrderStatus> = orders::Entity::find()
+            .filter(orders::Column::Id.is_in(ids))
+            .order_by_asc(orders::Column::Id)
             .lock_exclusive()
-            .one(&txn)
+            .all(&txn)
             .await?
-        else {
-            return Ok(OutcomeApplied::UnknownOrder);
-        };
-        let from = OrderStatus::parse(&order.status).unwrap_or(OrderStatus::Pending);
-        let applied = match from.transition(to) {
-            Ok(Transition::To(status)) => {
-                orders::Entity::update(orders::ActiveModel {
-                    id: Set(order.id),
-                    status: Set(status.as_str().to_string()),
-                    reason: Set(event.rejection().map(|r| r.as_str().to_string())),
-                    updated_at: Set(Utc::now().into()),
-                    ..Default::default()
-                })
+            .into_iter()
+            .map(|order| {
+                let status = OrderStatus::parse(&order.status).unwrap_or(OrderStatus::Pending);
+                (order.id, status)
+            })
+            .collect();
+        let outcomes: Vec<_> = events
+            .iter()
+            .map(|event| (event.order_id(), event.rejection()))
+            .collect();
+        let applied = apply_outcomes(&mut current, &outcomes);
+        // One statement per final status and reason, for all orders moved there.
+        let mut moved: BTreeMap<(&str, Option<&str>), Vec<Uuid>> = BTreeMap::new();
+        for ((order_id, rejection), applied) in outcomes.iter().zip(&applied) {
+            if let OutcomeApplied::Moved(status) = applied {
+                let reason = rejection.map(|r| r.as_str());
+                moved
+                    .entry((status.as_str(), reason))
+                    .or_default()
+                    .push(*order_id);
+            }
+        }
+        for ((status, reason), ids) in moved {
+            orders::Entity::update_many()
+                .col_expr(orders::Column::Status, Expr::value(status))
+                .col_expr(orders::Column::Reason, Expr::value(reason))
+                .col_expr(orders::Column::UpdatedAt, Expr::value(Utc::now()))
+                .filter(orders::Column::Id.is_in(ids))
                 .exec(&txn)
                 .await?;
-                OutcomeApplied::Moved(status)
-            }
-            Ok(Transition::AlreadyThere) => OutcomeApplied::AlreadyThere,
-            Err(forbidden) => OutcomeApplied::Forbidden(forbidden),
-        };
+        }
         txn.commit().await?;
         Ok(applied)
     }

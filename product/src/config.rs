@@ -1,28 +1,20 @@
-use std::net::SocketAddr;
-
-use shared::config::{self, ConfigError, ConsumerSettings, Env};
+use shared::config::{self, ConfigError, Env, ServiceSettings};
 use shared::outbox::relay::RelaySettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub http_addr: SocketAddr,
-    pub database_url: String,
-    pub amqp_url: String,
-    pub consumer: ConsumerSettings,
+    pub common: ServiceSettings,
+    pub relay: RelaySettings,
     /// Bearer token of the staff endpoints; without one they are disabled.
     pub admin_token: Option<String>,
-    pub relay: RelaySettings,
 }
 
 impl Settings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            http_addr: config::http_addr(env, "0.0.0.0:5001")?,
-            database_url: config::database_url(env)?,
-            amqp_url: config::amqp_url(env)?,
-            consumer: config::consumer(env)?,
-            admin_token: config::secret(env, "ADMIN_TOKEN")?,
+            common: ServiceSettings::from_env(env, "0.0.0.0:5001")?,
             relay: RelaySettings::default(),
+            admin_token: config::secret(env, "ADMIN_TOKEN")?,
         })
     }
 }

@@ -1,23 +1,54 @@
 //! The product service's queries: stock and catalogue in PostgreSQL, through
 //! SeaORM. A plain struct, used by the actors and by tests without actix.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    SqlErr, TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
 use shared::amqp::STOCK_EXCHANGE;
 use shared::events::{OrderCreated, StockEvent};
 use shared::outbox;
+use uuid::Uuid;
 
 use crate::domain::ProductView;
 use crate::domain::catalogue::ProductDetails;
-use crate::domain::stock::{Reservation, stock_quantity};
+use crate::domain::stock::{Demand, Reservation, reserve_in_order};
 use crate::entity::{processed_events, products};
 use crate::error::StockError;
 use crate::startup::SERVICE;
+
+/// Records the events of `orders` as processed; answers those recorded now
+/// (not before).
+async fn record_events<C: ConnectionTrait>(
+    txn: &C,
+    orders: &[OrderCreated],
+) -> Result<HashSet<Uuid>, DbErr> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(processed_events::Entity)
+        .columns([
+            processed_events::Column::EventId,
+            processed_events::Column::OrderId,
+        ])
+        .on_conflict(
+            OnConflict::column(processed_events::Column::EventId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning_col(processed_events::Column::EventId);
+    for order in orders {
+        insert.values_panic([order.event_id.into(), order.order_id.into()]);
+    }
+    let rows = txn
+        .query_all_raw(txn.get_database_backend().build(&insert))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get_by_index::<Uuid>(0))
+        .collect::<Result<_, _>>()
+}
 
 fn details(product: products::Model) -> ProductDetails {
     ProductDetails {
@@ -38,51 +69,69 @@ impl ProductStore {
         Self { db }
     }
 
-    /// Records the event, applies the reservation and stages the stock event
-    /// in one transaction: all of it commits, or none of it.
-    pub async fn reserve(&self, order: &OrderCreated) -> Result<Reservation, StockError> {
+    /// Applies a batch of orders in one transaction, in delivery order: records
+    /// their events (a redelivery finds its event and changes nothing), locks
+    /// the products they name, decides each order against the stock as it
+    /// runs down, writes the stock back and stages one stock event per order.
+    /// All of it commits, or none of it. The row locks make replicas take
+    /// turns on a product, and `CHECK (stock >= 0)` backs the decision up.
+    pub async fn reserve_all(
+        &self,
+        orders: &[OrderCreated],
+    ) -> Result<Vec<Reservation>, StockError> {
         let txn = self.db.begin().await?;
-        let recorded = processed_events::Entity::insert(processed_events::ActiveModel {
-            event_id: Set(order.event_id),
-            order_id: Set(order.order_id),
-            ..Default::default()
-        })
-        .on_conflict_do_nothing()
-        .exec_without_returning(&txn)
-        .await?;
-        if !matches!(recorded, TryInsertResult::Inserted(1)) {
-            txn.rollback().await?;
-            return Ok(Reservation::AlreadyApplied);
-        }
-        let quantity = stock_quantity(order.quantity);
-        let updated = products::Entity::update_many()
-            .col_expr(
-                products::Column::Stock,
-                Expr::col(products::Column::Stock).sub(quantity),
-            )
-            .filter(products::Column::Id.eq(&order.product_id))
-            .filter(products::Column::Stock.gte(quantity))
-            .exec_with_returning(&txn)
-            .await?;
-        let current = match updated.first() {
-            Some(_) => None,
-            None => products::Entity::find_by_id(&order.product_id)
-                .one(&txn)
+        let recorded = record_events(&txn, orders).await?;
+        let mut seen = HashSet::new();
+        let demands: Vec<Demand> = orders
+            .iter()
+            .map(|order| Demand {
+                product_id: &order.product_id,
+                quantity: order.quantity,
+                // Twice in one batch: the first occurrence is the fresh one.
+                fresh: recorded.contains(&order.event_id) && seen.insert(order.event_id),
+            })
+            .collect();
+        let named: BTreeSet<&str> = demands
+            .iter()
+            .filter(|demand| demand.fresh)
+            .map(|demand| demand.product_id)
+            .collect();
+        let mut stock: HashMap<String, i32> = if named.is_empty() {
+            HashMap::new()
+        } else {
+            products::Entity::find()
+                .filter(products::Column::Id.is_in(named))
+                // One order of locking, so replicas never deadlock.
+                .order_by_asc(products::Column::Id)
+                .lock_exclusive()
+                .all(&txn)
                 .await?
-                .map(|product| product.stock),
+                .into_iter()
+                .map(|product| (product.id, product.stock))
+                .collect()
         };
-        let reservation = Reservation::from_update(updated.first().map(|p| p.stock), current);
-        let event = StockEvent::answering(order, reservation.rejection());
-        outbox::stage(
-            &txn,
-            SERVICE,
-            STOCK_EXCHANGE,
-            event.outcome().event_id,
-            &event,
-        )
-        .await?;
+        let before = stock.clone();
+        let reservations = reserve_in_order(&mut stock, &demands);
+        for (id, left) in &stock {
+            if before.get(id) != Some(left) {
+                products::Entity::update_many()
+                    .col_expr(products::Column::Stock, Expr::value(*left))
+                    .filter(products::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        let events = orders
+            .iter()
+            .zip(&reservations)
+            .filter(|(_, reservation)| **reservation != Reservation::AlreadyApplied)
+            .map(|(order, reservation)| {
+                let event = StockEvent::answering(order, reservation.rejection());
+                (event.outcome().event_id, event)
+            });
+        outbox::stage_all(&txn, SERVICE, STOCK_EXCHANGE, events).await?;
         txn.commit().await?;
-        Ok(reservation)
+        Ok(reservations)
     }
 
     pub async fn list(&self) -> Result<BTreeMap<String, ProductView>, StockError> {

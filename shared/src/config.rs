@@ -83,12 +83,36 @@ pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
     Ok(value)
 }
 
+/// What every service reads: where it listens, where PostgreSQL and
+/// RabbitMQ are, and how it consumes.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    pub http_addr: SocketAddr,
+    pub database_url: String,
+    pub amqp_url: String,
+    pub consumer: ConsumerSettings,
+}
+
+impl ServiceSettings {
+    pub fn from_env(env: &dyn Env, default_http_addr: &str) -> Result<Self, ConfigError> {
+        Ok(Self {
+            http_addr: http_addr(env, default_http_addr)?,
+            database_url: database_url(env)?,
+            amqp_url: amqp_url(env)?,
+            consumer: consumer(env)?,
+        })
+    }
+}
+
 /// How a service consumes from RabbitMQ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConsumerSettings {
     /// Unacknowledged deliveries the broker may hand a consumer at once
     /// (`AMQP_PREFETCH`, default 32).
     pub prefetch: u16,
+    /// The most events handed to the domain actor, and so committed, at
+    /// once (`CONSUMER_BATCH`, default 64).
+    pub batch: u16,
     /// Redeliveries of a failing message before it is dead-lettered
     /// (`AMQP_DELIVERY_LIMIT`, default 10).
     pub delivery_limit: u16,
@@ -107,6 +131,7 @@ impl Default for ConsumerSettings {
     fn default() -> Self {
         Self {
             prefetch: 32,
+            batch: 64,
             delivery_limit: 10,
         }
     }
@@ -116,6 +141,7 @@ pub fn consumer(env: &dyn Env) -> Result<ConsumerSettings, ConfigError> {
     let defaults = ConsumerSettings::default();
     Ok(ConsumerSettings {
         prefetch: positive_u16(env, "AMQP_PREFETCH", defaults.prefetch)?,
+        batch: positive_u16(env, "CONSUMER_BATCH", defaults.batch)?,
         delivery_limit: positive_u16(env, "AMQP_DELIVERY_LIMIT", defaults.delivery_limit)?,
     })
 }

@@ -1,6 +1,8 @@
 //! The consumer actor shared by every consuming service: it decodes each
-//! delivery into an event `E`, forwards it as a typed message `M` to a domain
-//! actor and settles the delivery only once that actor has answered.
+//! delivery into an event `E`, hands the events to a domain actor in
+//! batches (message `M`: what arrives while one batch is being committed
+//! goes into the next) and settles each delivery only once that actor has
+//! answered for it.
 //!
 //! How a failure is settled depends on whose fault it is ([`FailureKind`]):
 //! a dependency's outage parks the message (a fresh copy back in the queue,
@@ -9,6 +11,7 @@
 //! to the queue, whose delivery limit dead-letters it if it keeps failing; a
 //! message that can never succeed is dead-lettered at once.
 
+use std::collections::VecDeque;
 use std::fmt::Display;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -18,47 +21,15 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use slog::{Logger, error, info, o, warn};
 
-use crate::amqp::{self, QueueNames, Topology};
 use crate::broker::{IncomingMessage, Settlement, Subscription, SubscriptionControl};
-use crate::config::ConsumerSettings;
 use crate::events::{Event, decode};
 use crate::health::ServiceHealth;
 use crate::outage::{Gate, GateState};
 use crate::retry::backoff;
 
-/// Whose fault a failed delivery is, which decides what becomes of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// A dependency is unavailable (connection refused or lost, pool
-    /// exhausted, timeouts): nothing is wrong with the message. It is parked
-    /// and the consumers pause until the dependency answers again; never
-    /// counted toward the delivery limit.
-    Outage,
-    /// The message failed for a reason of its own that might pass: it goes
-    /// back to the queue, and the delivery limit dead-letters it if it keeps
-    /// failing.
-    Retry,
-    /// The message can never succeed: dead-lettered at once.
-    Poison,
-}
+mod classify;
 
-/// Tells the consumer whose fault a domain error is.
-pub trait Classify {
-    fn kind(&self) -> FailureKind;
-}
-
-/// A handler that cannot fail.
-impl Classify for std::convert::Infallible {
-    fn kind(&self) -> FailureKind {
-        match *self {}
-    }
-}
-
-impl Classify for sea_orm::DbErr {
-    fn kind(&self) -> FailureKind {
-        crate::db::failure_kind(self)
-    }
-}
+pub use classify::{Classify, FailureKind};
 
 /// A message parked this often met "the dependency is down" each time the
 /// probe had found it up again: it is failing for a reason of its own.
@@ -77,6 +48,8 @@ pub struct ConsumerStats {
     pub parked: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub settle_failures: AtomicU64,
+    /// Batches handed to the domain actor.
+    pub batches: AtomicU64,
 }
 
 impl ConsumerStats {
@@ -91,6 +64,54 @@ impl ConsumerStats {
     }
 }
 
+/// The answer to a batch: an error for the batch as a whole (every event
+/// in it shares the failure, e.g. the database is down), or one result per
+/// event, in order.
+pub type BatchResult<T, E> = Result<Vec<Result<T, E>>, E>;
+
+/// Runs `work` on the whole batch in one go (one transaction, say). If that
+/// fails for a reason other than an outage, runs it on each item alone, so
+/// that one bad item fails only itself; an outage fails the batch.
+pub async fn batch_or_each<T, R, E>(
+    items: &[T],
+    work: impl AsyncFn(&[T]) -> Result<Vec<R>, E>,
+) -> BatchResult<R, E>
+where
+    E: Classify,
+{
+    match work(items).await {
+        Ok(results) => Ok(results.into_iter().map(Ok).collect()),
+        Err(e) if items.len() <= 1 || e.kind() == FailureKind::Outage => Err(e),
+        Err(_) => {
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                let alone = work(std::slice::from_ref(item)).await;
+                results.push(alone.map(|mut result| result.remove(0)));
+            }
+            Ok(results)
+        }
+    }
+}
+
+/// A domain message made from a batch of events `E`: what a consumer of
+/// `E` sends.
+pub trait FromEvents<E>:
+    Message<Result = BatchResult<Self::Done, Self::Error>> + From<Vec<E>> + Send + 'static
+{
+    type Done: Send + 'static;
+    type Error: Classify + Display + Send + 'static;
+}
+
+impl<E, M, T, Er> FromEvents<E> for M
+where
+    M: Message<Result = BatchResult<T, Er>> + From<Vec<E>> + Send + 'static,
+    T: Send + 'static,
+    Er: Classify + Display + Send + 'static,
+{
+    type Done = T;
+    type Error = Er;
+}
+
 /// What a consumer shares with the rest of its service.
 #[derive(Clone)]
 pub struct ConsumerContext {
@@ -98,22 +119,33 @@ pub struct ConsumerContext {
     pub gate: Gate,
     pub health: ServiceHealth,
     pub stats: Arc<ConsumerStats>,
+    /// The most events handed to the domain actor at once.
+    pub max_batch: usize,
     pub log: Logger,
 }
 
 impl ConsumerContext {
     /// The context of a service whose consumers depend on the database `db`.
-    pub fn for_database(db: &sea_orm::DatabaseConnection, log: Logger) -> Self {
+    pub fn for_database(db: &sea_orm::DatabaseConnection, max_batch: u16, log: Logger) -> Self {
         Self {
             gate: Gate::new(crate::db::probe(db), log.clone()),
             health: ServiceHealth::new(),
             stats: Arc::default(),
+            max_batch: usize::from(max_batch.max(1)),
             log,
         }
     }
 }
 
-/// Consumes deliveries of `E` and forwards each as an `M` to `target`.
+/// A decoded delivery waiting for its batch.
+struct Pending<E> {
+    event: E,
+    delivery: IncomingMessage,
+    log: Logger,
+}
+
+/// Consumes deliveries of `E` and forwards them in batches, as `M`s, to
+/// `target`.
 pub struct EventConsumer<E, M>
 where
     M: Message + Send,
@@ -124,6 +156,9 @@ where
     context: ConsumerContext,
     control: Option<Box<dyn SubscriptionControl>>,
     stream_ended: Arc<AtomicBool>,
+    /// Deliveries waiting for the batch in flight to be answered.
+    waiting: VecDeque<Pending<E>>,
+    batch_in_flight: bool,
 }
 
 impl<E, M> EventConsumer<E, M>
@@ -138,6 +173,8 @@ where
             context,
             control: None,
             stream_ended: Arc::default(),
+            waiting: VecDeque::new(),
+            batch_in_flight: false,
         }
     }
 }
@@ -155,12 +192,10 @@ pub struct Drain {
     pub timeout: Duration,
 }
 
-impl<E, M, T, Er> Actor for EventConsumer<E, M>
+impl<E, M> Actor for EventConsumer<E, M>
 where
-    E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    E: Event + Clone + Unpin,
+    M: FromEvents<E>,
 {
     type Context = Context<Self>;
 
@@ -169,27 +204,11 @@ where
     }
 }
 
-impl<E, M, T, Er> EventConsumer<E, M>
+impl<E, M> EventConsumer<E, M>
 where
-    E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    E: Event + Clone + Unpin,
+    M: FromEvents<E>,
 {
-    /// Starts the consumer on `queue` of the broker at `amqp_url`, declaring
-    /// the topology and reconnecting as needed.
-    pub fn start_consuming(
-        self,
-        amqp_url: &str,
-        topology: Topology,
-        queue: QueueNames,
-        settings: ConsumerSettings,
-    ) -> Addr<Self> {
-        let log = self.context.log.new(o!("queue" => queue.work_queue()));
-        let subscription = amqp::subscribe(amqp_url, topology, queue, settings.prefetch, log);
-        self.start_on(subscription)
-    }
-
     /// Starts the consumer on `subscription`.
     pub fn start_on(self, subscription: Subscription) -> Addr<Self> {
         Self::create(|ctx| {
@@ -204,12 +223,10 @@ where
 
 /// The gate pauses the subscription while a dependency is down, so no
 /// delivery sits unacknowledged in this process through an outage.
-impl<E, M, T, Er> StreamHandler<GateState> for EventConsumer<E, M>
+impl<E, M> StreamHandler<GateState> for EventConsumer<E, M>
 where
-    E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    E: Event + Clone + Unpin,
+    M: FromEvents<E>,
 {
     fn handle(&mut self, state: GateState, _: &mut Self::Context) {
         if let Some(control) = &self.control {
@@ -223,12 +240,10 @@ where
     fn finished(&mut self, _: &mut Self::Context) {}
 }
 
-impl<E, M, T, Er> Handler<Drain> for EventConsumer<E, M>
+impl<E, M> Handler<Drain> for EventConsumer<E, M>
 where
-    E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    E: Event + Clone + Unpin,
+    M: FromEvents<E>,
 {
     type Result = ResponseActFuture<Self, u64>;
 
@@ -273,12 +288,10 @@ where
     }
 }
 
-impl<E, M, T, Er> StreamHandler<IncomingMessage> for EventConsumer<E, M>
+impl<E, M> StreamHandler<IncomingMessage> for EventConsumer<E, M>
 where
-    E: Event + Clone,
-    M: Message<Result = Result<T, Er>> + From<E> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
+    E: Event + Clone + Unpin,
+    M: FromEvents<E>,
 {
     fn handle(&mut self, delivery: IncomingMessage, ctx: &mut Self::Context) {
         let stats = self.context.stats.clone();
@@ -301,22 +314,23 @@ where
             "event_id" => event.event_id().to_string(),
             "order_id" => event.order_id().to_string(),
         ));
-        let attempts = Attempts {
-            target: self.target.clone(),
-            context: ConsumerContext {
-                log: log.clone(),
-                ..self.context.clone()
-            },
-        };
-        // Deliveries are handled concurrently, up to the prefetch; the domain
-        // actor decides how much of that work it serializes.
-        ctx.spawn(
-            async move {
-                let settlement = attempts.run(event, &delivery).await;
-                settle(delivery, settlement, stats, log).await
+        match self.context.gate.state() {
+            GateState::Open => {
+                self.waiting.push_back(Pending {
+                    event,
+                    delivery,
+                    log,
+                });
+                self.dispatch(ctx);
             }
-            .into_actor(self),
-        );
+            // Handed over just before the pause took effect.
+            GateState::Paused => {
+                ctx.spawn(settle(delivery, Some(Settlement::Park), stats, log).into_actor(self));
+            }
+            GateState::Stopped => {
+                ctx.spawn(settle(delivery, None, stats, log).into_actor(self));
+            }
+        }
     }
 
     fn finished(&mut self, _: &mut Self::Context) {
@@ -329,65 +343,102 @@ where
     }
 }
 
-/// Forwards one event to the domain actor until the outcome settles it.
-struct Attempts<M: Message + Send>
+impl<E, M> EventConsumer<E, M>
 where
-    M::Result: Send,
+    E: Event + Clone + Unpin,
+    M: FromEvents<E>,
 {
-    target: Recipient<M>,
-    context: ConsumerContext,
-}
-
-impl<M, T, Er> Attempts<M>
-where
-    M: Message<Result = Result<T, Er>> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
-{
-    /// The settlement, or `None` to leave the delivery to the broker (the
-    /// service is stopping).
-    async fn run<E: Clone + Into<M>>(
-        &self,
-        event: E,
-        delivery: &IncomingMessage,
-    ) -> Option<Settlement> {
-        let ConsumerContext { gate, log, .. } = &self.context;
-        match gate.state() {
-            GateState::Open => {}
-            // Handed over just before the pause took effect.
-            GateState::Paused => return Some(Settlement::Park),
-            GateState::Stopped => return None,
+    /// Hands what is waiting to the domain actor, unless a batch is in
+    /// flight: then it goes with the next one, which starts as soon as that
+    /// one is answered (a group commit).
+    fn dispatch(&mut self, ctx: &mut Context<Self>) {
+        if self.batch_in_flight || self.waiting.is_empty() {
+            return;
         }
-        let (kind, cause) = match self.target.send(event.into()).await {
-            Ok(Ok(_)) => {
-                gate.report_success();
-                return Some(Settlement::Ack);
+        let size = self.waiting.len().min(self.context.max_batch);
+        let batch: Vec<Pending<E>> = self.waiting.drain(..size).collect();
+        let events = batch.iter().map(|pending| pending.event.clone()).collect();
+        self.batch_in_flight = true;
+        self.context.stats.batches.fetch_add(1, Ordering::Relaxed);
+        ctx.spawn(self.target.send(M::from(events)).into_actor(self).map(
+            move |answer, consumer, ctx| {
+                consumer.batch_in_flight = false;
+                consumer.settle_batch(answer, batch, ctx);
+                consumer.dispatch(ctx);
+            },
+        ));
+    }
+
+    /// Settles each delivery of a batch by the answer for it.
+    fn settle_batch(
+        &mut self,
+        answer: Result<BatchResult<M::Done, M::Error>, MailboxError>,
+        batch: Vec<Pending<E>>,
+        ctx: &mut Context<Self>,
+    ) {
+        let failures: Vec<Option<(FailureKind, String)>> = match answer {
+            Ok(Ok(results)) => {
+                let mut failures: Vec<_> = results
+                    .into_iter()
+                    .map(|result| result.err().map(|e| (e.kind(), e.to_string())))
+                    .collect();
+                // An answer short of the batch leaves the rest unsure: return them.
+                failures.resize(batch.len(), Some((FailureKind::Retry, "no answer".into())));
+                failures
             }
-            Ok(Err(e)) => (e.kind(), e.to_string()),
+            Ok(Err(e)) => vec![Some((e.kind(), e.to_string())); batch.len()],
             Err(MailboxError::Closed) => {
                 self.domain_actor_died();
-                return None;
+                for pending in batch {
+                    let stats = self.context.stats.clone();
+                    ctx.spawn(settle(pending.delivery, None, stats, pending.log).into_actor(self));
+                }
+                return;
             }
-            Err(MailboxError::Timeout) => (FailureKind::Outage, "domain actor timed out".into()),
+            Err(MailboxError::Timeout) => {
+                vec![Some((FailureKind::Outage, "domain actor timed out".into())); batch.len()]
+            }
         };
+        if failures.iter().any(Option::is_none) {
+            self.context.gate.report_success();
+        }
+        for (pending, failure) in batch.into_iter().zip(failures) {
+            let settlement = match failure {
+                None => Settlement::Ack,
+                Some((kind, cause)) => self.settlement_for(kind, &cause, &pending),
+            };
+            let hold = match settlement {
+                // Holding a returned message spaces its redeliveries out.
+                Settlement::Retry => backoff(pending.delivery.delivery_count + 1, RETRY_HOLD_CAP),
+                _ => Duration::ZERO,
+            };
+            let stats = self.context.stats.clone();
+            ctx.spawn(
+                async move {
+                    tokio::time::sleep(hold).await;
+                    settle(pending.delivery, Some(settlement), stats, pending.log).await
+                }
+                .into_actor(self),
+            );
+        }
+    }
+
+    fn settlement_for(&self, kind: FailureKind, cause: &str, pending: &Pending<E>) -> Settlement {
+        let delivery = &pending.delivery;
         match kind {
             FailureKind::Outage if delivery.parked < PARK_LIMIT => {
-                gate.report_outage(&cause);
-                Some(Settlement::Park)
+                self.context.gate.report_outage(&cause);
+                Settlement::Park
             }
             FailureKind::Outage | FailureKind::Retry => {
-                let delay = backoff(delivery.delivery_count + 1, RETRY_HOLD_CAP);
-                warn!(log, "the message failed, it will be redelivered";
+                warn!(pending.log, "the message failed, it will be redelivered";
                     "err" => cause, "delivery_count" => delivery.delivery_count,
-                    "parked" => delivery.parked, "retry_in_ms" => delay.as_millis() as u64);
-                // Holding the message before returning it spaces the
-                // redeliveries out.
-                tokio::time::sleep(delay).await;
-                Some(Settlement::Retry)
+                    "parked" => delivery.parked);
+                Settlement::Retry
             }
             FailureKind::Poison => {
-                error!(log, "the message can never succeed, dead-lettering"; "err" => cause);
-                Some(Settlement::DeadLetter)
+                error!(pending.log, "the message can never succeed, dead-lettering"; "err" => cause);
+                Settlement::DeadLetter
             }
         }
     }

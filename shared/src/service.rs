@@ -3,17 +3,47 @@
 //! non-zero exit code.
 
 use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use actix::{Actor, Addr, Recipient};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use sea_orm::DatabaseConnection;
 use slog::{Logger, error, info};
 
+use crate::amqp::{AmqpPublisher, Topology};
 use crate::config::{ConfigError, Env, ProcessEnv};
+use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
+use crate::health::ServiceHealth;
+use crate::outbox::Outbox;
+use crate::outbox::relay::{OutboxRelay, RelaySettings};
 use crate::telemetry;
 
-/// A built service, ready to serve.
-pub trait Service {
+/// A built service, ready to serve: its HTTP server and consumers.
+pub trait Service: Sized {
+    fn running(&self) -> &Running;
+    fn into_running(self) -> Running;
+
+    /// The port the HTTP server listens on (the one bound, with port 0).
+    fn port(&self) -> u16 {
+        self.running().port
+    }
+
+    fn health(&self) -> ServiceHealth {
+        self.running().consumers.health.clone()
+    }
+
+    fn consumer_stats(&self) -> Arc<ConsumerStats> {
+        self.running().consumers.stats.clone()
+    }
+
     /// Serves until told to stop; an error means the service failed.
-    fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>>;
+    fn run_until_stopped(self) -> impl Future<Output = anyhow::Result<()>> {
+        self.into_running().serve()
+    }
 }
 
 /// Runs the service `name`: settings from `load`, then `build`, then serve.
@@ -74,35 +104,126 @@ async fn terminated() {
     }
 }
 
-/// Serves until SIGTERM or SIGINT, or until the service can no longer work
-/// (`health` failed: a domain actor died); then stops taking requests,
-/// drains `consumers` (their deliveries in hand are settled, the rest
-/// return to the queue) and answers an error if the service failed, so the
-/// process exits non-zero and its orchestrator restarts it.
-pub async fn serve_until_stopped(
-    mut server: actix_web::dev::Server,
-    health: &crate::health::ServiceHealth,
-    consumers: Vec<actix::Recipient<crate::consumer::Drain>>,
-) -> anyhow::Result<()> {
-    let handle = server.handle();
-    let failure = tokio::select! {
-        served = &mut server => {
-            served?;
-            None
-        }
-        reason = health.failed() => Some(reason),
-    };
-    if failure.is_some() {
-        // The server future runs the server: it must be polled while it stops.
-        let (_, served) = futures_util::future::join(handle.stop(true), server).await;
-        served?;
+/// Connects to PostgreSQL, waiting for it, and applies pending migrations.
+pub async fn connect_and_migrate(
+    database_url: &str,
+    log: &Logger,
+) -> anyhow::Result<DatabaseConnection> {
+    let db = crate::db::connect(database_url, log).await;
+    migration::migrate(&db)
+        .await
+        .context("applying database migrations")?;
+    Ok(db)
+}
+
+/// Starts the outbox relay of `service`, publishing to the broker at
+/// `amqp_url` on one connection (opened on the first publish).
+pub fn start_relay(
+    db: &DatabaseConnection,
+    service: &'static str,
+    amqp_url: &str,
+    topology: Topology,
+    settings: RelaySettings,
+    log: &Logger,
+) -> Addr<OutboxRelay> {
+    let publisher = AmqpPublisher::new(amqp_url, &format!("{service}-publisher"), topology, log);
+    OutboxRelay::new(
+        Outbox::new(db.clone(), service),
+        Arc::new(publisher),
+        settings,
+        log.clone(),
+    )
+    .start()
+}
+
+/// A service serving HTTP, with the consumers to drain when it stops.
+pub struct Running {
+    server: Server,
+    port: u16,
+    consumers: ConsumerContext,
+    drains: Vec<Recipient<Drain>>,
+}
+
+impl Running {
+    /// Binds `addr` and serves what `configure` registers (routes and their
+    /// data), behind the shared HTTP edge: `/health` data, the logger, JSON
+    /// 404s.
+    pub fn start<F>(
+        addr: SocketAddr,
+        consumers: &ConsumerContext,
+        drains: Vec<Recipient<Drain>>,
+        log: &Logger,
+        configure: F,
+    ) -> anyhow::Result<Self>
+    where
+        F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+    {
+        let listener =
+            TcpListener::bind(addr).with_context(|| format!("binding HTTP_ADDR {addr}"))?;
+        let port = listener.local_addr()?.port();
+        let health_data = web::Data::new(consumers.health.clone());
+        let log_data = web::Data::new(log.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(health_data.clone())
+                .app_data(log_data.clone())
+                .configure(configure.clone())
+        })
+        .listen(listener)?
+        // Requests in flight get a few seconds to finish on SIGTERM.
+        .shutdown_timeout(5)
+        .run();
+        info!(log, "listening"; "http_addr" => %addr, "port" => port);
+        Ok(Self {
+            server,
+            port,
+            consumers: consumers.clone(),
+            drains,
+        })
     }
-    let drain = || crate::consumer::Drain {
-        timeout: crate::consumer::DRAIN_TIMEOUT,
-    };
-    futures_util::future::join_all(consumers.iter().map(|consumer| consumer.send(drain()))).await;
-    match failure {
-        Some(reason) => Err(anyhow::anyhow!("the service failed: {reason}")),
-        None => Ok(()),
+
+    /// Serves until SIGTERM or SIGINT, or until the service can no longer
+    /// work (its health failed: a domain actor died); then stops taking
+    /// requests, drains the consumers (their deliveries in hand are settled,
+    /// the rest return to the queue) and answers an error if the service
+    /// failed, so the process exits non-zero and its orchestrator restarts it.
+    async fn serve(self) -> anyhow::Result<()> {
+        let Running {
+            mut server,
+            consumers: ConsumerContext { health, .. },
+            drains,
+            ..
+        } = self;
+        let handle = server.handle();
+        let failure = tokio::select! {
+            served = &mut server => {
+                served?;
+                None
+            }
+            reason = health.failed() => Some(reason),
+        };
+        if failure.is_some() {
+            // The server future runs the server: it must be polled while it stops.
+            let (_, served) = futures_util::future::join(handle.stop(true), server).await;
+            served?;
+        }
+        let drain = || Drain {
+            timeout: DRAIN_TIMEOUT,
+        };
+        futures_util::future::join_all(drains.iter().map(|consumer| consumer.send(drain()))).await;
+        match failure {
+            Some(reason) => Err(anyhow::anyhow!("the service failed: {reason}")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Service for Running {
+    fn running(&self) -> &Running {
+        self
+    }
+
+    fn into_running(self) -> Running {
+        self
     }
 }

@@ -1,20 +1,49 @@
-//! One slog logger per process, written to stdout through slog-term; and
-//! [`LogLine`], a log line decided by pure code and written by an actor.
+//! One slog logger per process, written to stdout through slog-term. The
+//! libraries' own records (lapin, sqlx, actix use the `log` crate) reach the
+//! same logger, from warnings up. Log lines decided by pure code are
+//! [`LogLine`]s.
 
-use slog::{Drain, Logger, Record, Serializer, info, o, warn};
+use slog::{Drain, Logger, o};
 
-/// Builds the process logger. Keep the guard alive until exit: dropping it
-/// flushes records still buffered in the async drain.
-pub fn init(service: &'static str) -> (Logger, slog_async::AsyncGuard) {
+mod log_line;
+
+pub use log_line::{FieldValue, LogLevel, LogLine};
+
+/// Keeps logging alive: dropping it flushes the records still buffered in
+/// the async drain and detaches the libraries' records.
+pub struct LogGuard {
+    // Dropped first: library records stop before the drain is flushed.
+    _libraries: slog_scope::GlobalLoggerGuard,
+    _flush: slog_async::AsyncGuard,
+}
+
+/// Builds the process logger; keep the guard until exit.
+pub fn init(service: &'static str) -> (Logger, LogGuard) {
     let decorator = slog_term::PlainSyncDecorator::new(std::io::stdout());
     let drain = slog_term::FullFormat::new(decorator).build().fuse();
     let drain = slog::LevelFilter::new(drain, slog::Level::Info).fuse();
-    let (drain, guard) = slog_async::Async::new(drain)
+    let (drain, flush) = slog_async::Async::new(drain)
         .chan_size(4096)
         // A full buffer slows logging down rather than losing records.
         .overflow_strategy(slog_async::OverflowStrategy::Block)
         .build_with_guard();
-    (Logger::root(drain.fuse(), o!("service" => service)), guard)
+    let log = Logger::root(drain.fuse(), o!("service" => service));
+    let libraries = forward_library_records(&log);
+    (
+        log,
+        LogGuard {
+            _libraries: libraries,
+            _flush: flush,
+        },
+    )
+}
+
+/// Sends the `log` crate's records, from warnings up, to `log`.
+fn forward_library_records(log: &Logger) -> slog_scope::GlobalLoggerGuard {
+    let guard = slog_scope::set_global_logger(log.new(o!("from" => "library")));
+    // Fails only if a `log` logger is already set: then that one keeps them.
+    let _ = slog_stdlog::init_with_level(log::Level::Warn);
+    guard
 }
 
 /// Logger for tests: silent unless `TEST_LOG` is set.
@@ -28,155 +57,36 @@ pub fn test_logger() -> Logger {
     }
 }
 
-/// A log line as data, so that which line follows from an outcome is
-/// decided (and unit-tested) apart from the actor that writes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub level: LogLevel,
-    pub message: String,
-    /// In the order given; written as `info!(log, ..; k => v, ..)` writes them.
-    pub fields: Vec<(&'static str, FieldValue)>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogLevel {
-    Info,
-    Warning,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FieldValue {
-    Text(String),
-    Number(i64),
-}
-
-impl From<&str> for FieldValue {
-    fn from(text: &str) -> Self {
-        Self::Text(text.to_string())
-    }
-}
-
-impl From<String> for FieldValue {
-    fn from(text: String) -> Self {
-        Self::Text(text)
-    }
-}
-
-impl From<u32> for FieldValue {
-    fn from(number: u32) -> Self {
-        Self::Number(number.into())
-    }
-}
-
-impl From<i32> for FieldValue {
-    fn from(number: i32) -> Self {
-        Self::Number(number.into())
-    }
-}
-
-impl LogLine {
-    pub fn info(message: impl Into<String>) -> Self {
-        Self::new(LogLevel::Info, message)
-    }
-
-    pub fn warn(message: impl Into<String>) -> Self {
-        Self::new(LogLevel::Warning, message)
-    }
-
-    fn new(level: LogLevel, message: impl Into<String>) -> Self {
-        Self {
-            level,
-            message: message.into(),
-            fields: Vec::new(),
-        }
-    }
-
-    pub fn with(mut self, key: &'static str, value: impl Into<FieldValue>) -> Self {
-        self.fields.push((key, value.into()));
-        self
-    }
-
-    pub fn write(&self, log: &Logger) {
-        let fields = Fields(&self.fields);
-        match self.level {
-            LogLevel::Info => info!(log, "{}", self.message; fields),
-            LogLevel::Warning => warn!(log, "{}", self.message; fields),
-        }
-    }
-}
-
-struct Fields<'a>(&'a [(&'static str, FieldValue)]);
-
-impl slog::KV for Fields<'_> {
-    fn serialize(&self, _: &Record<'_>, serializer: &mut dyn Serializer) -> slog::Result {
-        // slog's macros serialize the last pair first: the same order here
-        // keeps every line as it was when the actors wrote it themselves.
-        for (key, value) in self.0.iter().rev() {
-            match value {
-                FieldValue::Text(text) => serializer.emit_str(key, text)?,
-                FieldValue::Number(number) => serializer.emit_i64(key, *number)?,
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::io;
+    use super::*;
     use std::sync::{Arc, Mutex};
 
-    use super::*;
+    /// Keeps the message of every record.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
 
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Drain for Recorder {
+        type Ok = ();
+        type Err = slog::Never;
 
-    impl io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
+        fn log(&self, record: &slog::Record, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+            self.0.lock().unwrap().push(record.msg().to_string());
             Ok(())
         }
     }
 
-    /// What `write` puts on the terminal, without the timestamp.
-    fn rendered(write: impl FnOnce(&Logger)) -> String {
-        let buffer = Buffer::default();
-        let decorator = slog_term::PlainSyncDecorator::new(buffer.clone());
-        let drain = slog_term::FullFormat::new(decorator)
-            .use_custom_timestamp(|_: &mut dyn io::Write| Ok(()))
-            .build()
-            .fuse();
-        write(&Logger::root(drain, o!("service" => "test")));
-        String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
-    }
-
     #[test]
-    fn a_log_line_is_written_as_the_macros_write_it() {
-        let by_macro = rendered(|log| {
-            info!(log, "Stock for product {} reduced", "123";
-                "requested" => 2u32, "available" => -1i32, "to" => "ada@example.com")
-        });
-        let by_line = rendered(|log| {
-            LogLine::info("Stock for product 123 reduced")
-                .with("requested", 2u32)
-                .with("available", -1i32)
-                .with("to", "ada@example.com")
-                .write(log)
-        });
-        assert_eq!(by_line, by_macro);
-        assert!(by_line.contains("to: ada@example.com, available: -1, requested: 2"));
+    fn library_warnings_reach_the_service_logger_and_their_chatter_does_not() {
+        // Arrange
+        let records = Arc::new(Mutex::new(vec![]));
+        let log = Logger::root(Recorder(records.clone()).fuse(), o!());
+        let _guard = forward_library_records(&log);
 
-        let by_macro = rendered(|log| warn!(log, "order not accepted"; "err" => %"refused"));
-        let by_line = rendered(|log| {
-            LogLine::warn("order not accepted")
-                .with("err", "refused")
-                .write(log)
-        });
-        assert_eq!(by_line, by_macro);
-        assert!(by_line.starts_with(" WARN order not accepted"), "{by_line}");
+        // Act: what lapin or sqlx would log.
+        log::info!("heartbeat sent");
+        log::warn!("connection to the broker lost");
+
+        // Assert
+        assert_eq!(*records.lock().unwrap(), ["connection to the broker lost"]);
     }
 }

@@ -83,15 +83,7 @@ impl TestDatabase {
     /// `SELECT count(*) ...` or any query whose first column is a bigint.
     pub async fn count(&self, sql: &str) -> i64 {
         let db = self.connect().await;
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                db.get_database_backend(),
-                sql,
-            ))
-            .await
-            .expect("the query runs")
-            .expect("one row");
-        let value = row.try_get_by_index::<i64>(0).expect("a bigint");
+        let value = count(&db, sql).await;
         db.close().await.ok();
         value
     }
@@ -136,6 +128,33 @@ impl Drop for TestDatabase {
 
 fn url_of(raw: &str) -> url::Url {
     url::Url::parse(raw).expect("a valid URL")
+}
+
+/// A service's common settings for a test: port 0, `database`, the broker at
+/// `amqp_url`.
+pub fn service_settings(
+    database: &TestDatabase,
+    amqp_url: &str,
+) -> shared::config::ServiceSettings {
+    shared::config::ServiceSettings {
+        http_addr: "127.0.0.1:0".parse().expect("an address"),
+        database_url: database.url().to_string(),
+        amqp_url: amqp_url.to_string(),
+        consumer: shared::config::ConsumerSettings::default(),
+    }
+}
+
+/// `count(*)` or any query whose first column is a bigint, on `db`.
+pub async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .expect("the query runs")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("a bigint")
 }
 
 /// Polls `probe` until it returns `Some`, or panics after `timeout`.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use sea_orm::DbErr;
-use shared::consumer::{Classify, FailureKind};
+use shared::consumer::{BatchResult, Classify, FailureKind};
 use shared::db::bounded;
 use shared::events::{OrderCreated, StockEvent};
 use slog::{Logger, info, o, warn};
@@ -27,20 +27,20 @@ pub const SEND_LEASE: Duration = Duration::from_secs(30);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 const SWEEP_BATCH: u64 = 100;
 
-/// Email the customer about one event of their order.
+/// Email the customers about these events of their orders.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<EmailOutcome, MailError>")]
-pub struct SendEmail(pub Email);
+#[rtype(result = "BatchResult<EmailOutcome, MailError>")]
+pub struct SendEmail(pub Vec<Email>);
 
-impl From<OrderCreated> for SendEmail {
-    fn from(event: OrderCreated) -> Self {
-        Self(event.into())
+impl From<Vec<OrderCreated>> for SendEmail {
+    fn from(events: Vec<OrderCreated>) -> Self {
+        Self(events.into_iter().map(Email::from).collect())
     }
 }
 
-impl From<StockEvent> for SendEmail {
-    fn from(event: StockEvent) -> Self {
-        Self(event.into())
+impl From<Vec<StockEvent>> for SendEmail {
+    fn from(events: Vec<StockEvent>) -> Self {
+        Self(events.into_iter().map(Email::from).collect())
     }
 }
 
@@ -86,24 +86,23 @@ impl Mailer {
         }
     }
 
-    /// Sends `email` now and marks it sent.
-    fn send_and_mark(&mut self, email: Email) -> ResponseActFuture<Self, Result<(), MailError>> {
-        send(&self.log, &email);
-        self.counters.count(MailCounter::Sent);
-        self.mark(email.event_id)
-    }
-
-    fn mark(&mut self, event_id: Uuid) -> ResponseActFuture<Self, Result<(), MailError>> {
-        self.unmarked.insert(event_id);
+    /// Marks the emails of `event_ids` sent; until that is committed they
+    /// are remembered, so that a redelivery after an outage only marks them.
+    fn mark_all(&mut self, event_ids: Vec<Uuid>) -> ResponseActFuture<Self, Result<(), MailError>> {
+        self.unmarked.extend(event_ids.iter().copied());
         let ledger = self.ledger.clone();
         Box::pin(
-            async move { bounded(ledger.mark_sent(event_id)).await }
-                .into_actor(self)
-                .map(move |marked, mailer, _| {
-                    marked?;
+            async move {
+                bounded(ledger.mark_all_sent(&event_ids)).await?;
+                Ok::<_, MailError>(event_ids)
+            }
+            .into_actor(self)
+            .map(|marked, mailer, _| {
+                for event_id in marked? {
                     mailer.unmarked.remove(&event_id);
-                    Ok(())
-                }),
+                }
+                Ok(())
+            }),
         )
     }
 }
@@ -130,46 +129,57 @@ fn email_log(log: &Logger, email: &Email) -> Logger {
 }
 
 impl Handler<SendEmail> for Mailer {
-    type Result = ResponseActFuture<Self, Result<EmailOutcome, MailError>>;
+    type Result = ResponseActFuture<Self, BatchResult<EmailOutcome, MailError>>;
 
-    fn handle(&mut self, SendEmail(email): SendEmail, _: &mut Context<Self>) -> Self::Result {
-        if self.unmarked.contains(&email.event_id) {
-            // Sent already (its mark was lost to an outage, or is under way).
-            self.counters.count(MailCounter::AlreadySent);
-            return Box::pin(self.mark(email.event_id).map(|marked, _, _| {
-                marked?;
-                Ok(EmailOutcome::AlreadySent)
-            }));
-        }
+    fn handle(&mut self, SendEmail(emails): SendEmail, _: &mut Context<Self>) -> Self::Result {
         let ledger = self.ledger.clone();
-        let recorded = {
-            let email = email.clone();
-            async move { bounded(ledger.record(&email)).await }
-        };
+        // Sent already, their mark lost to an outage: only mark them.
+        let sent_before: Vec<bool> = emails
+            .iter()
+            .map(|email| self.unmarked.contains(&email.event_id))
+            .collect();
+        let to_record: Vec<Email> = emails
+            .iter()
+            .zip(&sent_before)
+            .filter(|(_, sent)| !**sent)
+            .map(|(email, _)| email.clone())
+            .collect();
         Box::pin(
-            recorded
+            async move { bounded(ledger.record_all(&to_record)).await }
                 .into_actor(self)
                 .then(move |recorded, mailer, _| -> Self::Result {
-                    let recorded = match recorded {
-                        Ok(recorded) => recorded,
+                    let mut recorded = match recorded {
+                        Ok(recorded) => recorded.into_iter(),
                         Err(e) => return Box::pin(fut::ready(Err(e.into()))),
                     };
-                    let effects = mailing::after_record(&email, recorded);
-                    if let Some(counter) = effects.count {
-                        mailer.counters.count(counter);
-                    }
-                    if let Some(line) = effects.log {
-                        line.write(&email_log(&mailer.log, &email));
-                    }
-                    match effects.outcome {
-                        EmailOutcome::Sent => {
-                            Box::pin(mailer.send_and_mark(email).map(|marked, _, _| {
-                                marked?;
-                                Ok(EmailOutcome::Sent)
-                            }))
+                    let mut outcomes = Vec::with_capacity(emails.len());
+                    let mut to_mark = vec![];
+                    for (email, sent_before) in emails.iter().zip(sent_before) {
+                        if sent_before {
+                            mailer.counters.count(MailCounter::AlreadySent);
+                            to_mark.push(email.event_id);
+                            outcomes.push(EmailOutcome::AlreadySent);
+                            continue;
                         }
-                        skipped => Box::pin(fut::ready(Ok(skipped))),
+                        let recorded = recorded.next().expect("one answer per email recorded");
+                        let effects = mailing::after_record(email, recorded);
+                        if let Some(counter) = effects.count {
+                            mailer.counters.count(counter);
+                        }
+                        if let Some(line) = effects.log {
+                            line.write(&email_log(&mailer.log, email));
+                        }
+                        if effects.outcome == EmailOutcome::Sent {
+                            send(&mailer.log, email);
+                            mailer.counters.count(MailCounter::Sent);
+                            to_mark.push(email.event_id);
+                        }
+                        outcomes.push(effects.outcome);
                     }
+                    Box::pin(mailer.mark_all(to_mark).map(move |marked, _, _| {
+                        marked?;
+                        Ok(outcomes.into_iter().map(Ok).collect())
+                    }))
                 }),
         )
     }

@@ -12,11 +12,11 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::broker::Settlement;
 use shared::broker::memory::InMemoryBroker;
-use shared::config::ConsumerSettings;
 use shared::consumer::ConsumerContext;
 use shared::events::{OrderCreated, RejectionReason, StockEvent};
+use shared::service::Service as _;
 use shared::telemetry::test_logger;
-use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
+use testkit::{BrokerClient, TestDatabase, TestVhost, count, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -25,25 +25,14 @@ async fn start_app() -> (TestDatabase, TestVhost, Application) {
     let database = TestDatabase::create().await.unwrap();
     let vhost = TestVhost::create().unwrap();
     let settings = Settings {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: database.url().to_string(),
-        amqp_url: vhost.amqp_url().to_string(),
-        consumer: ConsumerSettings::default(),
+        common: testkit::service_settings(&database, vhost.amqp_url()),
     };
     let app = Application::build(settings, test_logger()).await.unwrap();
     (database, vhost, app)
 }
 
 async fn sent_emails(db: &DatabaseConnection) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT count(*) FROM sent_emails",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
+    count(db, "SELECT count(*) FROM sent_emails").await
 }
 
 async fn migrated_database() -> (TestDatabase, DatabaseConnection) {
@@ -76,7 +65,7 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
     // Act: the first event again, once the others are settled.
     let consumer = OrderCreatedConsumer::new(
         mailer.clone().recipient(),
-        ConsumerContext::for_database(&db, test_logger()),
+        ConsumerContext::for_database(&db, 64, test_logger()),
     );
     let _consumer = consumer.start_on(broker.subscribe());
     broker.wait_for_settlements(3, WAIT).await;
@@ -102,15 +91,6 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
     assert!(settled.contains(&(Some("garbage".into()), Settlement::DeadLetter)));
 }
 
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
-
 #[actix_web::test]
 async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     // Arrange: two emails recorded and never marked sent: one by a process
@@ -121,9 +101,10 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
         OrderCreated::new("123".into(), 1),
         OrderCreated::new("456".into(), 1),
     ];
-    for event in [&lost, &in_progress] {
-        ledger.record(&event.clone().into()).await.unwrap();
-    }
+    let emails: Vec<_> = [&lost, &in_progress]
+        .map(|event| event.clone().into())
+        .to_vec();
+    ledger.record_all(&emails).await.unwrap();
     db.execute_unprepared(&format!(
         "UPDATE sent_emails SET claimed_at = now() - interval '1 minute' WHERE event_id = '{}'",
         lost.event_id
@@ -143,15 +124,15 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     })
     .await;
     let redelivered = mailer
-        .send(notification::actors::mailer::SendEmail(
+        .send(notification::actors::mailer::SendEmail(vec![
             in_progress.clone().into(),
-        ))
+        ]))
         .await
         .unwrap()
         .unwrap();
 
     // Assert: the lost one sent once; the other left to its live sender.
-    assert_eq!(redelivered, EmailOutcome::InProgress);
+    assert!(matches!(redelivered[..], [Ok(EmailOutcome::InProgress)]));
     assert_eq!(
         mailer.send(GetMailerCounters).await.unwrap(),
         MailerCounters {

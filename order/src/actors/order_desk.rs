@@ -6,6 +6,7 @@
 
 use actix::prelude::*;
 use sea_orm::DbErr;
+use shared::consumer::{BatchResult, batch_or_each};
 use shared::db::bounded;
 use shared::events::{Event, StockEvent};
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
@@ -40,14 +41,14 @@ pub struct ListOrders {
     pub limit: u64,
 }
 
-/// Move the order a stock outcome is about to its final status.
+/// Move the orders these stock outcomes are about to their final status.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<OutcomeApplied, DbErr>")]
-pub struct RecordStockOutcome(pub StockEvent);
+#[rtype(result = "BatchResult<OutcomeApplied, DbErr>")]
+pub struct RecordStockOutcome(pub Vec<StockEvent>);
 
-impl From<StockEvent> for RecordStockOutcome {
-    fn from(event: StockEvent) -> Self {
-        Self(event)
+impl From<Vec<StockEvent>> for RecordStockOutcome {
+    fn from(events: Vec<StockEvent>) -> Self {
+        Self(events)
     }
 }
 
@@ -127,28 +128,34 @@ impl Handler<ListOrders> for OrderDesk {
 }
 
 impl Handler<RecordStockOutcome> for OrderDesk {
-    type Result = ResponseActFuture<Self, Result<OutcomeApplied, DbErr>>;
+    type Result = ResponseActFuture<Self, BatchResult<OutcomeApplied, DbErr>>;
 
     fn handle(
         &mut self,
-        RecordStockOutcome(event): RecordStockOutcome,
+        RecordStockOutcome(events): RecordStockOutcome,
         _: &mut Context<Self>,
     ) -> Self::Result {
         let store = self.store.clone();
-        let log = self.log.new(o!(
-            "event_id" => event.event_id().to_string(),
-            "order_id" => event.order_id().to_string(),
-        ));
         Box::pin(
             async move {
-                bounded(store.record_outcome(&event))
-                    .await
-                    .map(|applied| (event, applied))
+                let applied = batch_or_each(&events, async |events| {
+                    bounded(store.record_outcomes(events)).await
+                })
+                .await;
+                (events, applied)
             }
             .into_actor(self)
-            .map(move |recorded, desk, _| {
-                let (event, applied) = recorded?;
-                desk.apply(order::after_outcome(&event, applied), &log);
+            .map(move |(events, applied), desk, _| {
+                let applied = applied?;
+                for (event, applied) in events.iter().zip(&applied) {
+                    if let Ok(applied) = applied {
+                        let log = desk.log.new(o!(
+                            "event_id" => event.event_id().to_string(),
+                            "order_id" => event.order_id().to_string(),
+                        ));
+                        desk.apply(order::after_outcome(event, *applied), &log);
+                    }
+                }
                 Ok(applied)
             }),
         )

@@ -2,13 +2,15 @@
 //! outcome to it came to, and what the `OrderDesk` does after each (count
 //! it, log it, wake the relay).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::events::StockEvent;
+use shared::events::{RejectionReason, StockEvent};
 use shared::telemetry::LogLine;
 use uuid::Uuid;
 
-use crate::domain::order_status::{ForbiddenTransition, OrderStatus};
+use crate::domain::order_status::{ForbiddenTransition, OrderStatus, Transition};
 use crate::error::PlaceError;
 
 /// An order as the API shows it.
@@ -97,6 +99,32 @@ impl Effects {
     }
 }
 
+/// Applies stock outcomes in delivery order to the orders' statuses as they
+/// stand (`current`, which is left as the outcomes leave it): only a pending
+/// order moves, a repeated outcome changes nothing, a contradicting one is
+/// refused; an order not in `current` is unknown.
+pub fn apply_outcomes(
+    current: &mut HashMap<Uuid, OrderStatus>,
+    outcomes: &[(Uuid, Option<RejectionReason>)],
+) -> Vec<OutcomeApplied> {
+    outcomes
+        .iter()
+        .map(|(order_id, rejection)| {
+            let Some(status) = current.get_mut(order_id) else {
+                return OutcomeApplied::UnknownOrder;
+            };
+            match status.transition(OrderStatus::after_stock_outcome(*rejection)) {
+                Ok(Transition::To(to)) => {
+                    *status = to;
+                    OutcomeApplied::Moved(to)
+                }
+                Ok(Transition::AlreadyThere) => OutcomeApplied::AlreadyThere,
+                Err(forbidden) => OutcomeApplied::Forbidden(forbidden),
+            }
+        })
+        .collect()
+}
+
 pub fn after_placing(placed: &Result<Placed, PlaceError>) -> Effects {
     match placed {
         Ok(Placed::Created(order)) => Effects {
@@ -163,6 +191,38 @@ mod tests {
     use shared::telemetry::LogLevel;
 
     use super::*;
+
+    #[test]
+    fn outcomes_move_pending_orders_once_and_refuse_contradictions() {
+        // Arrange: two pending orders; one outcome comes twice, one contradicts.
+        let (first, second, unknown) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let mut current = HashMap::from([
+            (first, OrderStatus::Pending),
+            (second, OrderStatus::Pending),
+        ]);
+        let out_of_stock = Some(RejectionReason::OutOfStock);
+
+        // Act
+        let applied = apply_outcomes(
+            &mut current,
+            &[
+                (first, None),
+                (first, None),
+                (second, out_of_stock),
+                (second, None),
+                (unknown, None),
+            ],
+        );
+
+        // Assert
+        assert_eq!(applied[0], OutcomeApplied::Moved(OrderStatus::Confirmed));
+        assert_eq!(applied[1], OutcomeApplied::AlreadyThere);
+        assert_eq!(applied[2], OutcomeApplied::Moved(OrderStatus::Rejected));
+        assert!(matches!(applied[3], OutcomeApplied::Forbidden(_)));
+        assert_eq!(applied[4], OutcomeApplied::UnknownOrder);
+        assert_eq!(current[&first], OrderStatus::Confirmed);
+        assert_eq!(current[&second], OrderStatus::Rejected);
+    }
 
     fn order() -> OrderView {
         let now = Utc::now();

@@ -3,8 +3,8 @@ use std::time::Duration;
 use order::config::Settings;
 use order::startup::Application;
 use serde_json::Value;
-use shared::config::ConsumerSettings;
 use shared::outbox::relay::RelaySettings;
+use shared::service::Service as _;
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost};
 
@@ -35,7 +35,7 @@ pub async fn spawn_app() -> TestApp {
 /// The order service with `amqp_url` as its broker (maybe unreachable).
 pub async fn spawn_app_with_broker(vhost: TestVhost, amqp_url: &str) -> TestApp {
     spawn_app_on(vhost, |settings, _| {
-        settings.amqp_url = amqp_url.to_string()
+        settings.common.amqp_url = amqp_url.to_string()
     })
     .await
 }
@@ -51,11 +51,8 @@ async fn spawn_app_on(
 ) -> TestApp {
     let database = TestDatabase::create().await.expect("a test database");
     let mut settings = Settings {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: database.url().to_string(),
-        amqp_url: vhost.amqp_url().to_string(),
+        common: testkit::service_settings(&database, vhost.amqp_url()),
         relay: relay_settings(),
-        consumer: ConsumerSettings::default(),
         admin_token: Some(ADMIN_TOKEN.to_string()),
     };
     adjust(&mut settings, &database);

@@ -48,7 +48,7 @@ async fn with_the_database_down_nothing_is_ordered_and_the_client_is_told_so() {
     // Arrange: the service reaches PostgreSQL through a proxy, then cannot.
     let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap());
     let app = spawn_app_with(|settings, database| {
-        settings.database_url = database.url_via(proxy.port());
+        settings.common.database_url = database.url_via(proxy.port());
     })
     .await;
     proxy.cut();

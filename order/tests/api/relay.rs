@@ -14,7 +14,7 @@ use shared::broker::memory::InMemoryBroker;
 use shared::outbox::Outbox;
 use shared::outbox::relay::{GetRelayCounters, OutboxRelay, RelaySettings};
 use shared::telemetry::test_logger;
-use testkit::{TestDatabase, eventually};
+use testkit::{TestDatabase, count, eventually};
 
 use crate::helpers::{WAIT, relay_settings};
 
@@ -45,15 +45,6 @@ async fn place(db: &DatabaseConnection, count: usize) -> Vec<String> {
         ids.push(row.try_get_by_index::<String>(0).unwrap());
     }
     ids
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
 }
 
 fn start_relay(

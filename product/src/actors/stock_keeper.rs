@@ -6,6 +6,7 @@
 //! here: they never wait behind a change (see `catalogue`).
 
 use actix::prelude::*;
+use shared::consumer::{BatchResult, batch_or_each};
 use shared::db::bounded;
 use shared::events::OrderCreated;
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
@@ -16,14 +17,14 @@ use crate::domain::stock::{self, Reservation, StockCounters};
 use crate::error::StockError;
 use crate::store::ProductStore;
 
-/// Take the ordered quantity from stock, or reject the order.
+/// Take the ordered quantities from stock, or reject the orders, in order.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Reservation, StockError>")]
-pub struct ReserveStock(pub OrderCreated);
+#[rtype(result = "BatchResult<Reservation, StockError>")]
+pub struct ReserveStock(pub Vec<OrderCreated>);
 
-impl From<OrderCreated> for ReserveStock {
-    fn from(event: OrderCreated) -> Self {
-        Self(event)
+impl From<Vec<OrderCreated>> for ReserveStock {
+    fn from(events: Vec<OrderCreated>) -> Self {
+        Self(events)
     }
 }
 
@@ -69,31 +70,48 @@ impl Actor for StockKeeper {
 }
 
 impl Handler<ReserveStock> for StockKeeper {
-    type Result = AtomicResponse<Self, Result<Reservation, StockError>>;
+    type Result = AtomicResponse<Self, BatchResult<Reservation, StockError>>;
 
-    fn handle(&mut self, ReserveStock(order): ReserveStock, _: &mut Context<Self>) -> Self::Result {
-        let log = self.log.new(o!(
-            "event_id" => order.event_id.to_string(),
-            "order_id" => order.order_id.to_string(),
-        ));
-        stock::received(&order).write(&log);
+    fn handle(
+        &mut self,
+        ReserveStock(orders): ReserveStock,
+        _: &mut Context<Self>,
+    ) -> Self::Result {
+        let logs: Vec<Logger> = orders
+            .iter()
+            .map(|order| {
+                let log = self.log.new(o!(
+                    "event_id" => order.event_id.to_string(),
+                    "order_id" => order.order_id.to_string(),
+                ));
+                stock::received(order).write(&log);
+                log
+            })
+            .collect();
         let store = self.store.clone();
         AtomicResponse::new(Box::pin(
             async move {
-                bounded(store.reserve(&order))
-                    .await
-                    .map(|reservation| (order, reservation))
+                let reservations = batch_or_each(&orders, async |orders| {
+                    bounded(store.reserve_all(orders)).await
+                })
+                .await;
+                (orders, reservations)
             }
             .into_actor(self)
-            .map(move |result, keeper, _| {
-                let (order, reservation) = result?;
-                let effects = stock::after_reservation(&order, &reservation);
-                keeper.counters.count(effects.count);
-                effects.log.write(&log);
-                if effects.wake_relay {
-                    keeper.relay.do_send(WakeRelay);
+            .map(move |(orders, reservations), keeper, _| {
+                let reservations = reservations?;
+                for ((order, reservation), log) in orders.iter().zip(&reservations).zip(&logs) {
+                    let Ok(reservation) = reservation else {
+                        continue;
+                    };
+                    let effects = stock::after_reservation(order, reservation);
+                    keeper.counters.count(effects.count);
+                    effects.log.write(log);
+                    if effects.wake_relay {
+                        keeper.relay.do_send(WakeRelay);
+                    }
                 }
-                Ok(reservation)
+                Ok(reservations)
             }),
         ))
     }

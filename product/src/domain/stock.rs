@@ -1,6 +1,8 @@
 //! Reservations: what one order does to stock, and what the `StockKeeper`
 //! does once it is committed (count it, log it, wake the relay).
 
+use std::collections::HashMap;
+
 use shared::events::{OrderCreated, RejectionReason};
 use shared::telemetry::LogLine;
 
@@ -20,17 +22,44 @@ pub enum Reservation {
     AlreadyApplied,
 }
 
-impl Reservation {
-    /// Reads the outcome off the conditional decrement: the row it updated, if
-    /// any, else the product as it stands.
-    pub fn from_update(updated_stock: Option<i32>, current_stock: Option<i32>) -> Self {
-        match (updated_stock, current_stock) {
-            (Some(new_stock), _) => Self::Reserved { new_stock },
-            (None, Some(available)) => Self::OutOfStock { available },
-            (None, None) => Self::UnknownProduct,
-        }
-    }
+/// One order as the reservation sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Demand<'a> {
+    pub product_id: &'a str,
+    pub quantity: u32,
+    /// Seen for the first time (not a redelivery of an applied event).
+    pub fresh: bool,
+}
 
+/// Decides each order in delivery order against the stock as it runs down.
+/// `stock` holds the products that exist, and is left as the orders leave
+/// it: what to write back.
+pub fn reserve_in_order(stock: &mut HashMap<String, i32>, demands: &[Demand]) -> Vec<Reservation> {
+    demands
+        .iter()
+        .map(|demand| {
+            if !demand.fresh {
+                return Reservation::AlreadyApplied;
+            }
+            let Some(available) = stock.get_mut(demand.product_id) else {
+                return Reservation::UnknownProduct;
+            };
+            let quantity = stock_quantity(demand.quantity);
+            if *available >= quantity {
+                *available -= quantity;
+                Reservation::Reserved {
+                    new_stock: *available,
+                }
+            } else {
+                Reservation::OutOfStock {
+                    available: *available,
+                }
+            }
+        })
+        .collect()
+}
+
+impl Reservation {
     /// Why the order was rejected; `None` when reserved.
     pub fn rejection(&self) -> Option<RejectionReason> {
         match self {
@@ -135,20 +164,66 @@ mod tests {
 
     use super::*;
 
+    fn demand(product_id: &str, quantity: u32) -> Demand<'_> {
+        Demand {
+            product_id,
+            quantity,
+            fresh: true,
+        }
+    }
+
     #[test]
-    fn outcome_follows_the_conditional_update() {
+    fn orders_are_decided_in_delivery_order_as_the_stock_runs_down() {
+        // Arrange: 10 Laptops, and orders for 4, 4, 4, 2, then an unknown product.
+        let mut stock = HashMap::from([("123".to_string(), 10), ("456".to_string(), 0)]);
+        let demands = [
+            demand("123", 4),
+            demand("123", 4),
+            demand("123", 4),
+            demand("123", 2),
+            demand("456", 1),
+            demand("nope", 1),
+        ];
+
+        // Act
+        let reservations = reserve_in_order(&mut stock, &demands);
+
+        // Assert: the third does not fit, the fourth still does.
         assert_eq!(
-            Reservation::from_update(Some(9), Some(9)),
-            Reservation::Reserved { new_stock: 9 }
+            reservations,
+            [
+                Reservation::Reserved { new_stock: 6 },
+                Reservation::Reserved { new_stock: 2 },
+                Reservation::OutOfStock { available: 2 },
+                Reservation::Reserved { new_stock: 0 },
+                Reservation::OutOfStock { available: 0 },
+                Reservation::UnknownProduct,
+            ]
         );
+        assert_eq!(stock["123"], 0, "what to write back");
+    }
+
+    #[test]
+    fn a_redelivery_changes_nothing_and_huge_orders_never_fit() {
+        let mut stock = HashMap::from([("123".to_string(), 10)]);
+        let demands = [
+            Demand {
+                fresh: false,
+                ..demand("123", 1)
+            },
+            demand("123", u32::MAX),
+        ];
+
+        let reservations = reserve_in_order(&mut stock, &demands);
+
         assert_eq!(
-            Reservation::from_update(None, Some(0)),
-            Reservation::OutOfStock { available: 0 }
+            reservations,
+            [
+                Reservation::AlreadyApplied,
+                Reservation::OutOfStock { available: 10 }
+            ]
         );
-        assert_eq!(
-            Reservation::from_update(None, None),
-            Reservation::UnknownProduct
-        );
+        assert_eq!(stock["123"], 10);
     }
 
     #[test]

@@ -286,7 +286,7 @@ async fn with_the_database_down_stock_requests_get_a_plain_503() {
     // Arrange
     let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
     let app = spawn_app_with(|settings, database| {
-        settings.database_url = database.url_via(proxy.port());
+        settings.common.database_url = database.url_via(proxy.port());
     })
     .await;
     proxy.cut();

@@ -114,8 +114,8 @@ async fn a_database_outage_parks_deliveries_without_burning_the_delivery_limit()
     // delivery limit of 2; the database then becomes unreachable.
     let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
     let app = spawn_app_with(|settings, database| {
-        settings.database_url = database.url_via(proxy.port());
-        settings.consumer.delivery_limit = 2;
+        settings.common.database_url = database.url_via(proxy.port());
+        settings.common.consumer.delivery_limit = 2;
     })
     .await;
     let stock = app.stock("456").await;

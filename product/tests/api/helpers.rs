@@ -7,14 +7,14 @@ use product::actors::stock_keeper::{GetStockCounters, StockKeeper};
 use product::config::Settings;
 use product::domain::stock::StockCounters;
 use product::startup::Application;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 use shared::amqp::ORDER_EXCHANGE;
-use shared::config::ConsumerSettings;
 use shared::consumer::ConsumerStats;
 use shared::events::OrderCreated;
 use shared::health::ServiceHealth;
 use shared::outbox::relay::RelaySettings;
+use shared::service::Service as _;
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
 
@@ -46,10 +46,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
     let database = TestDatabase::create().await.expect("a test database");
     let vhost = TestVhost::create().expect("a test vhost");
     let mut settings = Settings {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        database_url: database.url().to_string(),
-        amqp_url: vhost.amqp_url().to_string(),
-        consumer: ConsumerSettings::default(),
+        common: testkit::service_settings(&database, vhost.amqp_url()),
         admin_token: Some(ADMIN_TOKEN.to_string()),
         relay: RelaySettings {
             poll_interval: Duration::from_millis(100),
@@ -125,15 +122,6 @@ impl TestApp {
     }
 
     pub async fn processed_events(&self) -> i64 {
-        let row = self
-            .db
-            .query_one_raw(sea_orm::Statement::from_string(
-                self.db.get_database_backend(),
-                "SELECT count(*) AS n FROM processed_events",
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get::<i64>("", "n").unwrap()
+        testkit::count(&self.db, "SELECT count(*) FROM processed_events").await
     }
 }

@@ -3,6 +3,7 @@
 //! module sees a lapin type: the rest of the code uses the traits of
 //! [`crate::broker`].
 
+mod delivery;
 mod publisher;
 mod subscriber;
 mod topology;

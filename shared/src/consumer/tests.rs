@@ -8,8 +8,8 @@ use crate::telemetry::test_logger;
 
 /// A domain actor whose answer the test scripts by product id: "retry"
 /// fails for its own reason, "poison" can never succeed, "panic" kills the
-/// actor, "slow" takes 200 ms; any other product fails with an outage while
-/// `database_up` is false.
+/// actor, "slow" takes 200 ms; while `database_up` is false the whole batch
+/// fails with an outage.
 struct ScriptedHandler {
     database_up: Arc<AtomicBool>,
     handled: Arc<AtomicU32>,
@@ -25,15 +25,15 @@ impl Classify for ScriptedError {
     }
 }
 
-struct Handle(OrderCreated);
+struct Handle(Vec<OrderCreated>);
 
 impl Message for Handle {
-    type Result = Result<(), ScriptedError>;
+    type Result = BatchResult<(), ScriptedError>;
 }
 
-impl From<OrderCreated> for Handle {
-    fn from(event: OrderCreated) -> Self {
-        Handle(event)
+impl From<Vec<OrderCreated>> for Handle {
+    fn from(events: Vec<OrderCreated>) -> Self {
+        Handle(events)
     }
 }
 
@@ -42,20 +42,29 @@ impl Actor for ScriptedHandler {
 }
 
 impl actix::Handler<Handle> for ScriptedHandler {
-    type Result = ResponseFuture<Result<(), ScriptedError>>;
+    type Result = ResponseFuture<BatchResult<(), ScriptedError>>;
 
-    fn handle(&mut self, Handle(event): Handle, _: &mut Context<Self>) -> Self::Result {
-        self.handled.fetch_add(1, Ordering::SeqCst);
-        let answer = match event.product_id.as_str() {
-            "retry" => Err(ScriptedError(FailureKind::Retry)),
-            "poison" => Err(ScriptedError(FailureKind::Poison)),
-            "panic" => panic!("a scripted bug in a handler"),
-            _ if !self.database_up.load(Ordering::SeqCst) => {
-                Err(ScriptedError(FailureKind::Outage))
-            }
-            _ => Ok(()),
+    fn handle(&mut self, Handle(events): Handle, _: &mut Context<Self>) -> Self::Result {
+        self.handled
+            .fetch_add(events.len() as u32, Ordering::SeqCst);
+        let product = |event: &OrderCreated| event.product_id.clone();
+        assert!(
+            !events.iter().any(|e| product(e) == "panic"),
+            "a scripted bug in a handler"
+        );
+        let slow = events.iter().any(|e| product(e) == "slow");
+        let answer = if self.database_up.load(Ordering::SeqCst) {
+            Ok(events
+                .iter()
+                .map(|event| match product(event).as_str() {
+                    "retry" => Err(ScriptedError(FailureKind::Retry)),
+                    "poison" => Err(ScriptedError(FailureKind::Poison)),
+                    _ => Ok(()),
+                })
+                .collect())
+        } else {
+            Err(ScriptedError(FailureKind::Outage))
         };
-        let slow = event.product_id == "slow";
         Box::pin(async move {
             if slow {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -91,6 +100,7 @@ impl Harness {
             gate: Gate::new(probe, test_logger()),
             health: ServiceHealth::new(),
             stats: Arc::default(),
+            max_batch: 64,
             log: test_logger(),
         };
         let handler = ScriptedHandler {
@@ -288,4 +298,26 @@ async fn drain_settles_deliveries_in_hand_before_closing_and_takes_no_more() {
     );
     assert!(broker.closed());
     assert_eq!(broker.ready(), 1);
+}
+
+#[actix::test]
+async fn what_arrives_while_a_batch_is_committed_goes_in_the_next_one() {
+    // Arrange: the first order takes 200 ms to commit.
+    let broker = InMemoryBroker::new();
+    let harness = Harness::start(broker.clone());
+    broker.enqueue(body("slow"), Some("first"));
+    wait_for("the first batch in flight", || {
+        harness.stat(|s| &s.batches) == 1
+    })
+    .await;
+
+    // Act: ten more arrive meanwhile.
+    for n in 0..10 {
+        broker.enqueue(body("123"), Some(&format!("next-{n}")));
+    }
+    wait_for("eleven acks", || harness.stat(|s| &s.acked) == 11).await;
+
+    // Assert: two commits for eleven orders.
+    assert_eq!(harness.stat(|s| &s.batches), 2);
+    assert_eq!(harness.handled.load(Ordering::SeqCst), 11);
 }

@@ -1,5 +1,4 @@
-//! The staff token: `ADMIN_TOKEN`, checked as the [`StaffOnly`] extractor
-//! before anything reads a request's body.
+//! The staff token: checked before anything reads the request.
 
 use std::future::{Ready, ready};
 
@@ -129,11 +128,12 @@ pub fn check_access(expected: Option<&str>, authorization: Option<&str>) -> Acce
 
 #[cfg(test)]
 mod tests {
-    use actix_web::http::header::CONTENT_TYPE;
     use actix_web::{App, test as actix_test};
     use serde_json::{Value, json};
 
     use super::*;
+    use actix_web::http::header::CONTENT_TYPE;
+
     use crate::http::{BodyError, MAX_BODY_BYTES, read_json};
 
     #[test]

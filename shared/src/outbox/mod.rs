@@ -36,3 +36,33 @@ pub async fn stage<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// Adds `events` (id and body each) to the outbox of `service`, inside the
+/// caller's transaction, in one statement.
+pub async fn stage_all<C: ConnectionTrait, E: Serialize>(
+    txn: &C,
+    service: &str,
+    exchange: &str,
+    events: impl IntoIterator<Item = (Uuid, E)>,
+) -> Result<(), DbErr> {
+    let now = chrono::Utc::now();
+    let rows: Vec<_> = events
+        .into_iter()
+        .map(|(event_id, event)| entity::ActiveModel {
+            event_id: Set(event_id),
+            source: Set(service.to_string()),
+            exchange: Set(exchange.to_string()),
+            payload: Set(serde_json::to_string(&event).expect("events always serialize")),
+            created_at: Set(now.into()),
+            published_at: Set(None),
+            claimed_until: Set(None),
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    entity::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}

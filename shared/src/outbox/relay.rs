@@ -7,12 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use slog::{Logger, debug, info, warn};
 
 use super::schedule::{Next, Outcome, Schedule};
 use super::store::{Outbox, Round};
-use crate::amqp::{AmqpPublisher, Topology};
 use crate::broker::Publisher;
 
 #[derive(Debug, Clone)]
@@ -69,21 +68,6 @@ pub struct OutboxRelay {
 }
 
 impl OutboxRelay {
-    /// Starts the relay of `service`'s rows, publishing on one connection
-    /// to the broker at `amqp_url` (opened on the first publish).
-    pub fn start_publishing(
-        db: DatabaseConnection,
-        service: &'static str,
-        amqp_url: &str,
-        topology: Topology,
-        settings: RelaySettings,
-        log: Logger,
-    ) -> Addr<Self> {
-        let publisher =
-            AmqpPublisher::new(amqp_url, &format!("{service}-publisher"), topology, &log);
-        Self::new(Outbox::new(db, service), Arc::new(publisher), settings, log).start()
-    }
-
     pub fn new(
         outbox: Outbox,
         publisher: Arc<dyn Publisher>,
