@@ -249,7 +249,8 @@ impl System {
         testkit::wait_while_progressing(stall, "every order final and every email sent", || {
             let orders = self.count("SELECT count(*) FROM orders");
             let finals = self.count("SELECT count(*) FROM orders WHERE status <> 'pending'");
-            let published = self.count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL");
+            let published =
+                self.count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL");
             let unpublished = self.count("SELECT count(*) FROM outbox WHERE published_at IS NULL");
             let sent = self.count("SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL");
             let done = finals == orders && unpublished == 0 && sent == 2 * orders;

@@ -308,7 +308,10 @@ fn a_service_told_to_stop_while_it_waits_for_its_database_exits_cleanly() {
     let env = [
         (
             "DATABASE_URL",
-            format!("postgres://postgres@127.0.0.1:{}/nowhere", testkit::free_port()),
+            format!(
+                "postgres://postgres@127.0.0.1:{}/nowhere",
+                testkit::free_port()
+            ),
         ),
         ("HTTP_ADDR", format!("127.0.0.1:{}", testkit::free_port())),
     ];

@@ -175,11 +175,7 @@ pub fn wait_until<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> O
 /// Waits until `probe` says done, for as long as it keeps making progress:
 /// panics once `progress` has not grown for `stall`. For waits whose length
 /// depends on a backlog, such as the end of a chaos run.
-pub fn wait_while_progressing(
-    stall: Duration,
-    what: &str,
-    mut probe: impl FnMut() -> (u64, bool),
-) {
+pub fn wait_while_progressing(stall: Duration, what: &str, mut probe: impl FnMut() -> (u64, bool)) {
     let mut best = 0;
     let mut last_progress = Instant::now();
     loop {
