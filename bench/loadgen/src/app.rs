@@ -36,7 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     rt.spawn(async {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("loadgen: interrupted; stopping and removing the scratch database and vhost");
+            eprintln!("loadgen: interrupted; ending the phase (scratch databases and vhosts are still removed)");
             request_stop();
         }
     });
@@ -69,7 +69,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.command, Command::All(_)) && outcome.is_ok() {
         println!("\n{}", fractions::render(&report.fractions));
     }
-    write_outputs(&cli.output, &report, &charts)?;
+    if report.has_figures() {
+        write_outputs(&cli.output, &report, &charts)?;
+    }
     outcome?;
     if stop_requested() {
         bail!("interrupted: the figures cover part of the run");
@@ -93,7 +95,6 @@ fn run_intake(
     report: &mut Report,
     charts: &mut Charts,
 ) -> anyhow::Result<()> {
-    orders::check_reachable(&targets.order_url)?;
     let mode = match args.rate {
         Some(rate) => Mode::Open {
             schedule: Schedule::new(rate, args.connections, Duration::from_secs(args.seconds))?,
@@ -102,6 +103,7 @@ fn run_intake(
             clients: args.clients,
         },
     };
+    orders::check_reachable(&targets.order_url)?;
     let config = IntakeConfig {
         mode,
         seconds: args.seconds,

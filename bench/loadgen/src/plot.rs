@@ -76,6 +76,7 @@ pub fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> anyhow::Result<String>
         let mut chart = ChartBuilder::on(&root)
             .caption("Latency by percentile", ("sans-serif", 22))
             .margin(16)
+            .margin_right(40)
             .x_label_area_size(44)
             .y_label_area_size(64)
             .build_cartesian_2d(0.0..NINES, (min_ms * 0.8..max_ms * 1.25).log_scale())

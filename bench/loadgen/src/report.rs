@@ -63,6 +63,14 @@ impl Report {
         self.fractions = crate::fractions::fractions(&self.ours(), &self.limits());
     }
 
+    /// Whether any phase measured something.
+    pub fn has_figures(&self) -> bool {
+        self.raw.is_some()
+            || self.intake_closed.is_some()
+            || self.intake_open.is_some()
+            || self.end_to_end.is_some()
+    }
+
     pub fn ours(&self) -> Ours {
         Ours {
             intake_closed_per_s: self.intake_closed.as_ref().map(|r| r.accepted_per_s),
