@@ -42,7 +42,11 @@ pub struct RawConfig {
 /// One measured rate.
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
+    /// Operations in flight at once.
     pub concurrency: u32,
+    /// Connections they share (PostgreSQL: fewer than `concurrency` only
+    /// when the server has no room for more).
+    pub connections: u32,
     pub elapsed_s: f64,
     /// Commits, confirmed publishes, or acknowledged deliveries.
     pub operations: u64,
@@ -120,15 +124,23 @@ async fn postgres(
         .with_context(|| format!("creating the scratch database {name}"))?;
     let measured = async {
         let url = with_database(database_url, &name)?;
-        let pool_size = config.concurrency.max(config.batch_concurrency);
+        let wanted = config.concurrency.max(config.batch_concurrency);
+        let pool_size = pool_size(wanted, free_connections(&admin).await?);
+        if pool_size < wanted {
+            eprintln!(
+                "warning: PostgreSQL has room for {pool_size} more connections only (max_connections \
+                 less those open, less 5): {wanted} tasks share {pool_size} connections"
+            );
+        }
         let db = crate::db::connect(&url, pool_size).await?;
         db.execute_unprepared(SCRATCH_TABLE).await?;
-        let single = commits(&db, config.concurrency, 1, config.seconds, quiet).await;
+        let single = commits(&db, config.concurrency, pool_size, 1, config.seconds, quiet).await;
         let batched = match single {
             Ok(_) => {
                 commits(
                     &db,
                     config.batch_concurrency,
+                    pool_size,
                     config.batch_rows,
                     config.seconds,
                     quiet,
@@ -156,6 +168,25 @@ async fn postgres(
     })
 }
 
+/// Connections the server can still take.
+async fn free_connections(admin: &DatabaseConnection) -> anyhow::Result<i64> {
+    let row = admin
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT current_setting('max_connections')::int8 - (SELECT count(*) FROM pg_stat_activity)",
+        ))
+        .await?
+        .context("counting free connections returned no row")?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+/// The scratch pool: as many connections as tasks, if the server has room
+/// for them and 5 more; never none.
+pub fn pool_size(wanted: u32, free: i64) -> u32 {
+    let room = u32::try_from((free - 5).max(1)).unwrap_or(u32::MAX);
+    wanted.min(room)
+}
+
 fn insert(rows: u32) -> String {
     let values: Vec<String> = (1..=rows)
         .map(|i| format!("(${i}, 'bench', 1, 'pending')"))
@@ -166,10 +197,12 @@ fn insert(rows: u32) -> String {
     )
 }
 
-/// `concurrency` tasks committing `rows`-row INSERTs for `seconds`.
+/// `concurrency` tasks committing `rows`-row INSERTs for `seconds`, on at
+/// most `connections` connections.
 async fn commits(
     db: &DatabaseConnection,
     concurrency: u32,
+    connections: u32,
     rows: u32,
     seconds: u64,
     quiet: bool,
@@ -227,7 +260,7 @@ async fn commits(
     let timeline = ticker.finish();
     let (_, errors) = meter.totals();
     throughput(
-        concurrency,
+        (concurrency, connections.min(concurrency)),
         rows,
         elapsed,
         &histogram,
@@ -238,7 +271,7 @@ async fn commits(
 }
 
 fn throughput(
-    concurrency: u32,
+    (concurrency, connections): (u32, u32),
     rows: u32,
     elapsed: Duration,
     histogram: &Histogram<u64>,
@@ -259,6 +292,7 @@ fn throughput(
     let per_s = operations as f64 / elapsed.as_secs_f64();
     Ok(Throughput {
         concurrency,
+        connections,
         elapsed_s: elapsed.as_secs_f64(),
         operations,
         per_s,
@@ -407,7 +441,7 @@ async fn publish(
     let timeline = ticker.finish();
     let _ = channel.close(200, "done".into()).await;
     throughput(
-        u32::from(config.amqp_window),
+        (u32::from(config.amqp_window), 1),
         1,
         elapsed,
         &histogram,
@@ -465,7 +499,7 @@ async fn consume(
     let timeline = ticker.finish();
     let _ = channel.close(200, "done".into()).await;
     throughput(
-        u32::from(config.amqp_window),
+        (u32::from(config.amqp_window), 1),
         1,
         elapsed,
         &histogram,
@@ -487,6 +521,13 @@ mod tests {
              ($1, 'bench', 1, 'pending'), ($2, 'bench', 1, 'pending')"
         );
         assert_eq!(insert(100).matches("'pending'").count(), 100);
+    }
+
+    #[test]
+    fn the_pool_leaves_room_for_others() {
+        assert_eq!(pool_size(64, 100), 64);
+        assert_eq!(pool_size(64, 40), 35);
+        assert_eq!(pool_size(64, 2), 1);
     }
 
     #[test]

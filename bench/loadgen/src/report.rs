@@ -91,7 +91,7 @@ impl Report {
             None => Limits::default(),
             Some(raw) => Limits {
                 pg_single_commits_per_s: Some(raw.postgres.single.per_s),
-                pg_single_concurrency: raw.postgres.single.concurrency,
+                pg_single_concurrency: raw.postgres.single.connections,
                 pg_batched_rows_per_s: Some(raw.postgres.batched.rows_per_s),
                 pg_batch_rows: raw.postgres.batched.rows_per_operation,
                 amqp_publish_per_s: Some(raw.rabbitmq.publish.per_s),
@@ -180,9 +180,14 @@ fn throughput_line(name: &str, t: &Throughput, unit: &str) -> String {
         String::new()
     };
     format!(
-        "  {name:<26} {:>9.0} {unit}/s{rows}  (concurrency {}, p50 {}, p99 {}{})\n",
+        "  {name:<26} {:>9.0} {unit}/s{rows}  (concurrency {}{}, p50 {}, p99 {}{})\n",
         t.per_s,
         t.concurrency,
+        if t.connections < t.concurrency {
+            format!(" on {} connections", t.connections)
+        } else {
+            String::new()
+        },
         format_ms(t.latency.p50_ms),
         format_ms(t.latency.p99_ms),
         if t.errors > 0 {
