@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     });
 
-    let mut report = Report::start(std::env::args());
+    let mut report = Report::start(std::env::args_os().map(|a| a.to_string_lossy().into_owned()));
     let mut charts = Charts::default();
     let outcome = match &cli.command {
         Command::Intake(args) => {
