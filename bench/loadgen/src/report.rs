@@ -184,7 +184,8 @@ fn throughput_line(name: &str, t: &Throughput, unit: &str) -> String {
         t.per_s,
         t.concurrency,
         if t.connections < t.concurrency {
-            format!(" on {} connections", t.connections)
+            let plural = if t.connections == 1 { "" } else { "s" };
+            format!(" on {} connection{plural}", t.connections)
         } else {
             String::new()
         },
