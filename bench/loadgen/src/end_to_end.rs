@@ -157,8 +157,17 @@ pub fn run(
         .map_or(Duration::ZERO, |t| t.saturating_duration_since(start));
     let accepted = burst.ids.len() as u64 + burst.without_id;
 
-    // Wait until every accepted order is final.
+    // Wait until every accepted order is final. Those final during the
+    // burst are counted before the ticker starts, so its first second shows
+    // the rate after the burst, not everything before it.
     let meter = Meter::new();
+    let poll = |pending: &[Uuid]| -> anyhow::Result<Vec<Uuid>> {
+        let pending = rt.block_on(db::still_pending(database, pending))?;
+        meter.set_done((burst.ids.len() - pending.len()) as u64);
+        meter.set_backlog(pending.len() as u64);
+        Ok(pending)
+    };
+    let mut pending = poll(&burst.ids)?;
     let ticker = Ticker::start(
         "end-to-end final",
         "orders final",
@@ -166,12 +175,9 @@ pub fn run(
         quiet,
         |_, _| None,
     );
-    let mut pending = burst.ids.clone();
     while !pending.is_empty() && !stop_requested() && start.elapsed() < config.timeout {
         std::thread::sleep(Duration::from_millis(100));
-        pending = rt.block_on(db::still_pending(database, &pending))?;
-        meter.set_done(burst.ids.len() as u64 - pending.len() as u64);
-        meter.set_backlog(pending.len() as u64);
+        pending = poll(&pending)?;
     }
     ticker.finish();
     if !pending.is_empty() && !stop_requested() {

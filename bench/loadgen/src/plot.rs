@@ -102,7 +102,7 @@ pub fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> anyhow::Result<String>
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(SeriesLabelPosition::LowerRight)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .draw()

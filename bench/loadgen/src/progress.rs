@@ -112,12 +112,14 @@ impl Ticker {
     ) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let label = label.to_string();
+        // What the meter counted before the start is not this phase's.
+        let baseline = meter.totals();
         let handle = {
             let stop = stop.clone();
             std::thread::spawn(move || {
                 let started = Instant::now();
-                let (mut samples, mut last_done, mut last_errors, mut last_t) =
-                    (Vec::new(), 0, 0, Duration::ZERO);
+                let (mut last_done, mut last_errors) = baseline;
+                let (mut samples, mut last_t) = (Vec::new(), Duration::ZERO);
                 let mut next_tick = Duration::from_secs(1);
                 loop {
                     let finished = stop.load(Ordering::SeqCst);
@@ -180,6 +182,18 @@ mod tests {
             ..sample
         };
         assert!(!progress_line("raw", "commits", &unknown, 0).contains("backlog"));
+    }
+
+    #[test]
+    fn counts_before_the_start_are_not_in_the_first_second() {
+        let meter = Meter::new();
+        meter.set_done(4_000);
+        let ticker = Ticker::start("test", "ops", meter.clone(), true, |_, _| None);
+        std::thread::sleep(Duration::from_millis(300));
+        meter.set_done(4_030);
+        let samples = ticker.finish();
+        let counted: f64 = samples.iter().map(|s| s.rate * s.t_s).sum();
+        assert!((counted - 30.0).abs() < 1.0, "{samples:?}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub fn redact(url: &str) -> String {
             let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
+        Ok(_) => url.to_string(),
         Err(_) => "<unparsable URL>".to_string(),
     }
 }
@@ -88,6 +88,7 @@ mod tests {
             redact("postgres://postgres@127.0.0.1:5432/x"),
             "postgres://postgres@127.0.0.1:5432/x"
         );
+        assert_eq!(redact("http://127.0.0.1:5002"), "http://127.0.0.1:5002");
         assert_eq!(redact("not a url"), "<unparsable URL>");
     }
 
