@@ -1,38 +1,95 @@
 #!/usr/bin/env bash
-# Throughput baseline: the three release binaries on a fresh database and
-# vhost, `loadgen` placing orders with N clients for S seconds.
-#   bench/run.sh [clients] [seconds]
-# Needs the local PostgreSQL and RabbitMQ (as for the tests). Quote medians
-# of several runs: the machine is shared and noisy.
+# The benchmark in one command: builds the binaries, starts the three
+# services on a fresh database and vhost, inserts the bench products, runs
+# `loadgen all` (raw limits, intake closed and open loop, end to end) and
+# cleans up. See bench/BENCHMARKS.md.
+#
+#   bench/run.sh [arguments of `loadgen all`]
+#   bench/run.sh --seconds 30 --rate 3000 --orders 20000
+#
+# Results: bench/results/<timestamp>.json, bench/results/<timestamp>-latency.svg
+# and -throughput.svg. Needs the local PostgreSQL and RabbitMQ (as for the
+# tests) with the management plugin. Quote medians of several runs: the
+# machine is shared and noisy.
+#
+# BENCH_PROFILE=debug builds and runs the debug binaries (bench/smoke.sh);
+# BENCH_RESULTS=<dir> writes the results there instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-clients=${1:-64}
-seconds=${2:-10}
-cargo build --release --bins -q
+
+die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+
+profile=${BENCH_PROFILE:-release}
+results=${BENCH_RESULTS:-bench/results}
+case $profile in
+    release) cargo build --release --bins -q ;;
+    debug) cargo build --bins -q ;;
+    *) die "BENCH_PROFILE must be release or debug, not '$profile'" ;;
+esac
+bin=target/$profile
+
+pg=(-U postgres -h 127.0.0.1)
+pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL is not answering on 127.0.0.1:5432"
+curl -fsS -o /dev/null -u guest:guest http://127.0.0.1:15672/api/overview \
+    || die "the RabbitMQ management API is not answering on 127.0.0.1:15672 (rabbitmq-plugins enable rabbitmq_management)"
+
 name="bench_$(date +%s)_$$"
-createdb -U postgres -h 127.0.0.1 "$name"
-rabbitmqctl -q add_vhost "$name" >/dev/null
-rabbitmqctl -q set_permissions -p "$name" guest '.*' '.*' '.*' >/dev/null
 logs=$(mktemp -d)
 pids=()
 cleanup() {
-    kill "${pids[@]}" 2>/dev/null || true
-    wait 2>/dev/null || true
-    dropdb -U postgres -h 127.0.0.1 --force "$name" || true
-    rabbitmqctl -q delete_vhost "$name" >/dev/null || true
+    local status=$?
+    if [ ${#pids[@]} -gt 0 ]; then
+        kill "${pids[@]}" 2>/dev/null || true
+        wait "${pids[@]}" 2>/dev/null || true
+    fi
+    dropdb "${pg[@]}" --if-exists --force "$name" || true
+    rabbitmqctl -q delete_vhost "$name" >/dev/null 2>&1 || true
+    if [ "$status" -ne 0 ]; then
+        for log in "$logs"/*.log; do
+            [ -s "$log" ] || continue
+            printf '\n--- last lines of %s\n' "$(basename "$log")" >&2
+            tail -n 20 "$log" >&2
+        done
+    fi
     rm -rf "$logs"
 }
 trap cleanup EXIT
+
+createdb "${pg[@]}" "$name"
+rabbitmqctl -q add_vhost "$name" >/dev/null
+rabbitmqctl -q set_permissions -p "$name" guest '.*' '.*' '.*' >/dev/null
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name" AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$name"
+
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_healthy() { # wait_healthy SERVICE PORT
+    for _ in $(seq 300); do
+        curl -fs "http://127.0.0.1:$2/health" >/dev/null && return 0
+        sleep 0.1
+    done
+    die "$1 did not answer GET /health on port $2 within 30 s"
+}
 product_port=$(port) notification_port=$(port) order_port=$(port)
-HTTP_ADDR=127.0.0.1:$product_port target/release/product >"$logs/product.log" 2>&1 & pids+=($!)
-HTTP_ADDR=127.0.0.1:$notification_port target/release/notification >"$logs/notification.log" 2>&1 & pids+=($!)
-sleep 2
-HTTP_ADDR=127.0.0.1:$order_port target/release/order >"$logs/order.log" 2>&1 & pids+=($!)
-for p in $product_port $notification_port $order_port; do
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:$p/health" >/dev/null && break; sleep 0.1; done
-done
-psql -U postgres -h 127.0.0.1 -q "$name" -c "INSERT INTO products (id, name, stock) VALUES ('bench', 'Bench item', 2000000000)"
-target/release/loadgen --order-url "http://127.0.0.1:$order_port" --database-url "$DATABASE_URL" \
-    --clients "$clients" --seconds "$seconds"
+# product first: it applies the migrations the others wait for.
+HTTP_ADDR=127.0.0.1:$product_port "$bin/product" >"$logs/product.log" 2>&1 & pids+=($!)
+wait_healthy product "$product_port"
+HTTP_ADDR=127.0.0.1:$notification_port "$bin/notification" >"$logs/notification.log" 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$order_port "$bin/order" >"$logs/order.log" 2>&1 & pids+=($!)
+wait_healthy notification "$notification_port"
+wait_healthy order "$order_port"
+
+# The hot product and 1,000 more for `--products M`, with stock to spare.
+psql "${pg[@]}" -q -v ON_ERROR_STOP=1 "$name" <<'SQL'
+INSERT INTO products (id, name, stock) VALUES ('bench', 'Bench item', 2000000000);
+INSERT INTO products (id, name, stock)
+    SELECT 'bench-' || i, 'Bench item ' || i, 2000000000 FROM generate_series(1, 1000) AS i;
+SQL
+
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$results"
+"$bin/loadgen" \
+    --order-url "http://127.0.0.1:$order_port" \
+    --database-url "$DATABASE_URL" \
+    --amqp-url amqp://guest:guest@127.0.0.1:5672 \
+    --management-url http://127.0.0.1:15672 \
+    --json "$results/$stamp.json" --svg-dir "$results" --svg-prefix "$stamp-" \
+    all "$@"
