@@ -10,6 +10,7 @@ mod m20251125_000003_create_orders_and_outbox;
 mod m20251125_000004_create_sent_emails;
 mod m20251125_000005_order_lifecycle;
 mod m20251126_000006_reliable_delivery;
+mod m20251126_000007_group_commit;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251125_000004_create_sent_emails::Migration),
             Box::new(m20251125_000005_order_lifecycle::Migration),
             Box::new(m20251126_000006_reliable_delivery::Migration),
+            Box::new(m20251126_000007_group_commit::Migration),
         ]
     }
 }

@@ -3,6 +3,9 @@ use std::time::Duration;
 use shared::config::{self, ConfigError, Env, ServiceSettings};
 use shared::outbox::relay::RelaySettings;
 
+/// Orders committed together at most, by default.
+pub const DEFAULT_INTAKE_GROUP: u16 = 256;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub common: ServiceSettings,
@@ -10,6 +13,8 @@ pub struct Settings {
     /// Bearer token of the staff endpoints (the order listing); without one
     /// they are disabled.
     pub admin_token: Option<String>,
+    /// The most orders committed together at intake (`INTAKE_GROUP`).
+    pub intake_group: u16,
 }
 
 impl Settings {
@@ -22,6 +27,7 @@ impl Settings {
                 ..RelaySettings::default()
             },
             admin_token: config::secret(env, "ADMIN_TOKEN")?,
+            intake_group: config::positive_u16(env, "INTAKE_GROUP", DEFAULT_INTAKE_GROUP)?,
         })
     }
 }

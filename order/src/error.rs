@@ -8,7 +8,7 @@ use crate::domain::order_request::InvalidOrder;
 use crate::routes::orders::InvalidParameter;
 
 /// Why an order was not stored, or may not have been.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum PlaceError {
     #[error("this Idempotency-Key was used with a different order")]
     KeyReused,

@@ -40,8 +40,13 @@ impl Application {
             settings.relay.clone(),
             &log,
         );
-        let order_desk =
-            OrderDesk::new(OrderStore::new(db.clone()), relay.clone(), log.clone()).start();
+        let order_desk = OrderDesk::new(
+            OrderStore::new(db.clone()),
+            relay.clone(),
+            settings.intake_group,
+            log.clone(),
+        )
+        .start();
         let consumers =
             ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
         let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())

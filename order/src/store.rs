@@ -2,16 +2,17 @@
 //! outbox rows in PostgreSQL, through SeaORM. A plain struct, used by the
 //! `OrderDesk` and by tests without actix.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, TryInsertResult,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use shared::amqp::ORDER_EXCHANGE;
-use shared::db::bounded;
+use shared::consumer::FailureKind;
+use shared::db::{bounded, failure_kind};
 use shared::events::{Event, OrderCreated, StockEvent};
 use shared::outbox;
 use uuid::Uuid;
@@ -22,6 +23,116 @@ use crate::domain::order_status::OrderStatus;
 use crate::entity::{idempotency_keys, orders};
 use crate::error::PlaceError;
 use crate::startup::SERVICE;
+
+/// An order to place, with its idempotency key if the client gave one.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub order: OrderRequest,
+    pub key: Option<IdempotencyKey>,
+}
+
+/// A request turned into its row and its event.
+struct Prepared {
+    fingerprint: String,
+    event: OrderCreated,
+    row: orders::Model,
+}
+
+impl Prepared {
+    fn new(request: &NewOrder) -> Self {
+        let order = &request.order;
+        let event = OrderCreated {
+            customer_email: order
+                .customer_email
+                .as_ref()
+                .map(|email| email.as_str().to_owned()),
+            ..OrderCreated::new(order.product_id.as_str().to_owned(), order.quantity.get())
+        };
+        let now = event.created_at.into();
+        let row = orders::Model {
+            id: event.order_id,
+            product_id: event.product_id.clone(),
+            quantity: i32::try_from(event.quantity).expect("validated quantities fit"),
+            customer_email: event.customer_email.clone(),
+            status: OrderStatus::Pending.as_str().to_string(),
+            reason: None,
+            created_at: now,
+            updated_at: now,
+        };
+        Self {
+            fingerprint: order.fingerprint(),
+            event,
+            row,
+        }
+    }
+}
+
+/// The answer to a request whose key an earlier request of its group used.
+fn follow(leader: &Result<Placed, PlaceError>, same_body: bool) -> Result<Placed, PlaceError> {
+    if !same_body {
+        return Err(PlaceError::KeyReused);
+    }
+    match leader {
+        Ok(Placed::Created(order) | Placed::Replayed(order)) => Ok(Placed::Replayed(order.clone())),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// Claims the keys of the group's leaders; answers the keys claimed now
+/// (the others were claimed by earlier orders).
+async fn claim_keys<C: ConnectionTrait>(
+    txn: &C,
+    requests: &[NewOrder],
+    prepared: &[Prepared],
+    leader_of: &[Option<usize>],
+) -> Result<HashSet<String>, DbErr> {
+    let keys: Vec<idempotency_keys::ActiveModel> = requests
+        .iter()
+        .zip(prepared)
+        .zip(leader_of)
+        .filter(|(_, follower)| follower.is_none())
+        .filter_map(|((request, prepared), _)| {
+            let key = request.key.as_ref()?;
+            Some(idempotency_keys::ActiveModel {
+                key: Set(key.as_str().to_owned()),
+                fingerprint: Set(prepared.fingerprint.clone()),
+                order_id: Set(prepared.event.order_id),
+                created_at: Set(prepared.row.created_at),
+            })
+        })
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(idempotency_keys::Entity)
+        .columns([
+            idempotency_keys::Column::Key,
+            idempotency_keys::Column::Fingerprint,
+            idempotency_keys::Column::OrderId,
+            idempotency_keys::Column::CreatedAt,
+        ])
+        .on_conflict(
+            OnConflict::column(idempotency_keys::Column::Key)
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning_col(idempotency_keys::Column::Key);
+    for key in keys {
+        insert.values_panic([
+            key.key.unwrap().into(),
+            key.fingerprint.unwrap().into(),
+            key.order_id.unwrap().into(),
+            key.created_at.unwrap().into(),
+        ]);
+    }
+    txn.query_all_raw(txn.get_database_backend().build(&insert))
+        .await?
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0))
+        .collect()
+}
 
 fn view(order: orders::Model) -> OrderView {
     OrderView {
@@ -46,66 +157,112 @@ impl OrderStore {
         Self { db }
     }
 
-    /// Stores the order and its `OrderCreated` event in one transaction,
-    /// once per `idempotency_key` when one is given.
-    pub async fn place(
-        &self,
-        order: OrderRequest,
-        idempotency_key: Option<IdempotencyKey>,
-    ) -> Result<Placed, PlaceError> {
-        let fingerprint = order.fingerprint();
-        let event = OrderCreated {
-            customer_email: order.customer_email.map(|email| email.as_str().to_owned()),
-            ..OrderCreated::new(order.product_id.as_str().to_owned(), order.quantity.get())
-        };
-        let now = event.created_at.into();
-        let row = orders::Model {
-            id: event.order_id,
-            product_id: event.product_id.clone(),
-            quantity: i32::try_from(event.quantity).expect("validated quantities fit"),
-            customer_email: event.customer_email.clone(),
-            status: OrderStatus::Pending.as_str().to_string(),
-            reason: None,
-            created_at: now,
-            updated_at: now,
-        };
-        // Each step is bounded: on a network that swallows packets the order
-        // fails instead of hanging. Up to the commit, a failure means nothing
-        // was stored; a commit that got no answer leaves the outcome open.
-        let staged = bounded(async {
-            let txn = self.db.begin().await?;
-            orders::Entity::insert(orders::ActiveModel::from(row.clone()))
-                .exec_without_returning(&txn)
-                .await?;
-            if let Some(key) = &idempotency_key {
-                let claimed = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-                    key: Set(key.as_str().to_owned()),
-                    fingerprint: Set(fingerprint.clone()),
-                    order_id: Set(event.order_id),
-                    created_at: Set(now),
-                })
-                .on_conflict_do_nothing()
-                .exec_without_returning(&txn)
-                .await?;
-                if !matches!(claimed, TryInsertResult::Inserted(1)) {
-                    // Seen before (a concurrent first use has committed by now).
-                    txn.rollback().await?;
-                    return Ok(None);
+    /// Stores a group of orders with their `OrderCreated` events in one
+    /// transaction (a group commit), each once per idempotency key when it
+    /// has one. Each request gets its own answer: a key used before replays
+    /// its order (or is refused with another body); a failure before the
+    /// commit stored nothing; a commit that got no answer leaves the outcome
+    /// open. A failure that is not an outage is retried request by request,
+    /// so that one bad row fails only its own request.
+    pub async fn place_all(&self, requests: &[NewOrder]) -> Vec<Result<Placed, PlaceError>> {
+        match self.place_together(requests).await {
+            Ok(placed) => placed,
+            Err(e) if requests.len() > 1 && failure_kind(&e) != FailureKind::Outage => {
+                let mut placed = Vec::with_capacity(requests.len());
+                for request in requests {
+                    placed.push(
+                        match self.place_together(std::slice::from_ref(request)).await {
+                            Ok(mut alone) => alone.remove(0),
+                            Err(e) => Err(PlaceError::Storage(e)),
+                        },
+                    );
                 }
+                placed
             }
-            outbox::stage(&txn, SERVICE, ORDER_EXCHANGE, event.event_id, &event).await?;
-            Ok::<_, DbErr>(Some(txn))
+            Err(e) => requests
+                .iter()
+                .map(|_| Err(PlaceError::Storage(e.clone())))
+                .collect(),
+        }
+    }
+
+    /// `Err`: the group failed before its commit, and nothing was stored.
+    async fn place_together(
+        &self,
+        requests: &[NewOrder],
+    ) -> Result<Vec<Result<Placed, PlaceError>>, DbErr> {
+        let prepared: Vec<Prepared> = requests.iter().map(Prepared::new).collect();
+        // A key twice in the group: the first request places, the others follow it.
+        let mut leaders: HashMap<&str, usize> = HashMap::new();
+        let leader_of: Vec<Option<usize>> = requests
+            .iter()
+            .enumerate()
+            .map(|(index, request)| {
+                let key = request.key.as_ref()?.as_str();
+                let leader = *leaders.entry(key).or_insert(index);
+                (leader != index).then_some(leader)
+            })
+            .collect();
+        // Each step is bounded: on a network that swallows packets the group
+        // fails instead of hanging.
+        let (txn, claimed) = bounded(async {
+            let txn = self.db.begin().await?;
+            let claimed = claim_keys(&txn, requests, &prepared, &leader_of).await?;
+            let placing: Vec<&Prepared> = prepared
+                .iter()
+                .zip(requests)
+                .zip(&leader_of)
+                .filter(|((_, request), follower)| {
+                    follower.is_none()
+                        && request
+                            .key
+                            .as_ref()
+                            .is_none_or(|key| claimed.contains(key.as_str()))
+                })
+                .map(|((prepared, _), _)| prepared)
+                .collect();
+            if !placing.is_empty() {
+                orders::Entity::insert_many(
+                    placing
+                        .iter()
+                        .map(|prepared| orders::ActiveModel::from(prepared.row.clone())),
+                )
+                .exec_without_returning(&txn)
+                .await?;
+                outbox::stage_all(
+                    &txn,
+                    SERVICE,
+                    ORDER_EXCHANGE,
+                    placing
+                        .iter()
+                        .map(|prepared| (prepared.event.event_id, &prepared.event)),
+                )
+                .await?;
+            }
+            Ok::<_, DbErr>((txn, claimed))
         })
         .await?;
-        let Some(txn) = staged else {
-            // Only a key seen before stages nothing.
-            let key = idempotency_key.as_ref().map_or("", IdempotencyKey::as_str);
-            return bounded(self.replay(key, &fingerprint)).await;
-        };
-        bounded(txn.commit())
-            .await
-            .map_err(PlaceError::OutcomeUnknown)?;
-        Ok(Placed::Created(view(row)))
+        let committed = bounded(txn.commit()).await;
+        let mut answers: Vec<Result<Placed, PlaceError>> = Vec::with_capacity(requests.len());
+        for (index, request) in requests.iter().enumerate() {
+            let this = &prepared[index];
+            let answer = match (&request.key, leader_of[index]) {
+                (Some(_), Some(leader)) => follow(
+                    &answers[leader],
+                    this.fingerprint == prepared[leader].fingerprint,
+                ),
+                (Some(key), None) if !claimed.contains(key.as_str()) => {
+                    // Used before, by an order committed earlier.
+                    bounded(self.replay(key.as_str(), &this.fingerprint)).await
+                }
+                _ => match &committed {
+                    Ok(()) => Ok(Placed::Created(view(this.row.clone()))),
+                    Err(e) => Err(PlaceError::OutcomeUnknown(e.clone())),
+                },
+            };
+            answers.push(answer);
+        }
+        Ok(answers)
     }
 
     async fn replay(&self, key: &str, fingerprint: &str) -> Result<Placed, PlaceError> {

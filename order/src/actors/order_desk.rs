@@ -11,13 +11,14 @@ use shared::db::bounded;
 use shared::events::{Event, StockEvent};
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
 use slog::{Logger, o};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::domain::order::{self, Effects, OrderCounters, OrderView, OutcomeApplied, Placed};
 use crate::domain::order_request::{IdempotencyKey, OrderRequest};
 use crate::domain::order_status::OrderStatus;
 use crate::error::PlaceError;
-use crate::store::OrderStore;
+use crate::store::{NewOrder, OrderStore};
 
 /// Accept `order`, once per `idempotency_key` when one is given.
 #[derive(Debug, Message)]
@@ -60,18 +61,72 @@ pub struct GetOrderCounters;
 pub struct OrderDesk {
     store: OrderStore,
     relay: Addr<OutboxRelay>,
+    /// Orders waiting for the commit in flight to finish.
+    queued: Vec<Queued>,
+    committing: bool,
+    /// The most orders committed together.
+    max_group: usize,
     counters: OrderCounters,
     log: Logger,
 }
 
+/// An order waiting for its group's commit, and where to answer.
+struct Queued {
+    request: NewOrder,
+    answer: oneshot::Sender<Result<Placed, PlaceError>>,
+}
+
 impl OrderDesk {
-    pub fn new(store: OrderStore, relay: Addr<OutboxRelay>, log: Logger) -> Self {
+    pub fn new(store: OrderStore, relay: Addr<OutboxRelay>, max_group: u16, log: Logger) -> Self {
         Self {
             store,
             relay,
+            queued: Vec::new(),
+            committing: false,
+            max_group: usize::from(max_group.max(1)),
             counters: OrderCounters::default(),
             log,
         }
+    }
+
+    /// Commits what is queued, unless a commit is in flight: orders that
+    /// arrive meanwhile go together into the next one (a group commit), so
+    /// intake costs one commit per group rather than per order.
+    fn commit_next(&mut self, ctx: &mut Context<Self>) {
+        if self.committing || self.queued.is_empty() {
+            return;
+        }
+        let size = self.queued.len().min(self.max_group);
+        let group: Vec<Queued> = self.queued.drain(..size).collect();
+        let requests: Vec<NewOrder> = group.iter().map(|queued| queued.request.clone()).collect();
+        self.committing = true;
+        let store = self.store.clone();
+        ctx.spawn(
+            async move { store.place_all(&requests).await }
+                .into_actor(self)
+                .map(move |placed, desk, ctx| {
+                    desk.committing = false;
+                    let log = desk.log.clone();
+                    let mut wake_relay = false;
+                    for (queued, placed) in group.into_iter().zip(placed) {
+                        let effects = order::after_placing(&placed);
+                        wake_relay |= effects.wake_relay;
+                        desk.apply(
+                            Effects {
+                                wake_relay: false,
+                                ..effects
+                            },
+                            &log,
+                        );
+                        // The client may have gone: its order stands all the same.
+                        let _ = queued.answer.send(placed);
+                    }
+                    if wake_relay {
+                        desk.relay.do_send(WakeRelay);
+                    }
+                    desk.commit_next(ctx);
+                }),
+        );
     }
 
     /// Does what the domain decided should follow a store call.
@@ -93,19 +148,26 @@ impl Actor for OrderDesk {
 }
 
 impl Handler<PlaceOrder> for OrderDesk {
-    type Result = ResponseActFuture<Self, Result<Placed, PlaceError>>;
+    type Result = ResponseFuture<Result<Placed, PlaceError>>;
 
-    fn handle(&mut self, request: PlaceOrder, _: &mut Context<Self>) -> Self::Result {
-        let (store, log) = (self.store.clone(), self.log.clone());
-        // Orders are stored concurrently; each is its own transaction.
-        Box::pin(
-            async move { store.place(request.order, request.idempotency_key).await }
-                .into_actor(self)
-                .map(move |placed, desk, _| {
-                    desk.apply(order::after_placing(&placed), &log);
-                    placed
-                }),
-        )
+    fn handle(&mut self, request: PlaceOrder, ctx: &mut Context<Self>) -> Self::Result {
+        let (answer, answered) = oneshot::channel();
+        self.queued.push(Queued {
+            request: NewOrder {
+                order: request.order,
+                key: request.idempotency_key,
+            },
+            answer,
+        });
+        self.commit_next(ctx);
+        Box::pin(async move {
+            answered.await.unwrap_or_else(|_| {
+                // The desk stopped with the order's commit in flight.
+                Err(PlaceError::OutcomeUnknown(DbErr::Custom(
+                    "the order desk stopped".into(),
+                )))
+            })
+        })
     }
 }
 

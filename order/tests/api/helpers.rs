@@ -54,6 +54,7 @@ async fn spawn_app_on(
         common: testkit::service_settings(&database, vhost.amqp_url()),
         relay: relay_settings(),
         admin_token: Some(ADMIN_TOKEN.to_string()),
+        intake_group: order::config::DEFAULT_INTAKE_GROUP,
     };
     adjust(&mut settings, &database);
     let app = Application::build(settings, test_logger())

@@ -1,4 +1,5 @@
 mod create_order;
+mod group_commit;
 mod helpers;
 mod lifecycle;
 mod outages;

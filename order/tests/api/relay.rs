@@ -8,7 +8,7 @@ use actix::{Actor, Addr};
 use order::domain::order::Placed;
 use order::domain::order_request::OrderRequest;
 use order::startup::SERVICE;
-use order::store::OrderStore;
+use order::store::{NewOrder, OrderStore};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::broker::memory::InMemoryBroker;
 use shared::outbox::Outbox;
@@ -29,7 +29,11 @@ async fn place(db: &DatabaseConnection, count: usize) -> Vec<String> {
     let store = OrderStore::new(db.clone());
     let mut ids = Vec::new();
     for _ in 0..count {
-        let placed = store.place(OrderRequest::default(), None).await.unwrap();
+        let new_order = NewOrder {
+            order: OrderRequest::default(),
+            key: None,
+        };
+        let placed = store.place_all(&[new_order]).await.remove(0).unwrap();
         let Placed::Created(order) = placed else {
             panic!("a new order")
         };

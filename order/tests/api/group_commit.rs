@@ -1,0 +1,128 @@
+//! Intake commits orders in groups: each request still gets its own answer.
+
+use order::domain::order::Placed;
+use order::domain::order_request::{IdempotencyKey, OrderRequest, ProductId, Quantity};
+use order::error::PlaceError;
+use order::store::{NewOrder, OrderStore};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use testkit::{TestDatabase, count};
+
+async fn database() -> (TestDatabase, DatabaseConnection) {
+    let database = TestDatabase::create().await.unwrap();
+    let db = database.connect().await;
+    migration::migrate(&db).await.unwrap();
+    (database, db)
+}
+
+fn order(product_id: &str, quantity: u32, key: Option<&str>) -> NewOrder {
+    NewOrder {
+        order: OrderRequest {
+            product_id: ProductId::try_from(product_id).unwrap(),
+            quantity: Quantity::try_from(quantity).unwrap(),
+            ..OrderRequest::default()
+        },
+        key: key.map(|key| IdempotencyKey::try_from(key).unwrap()),
+    }
+}
+
+fn id_of(placed: &Result<Placed, PlaceError>) -> uuid::Uuid {
+    match placed {
+        Ok(Placed::Created(order) | Placed::Replayed(order)) => order.order_id,
+        other => panic!("an order, got {other:?}"),
+    }
+}
+
+#[actix_web::test]
+async fn each_order_of_a_group_gets_its_own_answer_and_each_key_one_order() {
+    // Arrange: a key used by an earlier order.
+    let (_database, db) = database().await;
+    let store = OrderStore::new(db.clone());
+    let earlier = store.place_all(&[order("123", 1, Some("earlier"))]).await;
+
+    // Act: one group with a new key twice (same body), that key with
+    // another body, an order without key, and the earlier key again.
+    let placed = store
+        .place_all(&[
+            order("123", 1, Some("k1")),
+            order("123", 1, Some("k1")),
+            order("456", 2, Some("k1")),
+            order("456", 1, None),
+            order("123", 1, Some("earlier")),
+        ])
+        .await;
+
+    // Assert
+    assert!(
+        matches!(placed[0], Ok(Placed::Created(_))),
+        "{:?}",
+        placed[0]
+    );
+    assert!(
+        matches!(placed[1], Ok(Placed::Replayed(_))),
+        "{:?}",
+        placed[1]
+    );
+    assert_eq!(id_of(&placed[1]), id_of(&placed[0]));
+    assert!(
+        matches!(placed[2], Err(PlaceError::KeyReused)),
+        "{:?}",
+        placed[2]
+    );
+    assert!(
+        matches!(placed[3], Ok(Placed::Created(_))),
+        "{:?}",
+        placed[3]
+    );
+    assert!(
+        matches!(placed[4], Ok(Placed::Replayed(_))),
+        "{:?}",
+        placed[4]
+    );
+    assert_eq!(id_of(&placed[4]), id_of(&earlier[0]));
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 3);
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox").await, 3);
+    assert_eq!(count(&db, "SELECT count(*) FROM idempotency_keys").await, 2);
+}
+
+#[actix_web::test]
+async fn a_row_the_database_refuses_fails_only_its_own_order() {
+    // Arrange: the database refuses orders for product "refused".
+    let (_database, db) = database().await;
+    db.execute_unprepared(
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$
+         BEGIN RAISE EXCEPTION 'refused for the test'; END $$ LANGUAGE plpgsql;
+         CREATE TRIGGER refuse BEFORE INSERT ON orders FOR EACH ROW
+         WHEN (NEW.product_id = 'refused') EXECUTE FUNCTION refuse();",
+    )
+    .await
+    .unwrap();
+    let store = OrderStore::new(db.clone());
+
+    // Act
+    let placed = store
+        .place_all(&[
+            order("123", 1, None),
+            order("refused", 1, None),
+            order("456", 1, None),
+        ])
+        .await;
+
+    // Assert: the group was retried order by order.
+    assert!(
+        matches!(placed[0], Ok(Placed::Created(_))),
+        "{:?}",
+        placed[0]
+    );
+    assert!(
+        matches!(placed[1], Err(PlaceError::Storage(_))),
+        "{:?}",
+        placed[1]
+    );
+    assert!(
+        matches!(placed[2], Ok(Placed::Created(_))),
+        "{:?}",
+        placed[2]
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox").await, 2);
+}
