@@ -13,7 +13,11 @@
 # machine is shared and noisy.
 #
 # BENCH_PROFILE=debug builds and runs the debug binaries (bench/smoke.sh);
-# BENCH_RESULTS=<dir> writes the results there instead.
+# BENCH_RESULTS=<dir> writes the results there instead; BENCH_SERVICES=<dir>
+# runs the service binaries of <dir> (another build, e.g. of an earlier
+# commit, measured by this loadgen); BENCH_PERF=1 records where the whole
+# machine spends its CPU during the run (perf, cpu-clock samples of every
+# process) into <results>/<timestamp>.perf.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +31,10 @@ case $profile in
     *) die "BENCH_PROFILE must be release or debug, not '$profile'" ;;
 esac
 bin=target/$profile
+services=${BENCH_SERVICES:-$bin}
+for service in order product notification; do
+    [ -x "$services/$service" ] || die "no $services/$service (BENCH_SERVICES)"
+done
 
 pg=(-U postgres -h 127.0.0.1)
 pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL is not answering on 127.0.0.1:5432"
@@ -70,10 +78,10 @@ wait_healthy() { # wait_healthy SERVICE PORT
 }
 product_port=$(port) notification_port=$(port) order_port=$(port)
 # product first: it applies the migrations the others wait for.
-HTTP_ADDR=127.0.0.1:$product_port "$bin/product" >"$logs/product.log" 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$product_port "$services/product" >"$logs/product.log" 2>&1 & pids+=($!)
 wait_healthy product "$product_port"
-HTTP_ADDR=127.0.0.1:$notification_port "$bin/notification" >"$logs/notification.log" 2>&1 & pids+=($!)
-HTTP_ADDR=127.0.0.1:$order_port "$bin/order" >"$logs/order.log" 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$notification_port "$services/notification" >"$logs/notification.log" 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$order_port "$services/order" >"$logs/order.log" 2>&1 & pids+=($!)
 wait_healthy notification "$notification_port"
 wait_healthy order "$order_port"
 
@@ -86,6 +94,9 @@ SQL
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$results"
+if [ "${BENCH_PERF:-}" = 1 ]; then
+    perf record -q -a -g -e cpu-clock -F 199 -o "$logs/perf.data" >/dev/null 2>&1 & perf_pid=$!
+fi
 "$bin/loadgen" \
     --order-url "http://127.0.0.1:$order_port" \
     --database-url "$DATABASE_URL" \
@@ -93,3 +104,17 @@ mkdir -p "$results"
     --management-url http://127.0.0.1:15672 \
     --json "$results/$stamp.json" --svg-dir "$results" --svg-prefix "$stamp-" \
     all "$@"
+if [ -n "${perf_pid:-}" ]; then
+    kill -INT "$perf_pid" && wait "$perf_pid" || true
+    {
+        echo "# CPU by process during the run (perf, cpu-clock samples of the whole machine)"
+        perf report -i "$logs/perf.data" --stdio --no-children --sort comm 2>/dev/null | grep -v '^$' | head -40
+        for comm in order product notification postgres; do
+            echo
+            echo "# $comm: hottest symbols"
+            perf report -i "$logs/perf.data" --stdio --no-children --comms "$comm" --sort dso,sym 2>/dev/null \
+                | grep -E '^ +[0-9]' | head -25
+        done
+    } > "$results/$stamp.perf.txt"
+    echo "perf profile: $results/$stamp.perf.txt"
+fi
