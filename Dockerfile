@@ -5,7 +5,8 @@
 # with `command:`. Needs BuildKit (the default builder of current Docker).
 
 # ---------------------------------------------------------------------------
-# builder: compiles the workspace (sea-orm 2 / sqlx 0.9 need Rust >= 1.94)
+# builder: compiles the four shipped crates (sea-orm 2 / sqlx 0.9 need Rust
+# >= 1.94); the migration binary comes with its default `cli` feature
 # ---------------------------------------------------------------------------
 FROM rust:1.95-slim-bookworm AS builder
 
@@ -20,6 +21,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/app/target \
     cargo build --release --locked --bins \
+        -p order -p product -p notification -p migration \
  && mkdir -p /out \
  && cp target/release/order \
        target/release/product \

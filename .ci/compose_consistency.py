@@ -67,6 +67,8 @@ class Package:
     name: str
     crate_dir: str
     features: set[str]
+    # [features] as written: what each feature turns on (for `default`).
+    feature_table: dict[str, list[str]] = field(default_factory=dict)
     bins: dict[str, Bin] = field(default_factory=dict)
 
 
@@ -94,7 +96,7 @@ def load_workspace() -> dict[str, Package]:
                 for dep, spec in manifest.get(table, {}).items():
                     if isinstance(spec, dict) and spec.get("optional") and dep not in explicit_deps:
                         features.add(dep)
-            pkg = Package(name, rel, features)
+            pkg = Package(name, rel, features, dict(manifest.get("features", {})))
             declared = manifest.get("bin", [])
             for b in declared:
                 pkg.bins[b["name"]] = Bin(b["name"], name, rel, list(b.get("required-features", [])))
@@ -117,20 +119,33 @@ class CargoBuild:
     all_bins: bool
     features: list[str]
     all_features: bool
+    no_default_features: bool
 
     def builds(self, b: Bin) -> bool:
         if self.packages and b.package not in self.packages:
             return False
         return self.all_bins or b.name in self.bins
 
-    def enabled_features(self, package: str, declared: set[str]) -> set[str]:
+    def enabled_features(self, package: Package) -> set[str]:
+        """Features of `package` this build turns on, as Cargo does: the ones
+        asked for, `default` unless --no-default-features, and whatever those
+        turn on within the package, transitively."""
         if self.all_features:
-            return set(declared)
-        enabled = set()
+            return set(package.features)
+        pending = [] if self.no_default_features else ["default"]
         for f in self.features:
             pkg, _, feat = f.rpartition("/")
-            if not pkg or pkg == package:
-                enabled.add(feat)
+            if not pkg or pkg == package.name:
+                pending.append(feat)
+        enabled: set[str] = set()
+        while pending:
+            feat = pending.pop()
+            if feat in enabled:
+                continue
+            enabled.add(feat)
+            # Entries naming another crate ("dep:x", "x/y", "x?/y") do not
+            # enable features of this package; plain names do.
+            pending += [v for v in package.feature_table.get(feat, []) if "/" not in v and not v.startswith("dep:")]
         return enabled
 
 
@@ -151,7 +166,7 @@ def parse_dockerfile(path: Path) -> tuple[list[CargoBuild], list[str]]:
             tokens = tokens[tokens.index("cargo") + 1 :]
             if not tokens or tokens[0] != "build":
                 continue
-            b = CargoBuild(" ".join(["cargo"] + tokens), [], [], False, [], False)
+            b = CargoBuild(" ".join(["cargo"] + tokens), [], [], False, [], False, False)
             it = iter(tokens[1:])
             for tok in it:
                 if tok in ("-p", "--package"):
@@ -170,6 +185,8 @@ def parse_dockerfile(path: Path) -> tuple[list[CargoBuild], list[str]]:
                     b.features += re.split(r"[ ,]+", tok.split("=", 1)[1].strip())
                 elif tok == "--all-features":
                     b.all_features = True
+                elif tok == "--no-default-features":
+                    b.no_default_features = True
             if not b.bins and not b.all_bins:
                 b.all_bins = True  # plain `cargo build` builds every binary target
             builds.append(b)
@@ -342,7 +359,7 @@ def main() -> int:
             continue
         pkg = packages[b.package]
         builders = [c for c in builds if c.builds(b)]
-        good = [c for c in builders if set(b.required_features) <= c.enabled_features(b.package, pkg.features)]
+        good = [c for c in builders if set(b.required_features) <= c.enabled_features(pkg)]
         needs = f" with its required-features {b.required_features}" if b.required_features else ""
         if good:
             report(True, f"Dockerfile builds {bin_name} ({b.crate_dir}/Cargo.toml){needs}: `{good[-1].text}`")

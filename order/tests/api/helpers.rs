@@ -13,6 +13,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestApp {
     pub address: String,
+    pub consumer_stats: std::sync::Arc<shared::consumer::ConsumerStats>,
     pub broker: BrokerClient,
     pub db: sea_orm::DatabaseConnection,
     _vhost: TestVhost,
@@ -60,10 +61,14 @@ async fn spawn_app_on(
     let app = Application::build(settings, test_logger())
         .await
         .expect("the app builds");
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let (address, consumer_stats) = (
+        format!("http://127.0.0.1:{}", app.port()),
+        app.consumer_stats(),
+    );
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
+        consumer_stats,
         broker: BrokerClient::connect(vhost.amqp_url())
             .await
             .expect("a broker connection"),

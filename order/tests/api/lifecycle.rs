@@ -245,7 +245,14 @@ async fn stock_events_confirm_or_reject_orders_once() {
     // A contradicting outcome for a final order changes nothing.
     let late = StockEvent::answering(&created(rejected_id, "999", 1), None);
     publish_outcome(&app, &late).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    testkit::eventually(WAIT, "the late outcome acknowledged", || async {
+        let acked = app
+            .consumer_stats
+            .acked
+            .load(std::sync::atomic::Ordering::SeqCst);
+        (acked == 4).then_some(())
+    })
+    .await;
     assert_eq!(
         get(&app, &format!("/orders/{rejected_id}")).await.1["status"],
         "rejected"

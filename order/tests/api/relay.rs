@@ -65,6 +65,17 @@ fn start_relay(
     .start()
 }
 
+/// Waits until the relay has run `more` rounds after this call: it had its
+/// chances to publish whatever it would.
+async fn wait_rounds(relay: &Addr<OutboxRelay>, more: u64) {
+    let start = relay.send(GetRelayCounters).await.unwrap().rounds;
+    eventually(WAIT, &format!("{more} more relay rounds"), || async {
+        let rounds = relay.send(GetRelayCounters).await.unwrap().rounds;
+        (rounds >= start + more).then_some(())
+    })
+    .await;
+}
+
 async fn wait_published(broker: &InMemoryBroker, expected: usize) {
     eventually(WAIT, &format!("{expected} published events"), || async {
         (broker.published().len() >= expected).then_some(())
@@ -100,7 +111,7 @@ async fn publishes_rows_left_pending_and_marks_them() {
             .then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_rounds(&relay, 2).await;
     assert_eq!(broker.published().len(), 3, "no row published twice");
     assert_eq!(relay.send(GetRelayCounters).await.unwrap().published, 3);
 }
@@ -131,7 +142,7 @@ async fn keeps_rows_while_the_broker_refuses_them_then_publishes_each_once() {
     wait_published(&broker, 5).await;
 
     // Assert
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_rounds(&relay, 2).await;
     assert_eq!(broker.published().len(), 5);
     assert_eq!(
         count(
@@ -155,10 +166,11 @@ async fn two_replicas_never_publish_the_same_row() {
     let ids: HashSet<_> = place(&db, 300).await.into_iter().collect();
 
     // Act
-    let _first = start_relay(&db, &broker, settings.clone());
-    let _second = start_relay(&db, &broker, settings);
+    let first = start_relay(&db, &broker, settings.clone());
+    let second = start_relay(&db, &broker, settings);
     wait_published(&broker, 300).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_rounds(&first, 2).await;
+    wait_rounds(&second, 2).await;
 
     // Assert
     let published: Vec<_> = broker

@@ -53,6 +53,8 @@ pub struct GetRelayCounters;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayCounters {
+    /// Rounds run: each claims what is pending and publishes it.
+    pub rounds: u64,
     pub published: u64,
     pub failed_rounds: u64,
     pub pruned: u64,
@@ -110,6 +112,7 @@ impl OutboxRelay {
             ),
             Err(e) => (0, 0, Some(format!("outbox unavailable: {e}"))),
         };
+        self.counters.rounds += 1;
         self.counters.published += published;
         if published > 0 {
             debug!(self.log, "published outbox rows"; "count" => published);
