@@ -5,8 +5,9 @@
 //! back to their queues.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 use tokio::sync::watch;
+use utoipa::ToSchema;
 
 #[derive(Clone)]
 pub struct ServiceHealth {
@@ -53,13 +54,38 @@ impl ServiceHealth {
     }
 }
 
-/// `GET /health`: `200` while the service can work, `503` with the reason
-/// once it cannot (it is about to exit).
+/// The body of `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthStatus {
+    /// `ok`, or `failing` once the service is about to exit.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Why it is failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Liveness: `200` while the service can work, `503` with the reason once
+/// it cannot (it is about to exit).
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "service",
+    responses(
+        (status = 200, description = "The service can work", body = HealthStatus),
+        (status = 503, description = "A domain actor died; the service is exiting so that it is restarted", body = HealthStatus),
+    ),
+)]
 pub async fn health(health: web::Data<ServiceHealth>) -> HttpResponse {
     match health.failure() {
-        None => HttpResponse::Ok().json(json!({ "status": "ok" })),
-        Some(reason) => HttpResponse::ServiceUnavailable()
-            .json(json!({ "status": "failing", "reason": reason })),
+        None => HttpResponse::Ok().json(HealthStatus {
+            status: "ok",
+            reason: None,
+        }),
+        Some(reason) => HttpResponse::ServiceUnavailable().json(HealthStatus {
+            status: "failing",
+            reason: Some(reason),
+        }),
     }
 }
 

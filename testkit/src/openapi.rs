@@ -1,4 +1,5 @@
-//! Checks a service's `/openapi.json` against the routes it really serves.
+//! Checks a service's `/openapi.json` against the routes it really serves,
+//! and that Swagger UI shows it.
 
 use std::collections::BTreeSet;
 
@@ -6,9 +7,16 @@ use serde_json::Value;
 
 /// Asserts that the document at `{address}/openapi.json` describes exactly
 /// `routes` (method, path), and that the running service answers each
-/// documented operation from a handler rather than the router's 404 or 405.
+/// documented operation from a handler rather than the router's 404 or 405,
+/// and serves Swagger UI.
 pub async fn assert_describes(address: &str, routes: &[(&str, &str)]) {
     let client = awc::Client::default();
+    let swagger = client
+        .get(format!("{address}/swagger-ui/"))
+        .send()
+        .await
+        .expect("GET /swagger-ui/");
+    assert_eq!(swagger.status().as_u16(), 200, "Swagger UI is served");
     let mut response = client
         .get(format!("{address}/openapi.json"))
         .send()

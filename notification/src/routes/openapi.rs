@@ -1,20 +1,14 @@
-//! The OpenAPI 3 description of this service, served at `/openapi.json`.
+//! The OpenAPI document of this service: its work arrives over RabbitMQ,
+//! so it serves only the routes every service has.
 
-use actix_web::HttpResponse;
-use serde_json::{Value, json};
+use utoipa::OpenApi;
 
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(document())
-}
-
-pub fn document() -> Value {
-    json!({
-        "openapi": "3.0.3",
-        "info": { "title": "notification service", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Emails customers about their orders; its work arrives over RabbitMQ, not HTTP." },
-        "paths": {
-            "/health": { "get": { "summary": "Liveness", "responses": { "200": { "description": "Serving" } } } },
-            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3" } } } }
-        }
-    })
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "notification service",
+        description = "Emails customers about their orders; its work arrives over RabbitMQ, not HTTP."
+    ),
+    paths(shared::health::health, shared::http::openapi::openapi_json)
+)]
+pub struct ApiDoc;

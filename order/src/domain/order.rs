@@ -8,22 +8,25 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::events::{RejectionReason, StockEvent};
 use shared::telemetry::LogLine;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::order_status::{ForbiddenTransition, OrderStatus, Transition};
 use crate::error::PlaceError;
 
 /// An order as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct OrderView {
     pub order_id: Uuid,
     pub product_id: String,
     pub quantity: u32,
+    /// Shown to whoever placed the order and in staff listings only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
     pub status: OrderStatus,
-    /// Why a rejected order was rejected.
+    /// Why a rejected order was rejected: `out_of_stock` or `unknown_product`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "out_of_stock")]
     pub reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// What `POST /create_order` with no body orders, as in the original system.
 pub const DEFAULT_PRODUCT_ID: &str = "123";
@@ -13,11 +14,23 @@ pub const MAX_QUANTITY: u32 = 1000;
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
-/// A valid order: a product, how many of it, and whom to tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
+// The `#[schema]` limits below are literals (utoipa takes no constants); a
+// test of the document holds them to the constants above. The `serde`
+// attributes only shape the schema: `parse` reads the body field by field.
+
+/// A valid order: a product, how many of it, and whom to tell. As a body,
+/// every field may be left out, and so may the body.
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"product_id": "456", "quantity": 2, "customer_email": "ada@example.com"}))]
 pub struct OrderRequest {
+    /// Left out: `123`, the original's Laptop.
+    #[serde(default)]
     pub product_id: ProductId,
+    /// Left out: 1.
+    #[serde(default)]
     pub quantity: Quantity,
+    /// Whom to email about the order.
     pub customer_email: Option<CustomerEmail>,
 }
 
@@ -125,7 +138,8 @@ impl OrderRequest {
 }
 
 /// A product id: printable text of 1 to [`MAX_PRODUCT_ID_CHARS`] characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(min_length = 1, max_length = 64)]
 pub struct ProductId(String);
 
 impl TryFrom<&str> for ProductId {
@@ -155,7 +169,8 @@ impl ProductId {
 }
 
 /// How many of the product: a whole number from 1 to [`MAX_QUANTITY`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(minimum = 1, maximum = 1000)]
 pub struct Quantity(u32);
 
 impl Quantity {
@@ -196,7 +211,8 @@ fn invalid_quantity(got: impl fmt::Display) -> InvalidOrder {
 
 /// A plausible address: one `@`, something before it, a dotted domain after
 /// it, no spaces. Whether it exists is for the mail server to say.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
+#[schema(format = Email, max_length = 254)]
 pub struct CustomerEmail(String);
 
 impl TryFrom<&str> for CustomerEmail {

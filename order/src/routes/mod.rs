@@ -3,9 +3,11 @@ pub mod orders;
 
 use actix_web::web;
 use shared::http::{self, RouteSpec};
+use utoipa::OpenApi;
 
-/// Every route of the service, each named once: registered from here and
-/// described by `/openapi.json` (a test holds the two together).
+/// Every route of the service, each named once: registered from here, and
+/// each handler documented in [`openapi::ApiDoc`] (a test holds the two
+/// together).
 fn routes() -> Vec<RouteSpec> {
     vec![
         (
@@ -13,15 +15,15 @@ fn routes() -> Vec<RouteSpec> {
             "/create_order",
             web::route().to(orders::create_order),
         ),
-        ("POST", "/orders", web::route().to(orders::create_order)),
+        (
+            "POST",
+            "/orders",
+            web::route().to(orders::create_order_rest),
+        ),
         ("GET", "/orders", web::route().to(orders::list_orders)),
         ("GET", "/orders/{id}", web::route().to(orders::get_order)),
         ("GET", "/health", web::route().to(http::health)),
-        (
-            "GET",
-            "/openapi.json",
-            web::route().to(openapi::openapi_json),
-        ),
+        ("GET", "/openapi.json", web::route().to(http::openapi_json)),
     ]
 }
 
@@ -31,5 +33,5 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    http::register(config, routes());
+    http::register(config, routes(), &openapi::ApiDoc::openapi());
 }

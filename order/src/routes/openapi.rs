@@ -1,107 +1,136 @@
-//! The OpenAPI 3 description of this service, served at `/openapi.json`.
+//! The OpenAPI document of this service, derived from the handlers'
+//! annotations and the types they read and answer.
 
-use actix_web::HttpResponse;
-use serde_json::{Value, json};
+use shared::http::StaffToken;
+use utoipa::openapi::{RefOr, Required};
+use utoipa::{Modify, OpenApi};
 
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok().json(document())
-}
+use super::orders;
 
-fn error(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": {
-        "schema": { "$ref": "#/components/schemas/Error" } } } })
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "order service",
+        description = "Accepts orders; each becomes confirmed or rejected once the product service has decided."
+    ),
+    paths(
+        orders::create_order,
+        orders::create_order_rest,
+        orders::list_orders,
+        orders::get_order,
+        shared::health::health,
+        shared::http::openapi::openapi_json,
+    ),
+    modifiers(&StaffToken, &OrderBodyMayBeLeftOut),
+)]
+pub struct ApiDoc;
 
-fn create_operation(summary: &str) -> Value {
-    json!({
-        "summary": summary,
-        "parameters": [{ "name": "Idempotency-Key", "in": "header", "required": false,
-            "description": "A retry with the same key and body returns the same order; another body gets 409",
-            "schema": { "type": "string", "maxLength": 255 } }],
-        "requestBody": { "required": false, "content": { "application/json": {
-            "schema": { "$ref": "#/components/schemas/OrderRequest" } } } },
-        "responses": {
-            "201": { "description": "Stored (status pending) and queued for publishing; Location: /orders/{id}",
-                "headers": { "Location": { "schema": { "type": "string" } } },
-                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CreatedOrder" } } } },
-            "400": error("Invalid body or header; `field` names the culprit"),
-            "409": error("Idempotency-Key reused with a different body"),
-            "413": error("Body over 16 KiB"),
-            "415": error("Body is not JSON"),
-            "503": error("The database is unavailable (nothing was ordered), or did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1")
-        }
-    })
-}
+/// Placing an order without a body orders the original's default. utoipa
+/// says a body is optional only of an `Option` type, which would also allow
+/// `null` (refused): the operations say so here instead.
+struct OrderBodyMayBeLeftOut;
 
-pub fn document() -> Value {
-    let order = json!({ "description": "The order", "content": { "application/json": {
-        "schema": { "$ref": "#/components/schemas/Order" } } } });
-    json!({
-        "openapi": "3.0.3",
-        "info": { "title": "order service", "version": env!("CARGO_PKG_VERSION"),
-                  "description": "Accepts orders; each becomes confirmed or rejected once the product service has decided." },
-        "paths": {
-            "/create_order": { "post": create_operation("Place an order (the original endpoint); no body orders one of product 123") },
-            "/orders": {
-                "post": create_operation("Place an order (REST alias of /create_order)"),
-                "get": {
-                    "summary": "Orders, oldest first, a page at a time (staff)",
-                    "security": [{ "staffToken": [] }],
-                    "parameters": [
-                        { "name": "status", "in": "query", "schema": { "type": "string", "enum": ["pending", "confirmed", "rejected"] } },
-                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } },
-                        { "name": "after", "in": "query", "description": "next_after of the previous page", "schema": { "type": "string", "format": "uuid" } }
-                    ],
-                    "responses": {
-                        "200": { "description": "A page", "content": { "application/json": { "schema": {
-                            "type": "object", "required": ["orders", "next_after"], "properties": {
-                                "orders": { "type": "array", "items": { "$ref": "#/components/schemas/OrderRecord" } },
-                                "next_after": { "type": "string", "format": "uuid", "nullable": true } } } } } },
-                        "400": error("Invalid query parameter"),
-                        "401": error("Missing or wrong bearer token"),
-                        "403": error("Staff endpoints are disabled (no ADMIN_TOKEN)"),
-                        "503": error("The database is unavailable; Retry-After: 1")
-                    }
-                }
-            },
-            "/orders/{id}": {
-                "get": {
-                    "summary": "One order, without the customer's email",
-                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } }],
-                    "responses": { "200": order, "400": error("Not a UUID"), "404": error("No such order"),
-                        "503": error("The database is unavailable; Retry-After: 1") }
-                }
-            },
-            "/health": { "get": { "summary": "Liveness", "responses": { "200": { "description": "Serving" } } } },
-            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3" } } } }
-        },
-        "components": {
-            "securitySchemes": { "staffToken": { "type": "http", "scheme": "bearer", "description": "ADMIN_TOKEN" } },
-            "schemas": {
-                "Error": { "type": "object", "required": ["error"], "properties": {
-                    "error": { "type": "string" }, "field": { "type": "string" } } },
-                "OrderRequest": { "type": "object", "additionalProperties": false, "properties": {
-                    "product_id": { "type": "string", "minLength": 1, "maxLength": 64, "default": "123" },
-                    "quantity": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 1 },
-                    "customer_email": { "type": "string", "format": "email" } } },
-                "Order": { "type": "object",
-                    "required": ["order_id", "product_id", "quantity", "status", "created_at", "updated_at"],
-                    "properties": {
-                        "order_id": { "type": "string", "format": "uuid" },
-                        "product_id": { "type": "string" },
-                        "quantity": { "type": "integer" },
-                        "status": { "type": "string", "enum": ["pending", "confirmed", "rejected"] },
-                        "reason": { "type": "string", "enum": ["out_of_stock", "unknown_product"] },
-                        "created_at": { "type": "string", "format": "date-time" },
-                        "updated_at": { "type": "string", "format": "date-time" } } },
-                "OrderRecord": { "allOf": [
-                    { "$ref": "#/components/schemas/Order" },
-                    { "type": "object", "properties": { "customer_email": { "type": "string" } } } ] },
-                "CreatedOrder": { "allOf": [
-                    { "$ref": "#/components/schemas/OrderRecord" },
-                    { "type": "object", "required": ["message"], "properties": {
-                        "message": { "type": "string", "example": "Order created and message sent!" } } } ] }
+impl Modify for OrderBodyMayBeLeftOut {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path in ["/create_order", "/orders"] {
+            let body = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|operation| operation.request_body.as_mut());
+            if let Some(RefOr::T(body)) = body {
+                body.required = Some(Required::False);
             }
         }
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::order_request::{
+        DEFAULT_PRODUCT_ID, FIELDS, MAX_EMAIL_CHARS, MAX_IDEMPOTENCY_KEY_CHARS,
+        MAX_PRODUCT_ID_CHARS, MAX_QUANTITY,
+    };
+    use crate::routes::orders::MAX_PAGE;
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).unwrap()
+    }
+
+    #[test]
+    fn the_document_states_the_limits_the_code_enforces() {
+        let schemas = &document()["components"]["schemas"];
+
+        assert_eq!(
+            schemas["ProductId"]["maxLength"],
+            json!(MAX_PRODUCT_ID_CHARS)
+        );
+        assert_eq!(schemas["Quantity"]["maximum"], json!(MAX_QUANTITY));
+        assert_eq!(
+            schemas["CustomerEmail"]["maxLength"],
+            json!(MAX_EMAIL_CHARS)
+        );
+    }
+
+    #[test]
+    fn the_order_body_lists_the_fields_the_parser_reads_none_required() {
+        let body = &document()["components"]["schemas"]["OrderRequest"];
+        let mut fields: Vec<_> = body["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        fields.sort();
+        let mut expected = FIELDS.map(String::from).to_vec();
+        expected.sort();
+
+        assert_eq!(fields, expected);
+        assert!(body["required"].as_array().is_none_or(Vec::is_empty));
+        assert_eq!(body["additionalProperties"], json!(false));
+        assert_eq!(DEFAULT_PRODUCT_ID, "123", "the description says so");
+    }
+
+    #[test]
+    fn placing_an_order_takes_an_optional_body_that_is_not_null() {
+        let paths = &document()["paths"];
+
+        for path in ["/create_order", "/orders"] {
+            let body = &paths[path]["post"]["requestBody"];
+            assert_eq!(body["required"], json!(false), "{path}");
+            assert_eq!(
+                body["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/OrderRequest",
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_parameters_state_the_limits_the_handlers_enforce() {
+        let paths = &document()["paths"];
+        let param = |path: &str, method: &str, name: &str| {
+            paths[path][method]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{method} {path} has parameter {name}"))
+        };
+
+        for path in ["/create_order", "/orders"] {
+            let key = param(path, "post", "Idempotency-Key");
+            assert_eq!(key["in"], "header");
+            assert_eq!(key["schema"]["maxLength"], json!(MAX_IDEMPOTENCY_KEY_CHARS));
+        }
+        assert_eq!(
+            param("/orders", "get", "limit")["schema"]["maximum"],
+            json!(MAX_PAGE)
+        );
+    }
 }

@@ -1,10 +1,10 @@
 use actix::Addr;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
-use shared::http::{self, StaffOnly};
+use serde::{Deserialize, Serialize};
+use shared::http::{self, ErrorBody, StaffOnly};
 use slog::Logger;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder};
@@ -16,10 +16,84 @@ use crate::error::ApiError;
 pub const DEFAULT_PAGE: u64 = 50;
 pub const MAX_PAGE: u64 = 200;
 
-/// `POST /create_order` (and `POST /orders`): no body orders one Laptop
-/// (product "123"); a JSON body `{"product_id": "456", "quantity": 2,
-/// "customer_email": "..."}` orders that instead.
+/// The answer to a placed order: the original's message and the order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedOrder {
+    #[schema(example = "Order created and message sent!")]
+    message: &'static str,
+    #[serde(flatten)]
+    order: OrderView,
+}
+
+/// A page of `GET /orders`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    orders: Vec<OrderView>,
+    /// `after` for the next page; `null` on the last one.
+    next_after: Option<Uuid>,
+}
+
+/// Place an order (the original endpoint). No body orders one of product
+/// `123`, as the original did.
+#[utoipa::path(
+    post,
+    path = "/create_order",
+    tag = "orders",
+    params(IdempotencyHeader),
+    request_body(content = OrderRequest, description = "What to order; may be left out"),
+    responses(
+        (status = 201, description = "Stored (status pending) and queued for publishing; Location: /orders/{id}", body = CreatedOrder),
+        (status = 400, description = "Invalid body or header; `field` names the culprit", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (nothing was ordered), or did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1", body = ErrorBody),
+    ),
+)]
 pub async fn create_order(
+    request: HttpRequest,
+    payload: web::Payload,
+    desk: web::Data<Addr<OrderDesk>>,
+) -> Result<HttpResponse, ApiError> {
+    place_order(request, payload, desk).await
+}
+
+/// Place an order: `POST /create_order` under its REST name.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    params(IdempotencyHeader),
+    request_body(content = OrderRequest, description = "What to order; may be left out"),
+    responses(
+        (status = 201, description = "Stored (status pending) and queued for publishing; Location: /orders/{id}", body = CreatedOrder),
+        (status = 400, description = "Invalid body or header; `field` names the culprit", body = ErrorBody),
+        (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "The database is unavailable (nothing was ordered), or did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1", body = ErrorBody),
+    ),
+)]
+pub async fn create_order_rest(
+    request: HttpRequest,
+    payload: web::Payload,
+    desk: web::Data<Addr<OrderDesk>>,
+) -> Result<HttpResponse, ApiError> {
+    place_order(request, payload, desk).await
+}
+
+/// The `Idempotency-Key` header of both ways of placing an order.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // describes the header; `place_order` reads it
+struct IdempotencyHeader {
+    /// A retry with the same key and body returns the same order; another
+    /// body gets 409.
+    #[param(rename = "Idempotency-Key", max_length = 255)]
+    idempotency_key: Option<String>,
+}
+
+async fn place_order(
     request: HttpRequest,
     payload: web::Payload,
     desk: web::Data<Addr<OrderDesk>>,
@@ -45,25 +119,31 @@ pub async fn create_order(
         Placed::Created(order) => (order, false),
         Placed::Replayed(order) => (order, true),
     };
-    let mut body = json!({ "message": "Order created and message sent!" });
-    body.as_object_mut().expect("an object").extend(
-        serde_json::to_value(&order)
-            .expect("an order serializes")
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
-    );
     Ok(HttpResponse::Created()
         .insert_header((LOCATION, format!("/orders/{}", order.order_id)))
         .insert_header((
             "idempotent-replayed",
             if replayed { "true" } else { "false" },
         ))
-        .json(body))
+        .json(CreatedOrder {
+            message: "Order created and message sent!",
+            order,
+        }))
 }
 
-/// `GET /orders/{id}`: anyone holding the id may ask, so without the
-/// customer's email.
+/// One order, without the customer's email: anyone holding the id may ask.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    params(("id" = Uuid, Path, description = "The order id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        (status = 400, description = "Not a UUID", body = ErrorBody),
+        (status = 404, description = "No such order", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; Retry-After: 1", body = ErrorBody),
+    ),
+)]
 pub async fn get_order(
     id: web::Path<String>,
     desk: web::Data<Addr<OrderDesk>>,
@@ -89,8 +169,25 @@ pub struct ListParams {
     after: Option<String>,
 }
 
-/// `GET /orders?status=&limit=&after=` (staff): oldest first; `next_after`
-/// is the cursor of the next page, `null` on the last one.
+/// Orders, oldest first, a page at a time (staff).
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    security(("staffToken" = [])),
+    params(
+        ("status" = Option<OrderStatus>, Query, description = "Only orders in this status"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 200, description = "Page size (50)"),
+        ("after" = Option<Uuid>, Query, description = "`next_after` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = OrderPage),
+        (status = 400, description = "Invalid query parameter; `field` names it", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "Staff endpoints are disabled (no ADMIN_TOKEN)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; Retry-After: 1", body = ErrorBody),
+    ),
+)]
 pub async fn list_orders(
     _: StaffOnly,
     params: web::Query<ListParams>,
@@ -137,7 +234,10 @@ pub async fn list_orders(
         orders.truncate(limit as usize);
         orders.last().map(|o| o.order_id)
     });
-    Ok(HttpResponse::Ok().json(json!({ "orders": orders, "next_after": next_after.flatten() })))
+    Ok(HttpResponse::Ok().json(OrderPage {
+        orders,
+        next_after: next_after.flatten(),
+    }))
 }
 
 /// A path or query parameter that does not parse; `field` names it, when

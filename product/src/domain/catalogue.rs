@@ -1,34 +1,48 @@
 //! What staff may put in the catalogue.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 pub const MAX_ID_CHARS: usize = 64;
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_RESTOCK: i64 = 1_000_000;
 
+// The `#[schema]` limits below are literals (utoipa takes no constants); a
+// test of the document holds them to the constants above.
+
 /// A product in full, as `GET /products/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"id": "123", "name": "Laptop", "stock": 10, "price_cents": 99900}))]
 pub struct ProductDetails {
     pub id: String,
     pub name: String,
+    #[schema(minimum = 0)]
     pub stock: i32,
+    #[schema(minimum = 0)]
     pub price_cents: i64,
 }
 
 /// Body of `POST /products`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
+    /// Printable text.
+    #[schema(min_length = 1, max_length = 64)]
     pub id: String,
+    /// Printable text.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
+    #[schema(minimum = 0, maximum = 2147483647)]
     pub stock: i64,
+    #[schema(minimum = 0)]
     pub price_cents: i64,
 }
 
 /// Body of `POST /products/{id}/restock`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestockRequest {
+    #[schema(minimum = 1, maximum = 1000000)]
     pub quantity: i64,
 }
 

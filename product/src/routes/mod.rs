@@ -3,9 +3,11 @@ pub mod products;
 
 use actix_web::web;
 use shared::http::{self, RouteSpec};
+use utoipa::OpenApi;
 
-/// Every route of the service, each named once: registered from here and
-/// described by `/openapi.json` (a test holds the two together).
+/// Every route of the service, each named once: registered from here, and
+/// each handler documented in [`openapi::ApiDoc`] (a test holds the two
+/// together).
 fn routes() -> Vec<RouteSpec> {
     vec![
         ("GET", "/products", web::route().to(products::list_products)),
@@ -25,11 +27,7 @@ fn routes() -> Vec<RouteSpec> {
             web::route().to(products::restock),
         ),
         ("GET", "/health", web::route().to(http::health)),
-        (
-            "GET",
-            "/openapi.json",
-            web::route().to(openapi::openapi_json),
-        ),
+        ("GET", "/openapi.json", web::route().to(http::openapi_json)),
     ]
 }
 
@@ -39,5 +37,5 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 }
 
 pub fn configure(config: &mut web::ServiceConfig) {
-    http::register(config, routes());
+    http::register(config, routes(), &openapi::ApiDoc::openapi());
 }

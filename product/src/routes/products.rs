@@ -1,15 +1,28 @@
 use actix::Addr;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use shared::http::{self, StaffOnly};
+use shared::http::{self, ErrorBody, StaffOnly};
 use slog::Logger;
 
 use crate::actors::catalogue::{Catalogue, GetProduct, ListProducts};
 use crate::actors::stock_keeper::{CreateProduct, Restock, StockKeeper};
-use crate::domain::catalogue::{NewProduct, RestockRequest};
+use crate::domain::ProductView;
+use crate::domain::catalogue::{NewProduct, ProductDetails, RestockRequest};
 use crate::error::ApiError;
 
-/// `GET /products`: `{"123":{"name":"Laptop","stock":10},...}`.
+/// Every product with its stock, keyed by id (the original shape).
+///
+/// `{"123":{"name":"Laptop","stock":10},...}`
+#[utoipa::path(
+    get,
+    path = "/products",
+    tag = "products",
+    responses(
+        (status = 200, description = "The catalogue, keyed by product id", body = BTreeMap<String, ProductView>,
+            example = json!({"123": {"name": "Laptop", "stock": 10}})),
+        (status = 503, description = "The database is unavailable; Retry-After: 1", body = ErrorBody),
+    ),
+)]
 pub async fn list_products(
     catalogue: web::Data<Addr<Catalogue>>,
     log: web::Data<Logger>,
@@ -21,7 +34,18 @@ pub async fn list_products(
     Ok(HttpResponse::Ok().json(products))
 }
 
-/// `GET /products/{id}`.
+/// One product.
+#[utoipa::path(
+    get,
+    path = "/products/{id}",
+    tag = "products",
+    params(("id" = String, Path, description = "Product id")),
+    responses(
+        (status = 200, description = "The product", body = ProductDetails),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; Retry-After: 1", body = ErrorBody),
+    ),
+)]
 pub async fn get_product(
     id: web::Path<String>,
     catalogue: web::Data<Addr<Catalogue>>,
@@ -36,7 +60,24 @@ pub async fn get_product(
     Ok(HttpResponse::Ok().json(product))
 }
 
-/// `POST /products` (staff): `{"id", "name", "stock", "price_cents"}`.
+/// Add a product (staff).
+#[utoipa::path(
+    post,
+    path = "/products",
+    tag = "products",
+    security(("staffToken" = [])),
+    request_body = NewProduct,
+    responses(
+        (status = 201, description = "Created; Location: /products/{id}", body = ProductDetails),
+        (status = 400, description = "Invalid body; `field` names the culprit", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "Staff endpoints are disabled (no ADMIN_TOKEN)", body = ErrorBody),
+        (status = 409, description = "A product with this id exists", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; Retry-After: 1", body = ErrorBody),
+    ),
+)]
 pub async fn create_product(
     _: StaffOnly,
     request: HttpRequest,
@@ -56,7 +97,26 @@ pub async fn create_product(
         .json(created))
 }
 
-/// `POST /products/{id}/restock` (staff): `{"quantity": n}`.
+/// Add stock (staff); goes through the StockKeeper like every stock change.
+#[utoipa::path(
+    post,
+    path = "/products/{id}/restock",
+    tag = "products",
+    security(("staffToken" = [])),
+    params(("id" = String, Path, description = "Product id")),
+    request_body = RestockRequest,
+    responses(
+        (status = 200, description = "The product with its new stock", body = ProductDetails),
+        (status = 400, description = "Invalid body; `field` names the culprit", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 403, description = "Staff endpoints are disabled (no ADMIN_TOKEN)", body = ErrorBody),
+        (status = 404, description = "No such product", body = ErrorBody),
+        (status = 409, description = "The stock would overflow", body = ErrorBody),
+        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 503, description = "The database is unavailable; Retry-After: 1", body = ErrorBody),
+    ),
+)]
 pub async fn restock(
     _: StaffOnly,
     request: HttpRequest,

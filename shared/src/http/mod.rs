@@ -1,26 +1,29 @@
 //! The HTTP edge every service shares: the route table, registered as one
 //! resource per path with JSON 404 and 405 answers, JSON error bodies,
-//! reading JSON request bodies, the staff token, and `/health`.
+//! reading JSON request bodies, the staff token, `/health`, and the OpenAPI
+//! document with Swagger UI.
 
 use std::future::ready;
 
 use actix_web::http::header::{ALLOW, RETRY_AFTER};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Route, web};
-use serde_json::json;
 
 mod body;
+pub mod openapi;
 mod staff;
 
 pub use body::{BodyError, read_json, read_json_body};
+pub use openapi::{ApiDocument, DOCUMENT_PATH, ErrorBody, StaffToken, openapi_json, swagger_ui};
 pub use staff::{Access, AccessError, StaffAccess, StaffOnly, check_access};
 
 /// Largest request body any endpoint reads.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// A route: method, path, handler. Each service lists its routes once, in
-/// such a table; it registers them with [`register`] and documents them in
-/// its `/openapi.json`, and a test holds the two together ([`table`]).
+/// such a table, and registers them with [`register`]; its `/openapi.json`
+/// is derived from the handlers' annotations, and a test holds the two
+/// together ([`table`]).
 pub type RouteSpec = (&'static str, &'static str, Route);
 
 /// `(method, path)` of every route.
@@ -33,8 +36,15 @@ pub fn table(routes: Vec<RouteSpec>) -> Vec<(&'static str, &'static str)> {
 
 /// Registers `routes` with one resource per path, so that a known path asked
 /// with another method answers 405 with `Allow` rather than 404; a path no
-/// route has answers 404. Both in JSON like every other error.
-pub fn register(config: &mut web::ServiceConfig, routes: Vec<RouteSpec>) {
+/// route has answers 404. Both in JSON like every other error. `document`
+/// is what [`openapi_json`] serves, and Swagger UI shows.
+pub fn register(
+    config: &mut web::ServiceConfig,
+    routes: Vec<RouteSpec>,
+    document: &utoipa::openapi::OpenApi,
+) {
+    config.app_data(web::Data::new(ApiDocument::new(document)));
+    config.service(swagger_ui());
     let mut paths: Vec<(&'static str, Vec<(Method, Route)>)> = Vec::new();
     for (method, path, route) in routes {
         let method = Method::from_bytes(method.as_bytes()).expect("a valid method");
@@ -96,10 +106,10 @@ pub fn error_response(
     message: impl std::fmt::Display,
     field: Option<&str>,
 ) -> HttpResponse {
-    let mut body = json!({ "error": message.to_string() });
-    if let Some(field) = field {
-        body["field"] = json!(field);
-    }
+    let body = ErrorBody {
+        error: message.to_string(),
+        field: field.map(str::to_string),
+    };
     let mut response = HttpResponse::build(status);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((RETRY_AFTER, "1"));
@@ -112,20 +122,39 @@ pub use crate::health::health;
 #[cfg(test)]
 mod tests {
     use actix_web::{App, test as actix_test};
-    use serde_json::Value;
+    use serde_json::{Value, json};
+    use utoipa::openapi::{InfoBuilder, OpenApiBuilder};
 
     use super::*;
+
+    fn document() -> utoipa::openapi::OpenApi {
+        OpenApiBuilder::new()
+            .info(InfoBuilder::new().title("things").version("1").build())
+            .build()
+    }
 
     fn routes() -> Vec<RouteSpec> {
         vec![
             ("GET", "/things", web::route().to(HttpResponse::Ok)),
             ("POST", "/things", web::route().to(HttpResponse::Created)),
             ("GET", "/health", web::route().to(health)),
+            ("GET", DOCUMENT_PATH, web::route().to(openapi_json)),
         ]
     }
 
     async fn call(method: Method, path: &str) -> (u16, Option<String>, Value) {
-        let app = actix_test::init_service(App::new().configure(|c| register(c, routes()))).await;
+        let (status, allow, body) = call_raw(method, path).await;
+        (
+            status,
+            allow,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn call_raw(method: Method, path: &str) -> (u16, Option<String>, Vec<u8>) {
+        let app =
+            actix_test::init_service(App::new().configure(|c| register(c, routes(), &document())))
+                .await;
         let request = actix_test::TestRequest::default()
             .method(method)
             .uri(path)
@@ -137,11 +166,7 @@ mod tests {
             .get(ALLOW)
             .map(|v| v.to_str().unwrap().to_string());
         let body = actix_test::read_body(response).await;
-        (
-            status,
-            allow,
-            serde_json::from_slice(&body).unwrap_or(Value::Null),
-        )
+        (status, allow, body.to_vec())
     }
 
     #[actix_web::test]
@@ -167,6 +192,29 @@ mod tests {
         assert_eq!(
             body,
             json!({ "error": "DELETE is not allowed on /things; use GET, POST" })
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_document_is_served_as_given() {
+        let (status, _, body) = call(Method::GET, DOCUMENT_PATH).await;
+
+        assert_eq!(status, 200);
+        assert_eq!(body, serde_json::to_value(document()).unwrap());
+    }
+
+    #[actix_web::test]
+    async fn swagger_ui_is_served_from_the_vendored_assets_and_reads_the_document() {
+        let (page, _, html) = call_raw(Method::GET, "/swagger-ui/").await;
+        let (script, _, initializer) =
+            call_raw(Method::GET, "/swagger-ui/swagger-initializer.js").await;
+
+        assert_eq!(page, 200);
+        assert!(String::from_utf8_lossy(&html).contains("swagger-ui"));
+        assert_eq!(script, 200);
+        assert!(
+            String::from_utf8_lossy(&initializer).contains(DOCUMENT_PATH),
+            "Swagger UI is pointed at {DOCUMENT_PATH}"
         );
     }
 
