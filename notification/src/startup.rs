@@ -4,13 +4,14 @@
 use actix::{Actor, Addr};
 use shared::amqp::{self, ORDER_CREATED, QueueNames, STOCK_EVENTS};
 use shared::consumer::ConsumerContext;
+use shared::http::Api;
 use shared::service::{Running, Service};
 use slog::Logger;
 
 use crate::actors::mailer::{Mailer, SEND_LEASE};
 use crate::actors::{OrderCreatedConsumer, StockEventConsumer};
 use crate::config::Settings;
-use crate::routes;
+use crate::routes::NotificationApi;
 use crate::store::EmailLedger;
 
 pub const SERVICE: &str = "notification";
@@ -51,7 +52,7 @@ impl Application {
             &consumers,
             vec![order_consumer.recipient(), stock_consumer.recipient()],
             &log,
-            routes::configure,
+            NotificationApi::configure,
         )?;
         Ok(Self { running, mailer })
     }

@@ -5,7 +5,7 @@ use actix::{Actor, Addr};
 use actix_web::web;
 use shared::amqp::{self, QueueNames, STOCK_EVENTS};
 use shared::consumer::ConsumerContext;
-use shared::http::StaffAccess;
+use shared::http::{Api, StaffAccess};
 use shared::outbox::relay::OutboxRelay;
 use shared::service::{Running, Service};
 use slog::Logger;
@@ -13,7 +13,7 @@ use slog::Logger;
 use crate::actors::StockEventConsumer;
 use crate::actors::order_desk::OrderDesk;
 use crate::config::Settings;
-use crate::routes;
+use crate::routes::OrderApi;
 use crate::routes::orders::query_error;
 use crate::store::OrderStore;
 
@@ -74,7 +74,7 @@ impl Application {
                     .app_data(desk.clone())
                     .app_data(staff.clone())
                     .app_data(web::QueryConfig::default().error_handler(query_error));
-                routes::configure(config);
+                OrderApi::configure(config);
             },
         )?;
         Ok(Self {

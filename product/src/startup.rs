@@ -5,7 +5,7 @@ use actix::{Actor, Addr};
 use actix_web::web;
 use shared::amqp::{self, ORDER_CREATED, QueueNames};
 use shared::consumer::ConsumerContext;
-use shared::http::StaffAccess;
+use shared::http::{Api, StaffAccess};
 use shared::service::{Running, Service};
 use slog::Logger;
 
@@ -13,7 +13,7 @@ use crate::actors::OrderCreatedConsumer;
 use crate::actors::catalogue::Catalogue;
 use crate::actors::stock_keeper::StockKeeper;
 use crate::config::Settings;
-use crate::routes;
+use crate::routes::ProductApi;
 use crate::store::ProductStore;
 
 pub const SERVICE: &str = "product";
@@ -69,7 +69,7 @@ impl Application {
                     .app_data(keeper.clone())
                     .app_data(catalogue.clone())
                     .app_data(staff.clone());
-                routes::configure(config);
+                ProductApi::configure(config);
             },
         )?;
         Ok(Self {

@@ -1,24 +1,20 @@
 pub mod openapi;
 
-use actix_web::web;
-use shared::http::{self, RouteSpec};
+use shared::http::{Api, RouteSpec};
 use utoipa::OpenApi;
 
-/// Every route of the service, each named once: registered from here, and
-/// each handler documented in [`openapi::ApiDoc`] (a test holds the two
+/// The notification service's HTTP API: each route named once, registered from
+/// here and documented in [`openapi::ApiDoc`] (a test holds the two
 /// together).
-fn routes() -> Vec<RouteSpec> {
-    vec![
-        ("GET", "/health", web::route().to(http::health)),
-        ("GET", "/openapi.json", web::route().to(http::openapi_json)),
-    ]
-}
+pub struct NotificationApi;
 
-/// `(method, path)` of every route.
-pub fn route_table() -> Vec<(&'static str, &'static str)> {
-    http::table(routes())
-}
+impl Api for NotificationApi {
+    fn routes() -> Vec<RouteSpec> {
+        // Its work arrives over RabbitMQ: only the routes every API has.
+        Vec::new()
+    }
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    http::register(config, routes(), &openapi::ApiDoc::openapi());
+    fn document() -> utoipa::openapi::OpenApi {
+        openapi::ApiDoc::openapi()
+    }
 }

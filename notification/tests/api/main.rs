@@ -196,7 +196,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
     assert_eq!(health.status().as_u16(), 200);
     testkit::openapi::assert_describes(
         &format!("http://127.0.0.1:{port}"),
-        &notification::routes::route_table(),
+        &<notification::routes::NotificationApi as shared::http::Api>::route_table(),
     )
     .await;
 }

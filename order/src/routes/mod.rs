@@ -2,36 +2,29 @@ pub mod openapi;
 pub mod orders;
 
 use actix_web::web;
-use shared::http::{self, RouteSpec};
+use shared::http::{Api, RouteSpec};
 use utoipa::OpenApi;
 
-/// Every route of the service, each named once: registered from here, and
-/// each handler documented in [`openapi::ApiDoc`] (a test holds the two
+/// The order service's HTTP API: each route named once, registered from
+/// here and documented in [`openapi::ApiDoc`] (a test holds the two
 /// together).
-fn routes() -> Vec<RouteSpec> {
-    vec![
-        (
-            "POST",
-            "/create_order",
-            web::route().to(orders::create_order),
-        ),
-        (
-            "POST",
-            "/orders",
-            web::route().to(orders::create_order_rest),
-        ),
-        ("GET", "/orders", web::route().to(orders::list_orders)),
-        ("GET", "/orders/{id}", web::route().to(orders::get_order)),
-        ("GET", "/health", web::route().to(http::health)),
-        ("GET", "/openapi.json", web::route().to(http::openapi_json)),
-    ]
-}
+pub struct OrderApi;
 
-/// `(method, path)` of every route.
-pub fn route_table() -> Vec<(&'static str, &'static str)> {
-    http::table(routes())
-}
+impl Api for OrderApi {
+    fn routes() -> Vec<RouteSpec> {
+        vec![
+            (
+                "POST",
+                "/create_order",
+                web::route().to(orders::create_order),
+            ),
+            ("POST", "/orders", web::route().to(orders::create_order)),
+            ("GET", "/orders", web::route().to(orders::list_orders)),
+            ("GET", "/orders/{id}", web::route().to(orders::get_order)),
+        ]
+    }
 
-pub fn configure(config: &mut web::ServiceConfig) {
-    http::register(config, routes(), &openapi::ApiDoc::openapi());
+    fn document() -> utoipa::openapi::OpenApi {
+        openapi::ApiDoc::openapi()
+    }
 }

@@ -15,33 +15,40 @@ use super::orders;
     ),
     paths(
         orders::create_order,
-        orders::create_order_rest,
         orders::list_orders,
         orders::get_order,
         shared::health::health,
         shared::http::openapi::openapi_json,
     ),
-    modifiers(&StaffToken, &OrderBodyMayBeLeftOut),
+    modifiers(&StaffToken, &PlacingAnOrder),
 )]
 pub struct ApiDoc;
 
-/// Placing an order without a body orders the original's default. utoipa
-/// says a body is optional only of an `Option` type, which would also allow
-/// `null` (refused): the operations say so here instead.
-struct OrderBodyMayBeLeftOut;
+/// Two facts about placing an order that the annotation cannot state:
+/// - the body may be left out (the original's default order): utoipa says a
+///   body is optional only of an `Option` type, which would also allow
+///   `null`, which is refused;
+/// - `POST /orders` is `POST /create_order` under its REST name.
+struct PlacingAnOrder;
 
-impl Modify for OrderBodyMayBeLeftOut {
+impl Modify for PlacingAnOrder {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        for path in ["/create_order", "/orders"] {
-            let body = openapi
-                .paths
-                .paths
-                .get_mut(path)
-                .and_then(|item| item.post.as_mut())
-                .and_then(|operation| operation.request_body.as_mut());
-            if let Some(RefOr::T(body)) = body {
-                body.required = Some(Required::False);
-            }
+        let paths = &mut openapi.paths.paths;
+        let Some(mut operation) = paths
+            .get("/create_order")
+            .and_then(|item| item.post.clone())
+        else {
+            return;
+        };
+        if let Some(RefOr::T(body)) = operation.request_body.as_mut() {
+            body.required = Some(Required::False);
+        }
+        if let Some(item) = paths.get_mut("/create_order") {
+            item.post = Some(operation.clone());
+        }
+        operation.operation_id = Some("create_order_rest".into());
+        if let Some(item) = paths.get_mut("/orders") {
+            item.post = Some(operation);
         }
     }
 }
@@ -105,6 +112,11 @@ mod tests {
             assert_eq!(
                 body["content"]["application/json"]["schema"]["$ref"],
                 "#/components/schemas/OrderRequest",
+                "{path}"
+            );
+            assert_eq!(
+                paths[path]["post"]["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/CreatedOrder",
                 "{path}"
             );
         }

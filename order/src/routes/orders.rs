@@ -33,8 +33,19 @@ pub struct OrderPage {
     next_after: Option<Uuid>,
 }
 
-/// Place an order (the original endpoint). No body orders one of product
-/// `123`, as the original did.
+/// The `Idempotency-Key` header of placing an order.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // describes the header; `create_order` reads it
+struct IdempotencyHeader {
+    /// A retry with the same key and body returns the same order; another
+    /// body gets 409.
+    #[param(rename = "Idempotency-Key", max_length = 255)]
+    idempotency_key: Option<String>,
+}
+
+/// Place an order. No body orders one of product `123`, as the original
+/// did. `POST /orders` is the same operation under its REST name.
 #[utoipa::path(
     post,
     path = "/create_order",
@@ -51,49 +62,6 @@ pub struct OrderPage {
     ),
 )]
 pub async fn create_order(
-    request: HttpRequest,
-    payload: web::Payload,
-    desk: web::Data<Addr<OrderDesk>>,
-) -> Result<HttpResponse, ApiError> {
-    place_order(request, payload, desk).await
-}
-
-/// Place an order: `POST /create_order` under its REST name.
-#[utoipa::path(
-    post,
-    path = "/orders",
-    tag = "orders",
-    params(IdempotencyHeader),
-    request_body(content = OrderRequest, description = "What to order; may be left out"),
-    responses(
-        (status = 201, description = "Stored (status pending) and queued for publishing; Location: /orders/{id}", body = CreatedOrder),
-        (status = 400, description = "Invalid body or header; `field` names the culprit", body = ErrorBody),
-        (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorBody),
-        (status = 413, description = "Body over 16 KiB", body = ErrorBody),
-        (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "The database is unavailable (nothing was ordered), or did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1", body = ErrorBody),
-    ),
-)]
-pub async fn create_order_rest(
-    request: HttpRequest,
-    payload: web::Payload,
-    desk: web::Data<Addr<OrderDesk>>,
-) -> Result<HttpResponse, ApiError> {
-    place_order(request, payload, desk).await
-}
-
-/// The `Idempotency-Key` header of both ways of placing an order.
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-#[allow(dead_code)] // describes the header; `place_order` reads it
-struct IdempotencyHeader {
-    /// A retry with the same key and body returns the same order; another
-    /// body gets 409.
-    #[param(rename = "Idempotency-Key", max_length = 255)]
-    idempotency_key: Option<String>,
-}
-
-async fn place_order(
     request: HttpRequest,
     payload: web::Payload,
     desk: web::Data<Addr<OrderDesk>>,

@@ -196,5 +196,9 @@ async fn orders_are_accepted_while_rabbitmq_is_unreachable() {
 async fn openapi_describes_exactly_the_routes_served() {
     let app = spawn_app().await;
 
-    testkit::openapi::assert_describes(&app.address, &order::routes::route_table()).await;
+    testkit::openapi::assert_describes(
+        &app.address,
+        &<order::routes::OrderApi as shared::http::Api>::route_table(),
+    )
+    .await;
 }

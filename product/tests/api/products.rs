@@ -82,7 +82,11 @@ async fn health_reports_a_failure_with_its_reason() {
 async fn openapi_describes_exactly_the_routes_served() {
     let app = spawn_app().await;
 
-    testkit::openapi::assert_describes(&app.address, &product::routes::route_table()).await;
+    testkit::openapi::assert_describes(
+        &app.address,
+        &<product::routes::ProductApi as shared::http::Api>::route_table(),
+    )
+    .await;
 }
 
 #[actix_web::test]

@@ -26,6 +26,34 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// together ([`table`]).
 pub type RouteSpec = (&'static str, &'static str, Route);
 
+/// A service's HTTP API: its own routes, and the OpenAPI document derived
+/// from their handlers. `/health` and `/openapi.json` come with every API.
+pub trait Api {
+    /// The service's own routes, each named once.
+    fn routes() -> Vec<RouteSpec>;
+
+    /// The document describing every route served.
+    fn document() -> utoipa::openapi::OpenApi;
+
+    /// Every route served: the service's own, `/health` and `/openapi.json`.
+    fn all_routes() -> Vec<RouteSpec> {
+        let mut routes = Self::routes();
+        routes.push(("GET", "/health", web::route().to(health)));
+        routes.push(("GET", DOCUMENT_PATH, web::route().to(openapi_json)));
+        routes
+    }
+
+    /// `(method, path)` of every route served, for the test that holds the
+    /// document and the routes together.
+    fn route_table() -> Vec<(&'static str, &'static str)> {
+        table(Self::all_routes())
+    }
+
+    fn configure(config: &mut web::ServiceConfig) {
+        register(config, Self::all_routes(), &Self::document());
+    }
+}
+
 /// `(method, path)` of every route.
 pub fn table(routes: Vec<RouteSpec>) -> Vec<(&'static str, &'static str)> {
     routes

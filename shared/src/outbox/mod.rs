@@ -46,14 +46,18 @@ pub async fn stage_all<C: ConnectionTrait, E: Serialize>(
     events: impl IntoIterator<Item = (Uuid, E)>,
 ) -> Result<(), DbErr> {
     let now = chrono::Utc::now();
+    // The relay publishes oldest first: a microsecond apart (the column's
+    // precision), the rows of one batch keep the order they were staged in
+    // rather than tie.
     let rows: Vec<_> = events
         .into_iter()
-        .map(|(event_id, event)| entity::ActiveModel {
+        .enumerate()
+        .map(|(i, (event_id, event))| entity::ActiveModel {
             event_id: Set(event_id),
             source: Set(service.to_string()),
             exchange: Set(exchange.to_string()),
             payload: Set(serde_json::to_string(&event).expect("events always serialize")),
-            created_at: Set(now.into()),
+            created_at: Set((now + chrono::TimeDelta::microseconds(i as i64)).into()),
             published_at: Set(None),
             claimed_until: Set(None),
         })
