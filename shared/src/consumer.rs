@@ -12,10 +12,9 @@
 //! message that can never succeed is dead-lettered at once.
 
 use std::collections::VecDeque;
-use std::fmt::Display;
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -27,90 +26,21 @@ use crate::health::ServiceHealth;
 use crate::outage::{Gate, GateState};
 use crate::retry::backoff;
 
+mod batch;
 mod classify;
+mod settle;
+mod stats;
 
+pub use batch::{BatchResult, FromEvents, batch_or_each};
 pub use classify::{Classify, FailureKind};
+use settle::settle;
+pub use stats::ConsumerStats;
 
 /// A message parked this often met "the dependency is down" each time the
 /// probe had found it up again: it is failing for a reason of its own.
 const PARK_LIMIT: u32 = 20;
 /// Longest hold before a retried message goes back to the queue.
 const RETRY_HOLD_CAP: Duration = Duration::from_secs(10);
-
-/// Counters of what the consumer did, shared with whoever reports them.
-#[derive(Debug, Default)]
-pub struct ConsumerStats {
-    /// Deliveries received and not settled yet.
-    pub in_flight: AtomicU64,
-    pub acked: AtomicU64,
-    pub retried: AtomicU64,
-    /// Handed back through an outage.
-    pub parked: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub settle_failures: AtomicU64,
-    /// Batches handed to the domain actor.
-    pub batches: AtomicU64,
-}
-
-impl ConsumerStats {
-    fn count(&self, settlement: Settlement) {
-        let counter = match settlement {
-            Settlement::Ack => &self.acked,
-            Settlement::Retry => &self.retried,
-            Settlement::Park => &self.parked,
-            Settlement::DeadLetter => &self.dead_lettered,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// The answer to a batch: an error for the batch as a whole (every event
-/// in it shares the failure, e.g. the database is down), or one result per
-/// event, in order.
-pub type BatchResult<T, E> = Result<Vec<Result<T, E>>, E>;
-
-/// Runs `work` on the whole batch in one go (one transaction, say). If that
-/// fails for a reason other than an outage, runs it on each item alone, so
-/// that one bad item fails only itself; an outage fails the batch.
-pub async fn batch_or_each<T, R, E>(
-    items: &[T],
-    work: impl AsyncFn(&[T]) -> Result<Vec<R>, E>,
-) -> BatchResult<R, E>
-where
-    E: Classify,
-{
-    match work(items).await {
-        Ok(results) => Ok(results.into_iter().map(Ok).collect()),
-        Err(e) if items.len() <= 1 || e.kind() == FailureKind::Outage => Err(e),
-        Err(_) => {
-            let mut results = Vec::with_capacity(items.len());
-            for item in items {
-                let alone = work(std::slice::from_ref(item)).await;
-                results.push(alone.map(|mut result| result.remove(0)));
-            }
-            Ok(results)
-        }
-    }
-}
-
-/// A domain message made from a batch of events `E`: what a consumer of
-/// `E` sends.
-pub trait FromEvents<E>:
-    Message<Result = BatchResult<Self::Done, Self::Error>> + From<Vec<E>> + Send + 'static
-{
-    type Done: Send + 'static;
-    type Error: Classify + Display + Send + 'static;
-}
-
-impl<E, M, T, Er> FromEvents<E> for M
-where
-    M: Message<Result = BatchResult<T, Er>> + From<Vec<E>> + Send + 'static,
-    T: Send + 'static,
-    Er: Classify + Display + Send + 'static,
-{
-    type Done = T;
-    type Error = Er;
-}
 
 /// What a consumer shares with the rest of its service.
 #[derive(Clone)]
@@ -455,33 +385,6 @@ where
         }
         self.context.health.fail(reason);
         self.context.gate.stop();
-    }
-}
-
-async fn settle(
-    delivery: IncomingMessage,
-    settlement: Option<Settlement>,
-    stats: Arc<ConsumerStats>,
-    log: Logger,
-) {
-    let Some(settlement) = settlement else {
-        // Unacknowledged: the broker hands it out again once the
-        // subscription closes.
-        drop(delivery);
-        stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-        return;
-    };
-    let settled = delivery.settle(settlement).await;
-    stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-    match settled {
-        Ok(()) => stats.count(settlement),
-        Err(e) => {
-            // The channel is gone: the broker returns the message to the queue
-            // by itself, and the idempotent handler absorbs the redelivery.
-            stats.settle_failures.fetch_add(1, Ordering::Relaxed);
-            warn!(log, "could not settle delivery, it will be redelivered";
-                "settlement" => ?settlement, "err" => %e);
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Runs a command: the phases in order, then the table, the JSON and the charts.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use hdrhistogram::Histogram;
@@ -19,6 +19,7 @@ use crate::progress::{Sample, request_stop, stop_requested};
 use crate::raw::{self, RawConfig};
 use crate::report::{self, Report};
 use crate::schedule::Schedule;
+use crate::stats::LatencySummary;
 use crate::{db, fractions, plot, settle};
 
 /// What the charts are drawn from.
@@ -356,7 +357,9 @@ fn run_all(
         drain: Duration::from_secs(args.drain_seconds),
         spec: hot,
     };
+    let open_from = end_to_end::epoch_seconds(SystemTime::now());
     intake_phase(&targets.order_url, &open, quiet, report, charts)?;
+    let open_to = end_to_end::epoch_seconds(SystemTime::now());
     report.settle.push(settle::settle(
         rt,
         &database,
@@ -364,6 +367,7 @@ fn run_all(
         settle_for,
         quiet,
     )?);
+    open_accept_to_final(rt, &database, (open_from, open_to), report, charts)?;
     if stop_requested() {
         return Ok(());
     }
@@ -375,6 +379,27 @@ fn run_all(
         spec: spread,
     };
     end_to_end_phase(rt, targets, &database, &burst, quiet, report, charts)
+}
+
+/// Accept → final of the open loop's orders (final by now: the settle
+/// waited for them), from their own timestamps.
+fn open_accept_to_final(
+    rt: &Runtime,
+    database: &DatabaseConnection,
+    (from, to): (f64, f64),
+    report: &mut Report,
+    charts: &mut Charts,
+) -> anyhow::Result<()> {
+    let times = rt.block_on(db::order_times_created_between(database, from, to))?;
+    let outcome = end_to_end::outcome(from, &times);
+    let summary = LatencySummary::of(&outcome.histogram);
+    println!("intake, open loop: accept → final  {summary}");
+    charts.latency.push((
+        "intake open loop, accept → final".to_string(),
+        outcome.histogram,
+    ));
+    report.intake_open_accept_to_final = Some(summary);
+    Ok(())
 }
 
 /// The open loop's default rate: 75 % of what the closed loop accepted,

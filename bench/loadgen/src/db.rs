@@ -125,6 +125,33 @@ pub async fn order_times(db: &DatabaseConnection, ids: &[Uuid]) -> anyhow::Resul
     Ok(times)
 }
 
+/// The orders created from `from` to `to` (seconds since the epoch): those
+/// of one intake phase, which runs alone.
+pub async fn order_times_created_between(
+    db: &DatabaseConnection,
+    from: f64,
+    to: f64,
+) -> anyhow::Result<Vec<OrderTimes>> {
+    let rows = db
+        .query_all_raw(statement(
+            "SELECT status, extract(epoch FROM created_at)::float8, \
+                    extract(epoch FROM updated_at)::float8 \
+             FROM orders WHERE created_at BETWEEN to_timestamp($1) AND to_timestamp($2)",
+            [from.into(), to.into()],
+        ))
+        .await
+        .context("reading the orders' timestamps")?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(OrderTimes {
+                status: row.try_get_by_index(0)?,
+                created_at: row.try_get_by_index(1)?,
+                updated_at: row.try_get_by_index(2)?,
+            })
+        })
+        .collect()
+}
+
 /// Work the services still have in hand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending {

@@ -9,7 +9,7 @@ use crate::intake::IntakeReport;
 use crate::machine::Machine;
 use crate::raw::{RawReport, Throughput};
 use crate::settle::SettleReport;
-use crate::stats::format_ms;
+use crate::stats::{LatencySummary, format_ms};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -21,6 +21,9 @@ pub struct Report {
     pub raw: Option<RawReport>,
     pub intake_closed: Option<IntakeReport>,
     pub intake_open: Option<IntakeReport>,
+    /// `updated_at − created_at` of the open loop's orders, read once they
+    /// are final: accept → final at a steady rate.
+    pub intake_open_accept_to_final: Option<LatencySummary>,
     pub end_to_end: Option<EndToEndReport>,
     /// Waits for the services to finish their work between phases.
     pub settle: Vec<SettleReport>,
@@ -49,6 +52,7 @@ impl Report {
             raw: None,
             intake_closed: None,
             intake_open: None,
+            intake_open_accept_to_final: None,
             end_to_end: None,
             settle: Vec::new(),
             fractions: Vec::new(),
