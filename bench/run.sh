@@ -78,10 +78,10 @@ wait_healthy() { # wait_healthy SERVICE PORT
 }
 product_port=$(port) notification_port=$(port) order_port=$(port)
 # product first: it applies the migrations the others wait for.
-HTTP_ADDR=127.0.0.1:$product_port "$services/product" >"$logs/product.log" 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$product_port "$services/product" >"$logs/product.log" 2>&1 & pids+=($!) product_pid=$!
 wait_healthy product "$product_port"
-HTTP_ADDR=127.0.0.1:$notification_port "$services/notification" >"$logs/notification.log" 2>&1 & pids+=($!)
-HTTP_ADDR=127.0.0.1:$order_port "$services/order" >"$logs/order.log" 2>&1 & pids+=($!)
+HTTP_ADDR=127.0.0.1:$notification_port "$services/notification" >"$logs/notification.log" 2>&1 & pids+=($!) notification_pid=$!
+HTTP_ADDR=127.0.0.1:$order_port "$services/order" >"$logs/order.log" 2>&1 & pids+=($!) order_pid=$!
 wait_healthy notification "$notification_port"
 wait_healthy order "$order_port"
 
@@ -106,15 +106,27 @@ fi
     all "$@"
 if [ -n "${perf_pid:-}" ]; then
     kill -INT "$perf_pid" && wait "$perf_pid" || true
+    # `head` closes the pipe early: no pipefail here, or SIGPIPE fails the run.
+    set +o pipefail
     {
-        echo "# CPU by process during the run (perf, cpu-clock samples of the whole machine)"
-        perf report -i "$logs/perf.data" --stdio --no-children --sort comm 2>/dev/null | grep -v '^$' | head -40
-        for comm in order product notification postgres; do
+        report() { perf report -i "$logs/perf.data" --stdio --no-children -g none "$@" 2>/dev/null | grep -E '^ +[0-9]'; }
+        echo "# CPU by thread name, share of the whole machine (perf, cpu-clock samples)"
+        echo "# (a service's actix system runs on a thread named after it; lapin-io-loop,"
+        echo "#  tokio-rt-worker: the AMQP client and the tokio workers of every service)"
+        report --sort comm | head -20
+        for service in order product notification; do
+            pid_var=${service}_pid
+            echo
+            echo "# $service (pid ${!pid_var}, all threads): share of the machine, then its hottest symbols"
+            report --pid "${!pid_var}" --percentage absolute --sort pid | awk '{ s += $1 } END { printf "    %.2f%% in total\n", s }'
+            report --pid "${!pid_var}" --percentage absolute --sort dso,sym | head -25
+        done
+        for comm in postgres beam.smp; do
             echo
             echo "# $comm: hottest symbols"
-            perf report -i "$logs/perf.data" --stdio --no-children --comms "$comm" --sort dso,sym 2>/dev/null \
-                | grep -E '^ +[0-9]' | head -25
+            report --comms "$comm" --percentage absolute --sort dso,sym | head -15
         done
     } > "$results/$stamp.perf.txt"
+    set -o pipefail
     echo "perf profile: $results/$stamp.perf.txt"
 fi
