@@ -12,7 +12,7 @@ For every service that runs the image built from this repository:
     member, and the Dockerfile builds that binary and copies it into the image;
   - HTTP_ADDR listens on all interfaces, on the port the service publishes
     (same number on host and container) and the port its healthcheck asks for
-    GET /health;
+    GET /ready (healthy = ready to take work: database and broker reachable);
   - every postgres:// or amqp:// URL in its environment names a service it
     depends on with `condition: service_healthy`, and the credentials and
     database that service is configured with (for RabbitMQ, not its default
@@ -335,11 +335,11 @@ def check_http(name: str, service: dict, env: dict[str, str]) -> None:
     test = " ".join(as_list((service.get("healthcheck") or {}).get("test")))
     urls = re.findall(r"https?://[^\s'\"]+", test)
     ok = bool(urls) and all(
-        str(urlsplit(u).port) == port and urlsplit(u).path == "/health" for u in urls
+        str(urlsplit(u).port) == port and urlsplit(u).path == "/ready" for u in urls
     )
     report(
         ok,
-        f"{name}: healthcheck requests GET /health on port {port}"
+        f"{name}: healthcheck requests GET /ready on port {port}"
         + ("" if ok else f" (healthcheck test: {test or 'none'})"),
     )
 

@@ -87,8 +87,13 @@ impl std::fmt::Debug for IncomingMessage {
 
 /// The deliveries of one queue, and the means to stop them.
 pub struct Subscription {
+    /// The queue, as readiness names it.
+    pub queue: String,
     pub deliveries: BoxStream<'static, IncomingMessage>,
     pub control: Box<dyn SubscriptionControl>,
+    /// `true` while the broker is delivering to this subscription: not
+    /// while connecting, reconnecting, paused or closed.
+    pub attached: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Pauses a subscription, and stops it in two steps so that a stopping

@@ -24,6 +24,7 @@ use crate::broker::{IncomingMessage, Settlement, Subscription, SubscriptionContr
 use crate::events::{Event, decode};
 use crate::health::ServiceHealth;
 use crate::outage::{Gate, GateState};
+use crate::readiness::Readiness;
 use crate::retry::backoff;
 
 mod batch;
@@ -49,6 +50,8 @@ pub struct ConsumerContext {
     pub gate: Gate,
     pub health: ServiceHealth,
     pub stats: Arc<ConsumerStats>,
+    /// `GET /ready`: each consumer's subscription is watched there.
+    pub readiness: Readiness,
     /// The most events handed to the domain actor at once.
     pub max_batch: usize,
     pub log: Logger,
@@ -61,6 +64,7 @@ impl ConsumerContext {
             gate: Gate::new(crate::db::probe(db), log.clone()),
             health: ServiceHealth::new(),
             stats: Arc::default(),
+            readiness: Readiness::new(crate::db::probe(db), log.clone()),
             max_batch: usize::from(max_batch.max(1)),
             log,
         }
@@ -144,6 +148,10 @@ where
         Self::create(|ctx| {
             let mut consumer = self;
             consumer.control = Some(subscription.control);
+            consumer
+                .context
+                .readiness
+                .watch(subscription.queue, subscription.attached);
             ctx.add_stream(subscription.deliveries);
             ctx.add_stream(consumer.context.gate.states());
             consumer

@@ -12,6 +12,7 @@ pub mod health;
 pub mod http;
 pub mod outage;
 pub mod outbox;
+pub mod readiness;
 pub mod retry;
 pub mod service;
 pub mod telemetry;

@@ -162,10 +162,12 @@ impl Running {
             TcpListener::bind(addr).with_context(|| format!("binding HTTP_ADDR {addr}"))?;
         let port = listener.local_addr()?.port();
         let health_data = web::Data::new(consumers.health.clone());
+        let readiness_data = web::Data::new(consumers.readiness.clone());
         let log_data = web::Data::new(log.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(health_data.clone())
+                .app_data(readiness_data.clone())
                 .app_data(log_data.clone())
                 .configure(configure.clone())
         })

@@ -13,7 +13,7 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
 /// Base AMQP URL without vhost; override with `TEST_AMQP_URL`.
-fn amqp_base() -> String {
+pub(crate) fn amqp_base() -> String {
     std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
 }
 

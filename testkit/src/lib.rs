@@ -26,14 +26,32 @@ pub fn pg_admin_url() -> String {
 
 /// Where the test PostgreSQL listens, for a [`TcpProxy`] in front of it.
 pub fn pg_address() -> std::net::SocketAddr {
+    address_of(&pg_admin_url(), 5432)
+}
+
+/// Where the test RabbitMQ listens, for a [`TcpProxy`] in front of it.
+pub fn amqp_address() -> std::net::SocketAddr {
+    address_of(&broker::amqp_base(), 5672)
+}
+
+fn address_of(url: &str, default_port: u16) -> std::net::SocketAddr {
     use std::net::ToSocketAddrs;
-    let url = url_of(&pg_admin_url());
+    let url = url_of(url);
     let host = url.host_str().unwrap_or("127.0.0.1").to_string();
-    (host.as_str(), url.port().unwrap_or(5432))
+    (host.as_str(), url.port().unwrap_or(default_port))
         .to_socket_addrs()
         .ok()
         .and_then(|mut addresses| addresses.next())
-        .expect("TEST_PG_URL names a reachable host")
+        .unwrap_or_else(|| panic!("{} names no reachable host", url.host_str().unwrap_or("")))
+}
+
+/// `url` with its host and port replaced by 127.0.0.1:`port`: the same
+/// server reached through a [`TcpProxy`].
+pub fn via_port(url: &str, port: u16) -> String {
+    let mut url = url_of(url);
+    url.set_host(Some("127.0.0.1")).expect("a host");
+    url.set_port(Some(port)).expect("a port");
+    url.to_string()
 }
 
 /// A database created for one test and dropped with this guard.
@@ -67,10 +85,7 @@ impl TestDatabase {
 
     /// The URL of this database through `127.0.0.1:port` (a [`TcpProxy`]).
     pub fn url_via(&self, port: u16) -> String {
-        let mut url = url_of(&self.url);
-        url.set_host(Some("127.0.0.1")).expect("a host");
-        url.set_port(Some(port)).expect("a port");
-        url.to_string()
+        via_port(&self.url, port)
     }
 
     /// A proxy in front of the test server, and this database's URL through it.

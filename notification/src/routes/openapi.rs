@@ -9,6 +9,10 @@ use utoipa::OpenApi;
         title = "notification service",
         description = "Emails customers about their orders; its work arrives over RabbitMQ, not HTTP."
     ),
-    paths(shared::health::health, shared::http::openapi::openapi_json)
+    paths(
+        shared::health::health,
+        shared::readiness::ready,
+        shared::http::openapi::openapi_json
+    )
 )]
 pub struct ApiDoc;

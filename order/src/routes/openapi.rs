@@ -18,6 +18,7 @@ use super::orders;
         orders::list_orders,
         orders::get_order,
         shared::health::health,
+        shared::readiness::ready,
         shared::http::openapi::openapi_json,
     ),
     modifiers(&StaffToken, &PlacingAnOrder),

@@ -18,6 +18,7 @@ use super::products;
         products::get_product,
         products::restock,
         shared::health::health,
+        shared::readiness::ready,
         shared::http::openapi::openapi_json,
     ),
     modifiers(&StaffToken),

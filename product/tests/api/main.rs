@@ -2,3 +2,4 @@ mod catalogue;
 mod consuming;
 mod helpers;
 mod products;
+mod readiness;

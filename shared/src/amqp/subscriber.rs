@@ -67,11 +67,13 @@ pub fn subscribe(
         paused: false,
     });
     let (closed_tx, closed) = oneshot::channel();
+    let (attached_tx, attached) = watch::channel(false);
     let task = Task {
         url: url.to_string(),
         topology,
         queue,
         prefetch,
+        attached: attached_tx,
         log: log.new(slog::o!("queue" => queue.work_queue())),
     };
     tokio::spawn(async move {
@@ -79,10 +81,12 @@ pub fn subscribe(
         let _ = closed_tx.send(());
     });
     Subscription {
+        queue: queue.work_queue(),
         deliveries: Box::pin(futures_util::stream::poll_fn(move |cx| {
             receiver.poll_recv(cx)
         })),
         control: Box::new(Control { wanted, closed }),
+        attached,
     }
 }
 
@@ -131,6 +135,8 @@ struct Task {
     topology: Topology,
     queue: QueueNames,
     prefetch: u16,
+    /// Whether the broker is delivering to us, for readiness.
+    attached: watch::Sender<bool>,
     log: Logger,
 }
 
@@ -209,10 +215,10 @@ impl Task {
                 .await
                 .map_err(unavailable)?;
             info!(self.log, "consuming"; "prefetch" => self.prefetch);
-            match self
-                .forward(&channel, consumer, &tag, sender, wanted)
-                .await?
-            {
+            self.attached.send_replace(true);
+            let stopped = self.forward(&channel, consumer, &tag, sender, wanted).await;
+            self.attached.send_replace(false);
+            match stopped? {
                 Stopped::Cancelled => return Ok(()),
                 Stopped::Paused => info!(self.log, "consumption paused"),
             }

@@ -102,8 +102,11 @@ impl InMemoryBroker {
             }
         });
         Subscription {
+            queue: "memory".to_string(),
             deliveries: Box::pin(deliveries),
             control: Box::new(Control(self.queue.clone())),
+            // Nothing to connect to: attached from the start.
+            attached: tokio::sync::watch::channel(true).1,
         }
     }
 

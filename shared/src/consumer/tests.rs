@@ -97,9 +97,10 @@ impl Harness {
             })
         };
         let context = ConsumerContext {
-            gate: Gate::new(probe, test_logger()),
+            gate: Gate::new(probe.clone(), test_logger()),
             health: ServiceHealth::new(),
             stats: Arc::default(),
+            readiness: crate::readiness::Readiness::new(probe, test_logger()),
             max_batch: 64,
             log: test_logger(),
         };
