@@ -56,14 +56,16 @@ where
     Fut: Future<Output = anyhow::Result<A>>,
     A: Service,
 {
-    let settings = match load(&ProcessEnv) {
-        Ok(settings) => settings,
+    let loaded =
+        crate::config::logging(&ProcessEnv).and_then(|logging| Ok((logging, load(&ProcessEnv)?)));
+    let (logging, settings) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{name}: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    let (log, guard) = telemetry::init(name);
+    let (log, guard) = telemetry::init(name, logging);
     let result = async {
         let built = tokio::select! {
             built = build(settings, log.clone()) => Some(built?),

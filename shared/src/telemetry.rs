@@ -1,9 +1,14 @@
-//! One slog logger per process, written to stdout through slog-term. The
-//! libraries' own records (lapin, sqlx, actix use the `log` crate) reach the
-//! same logger, from warnings up. Log lines decided by pure code are
-//! [`LogLine`]s.
+//! One slog logger per process, written to stdout: text lines through
+//! slog-term, or JSON lines through slog-json (`LOG_FORMAT`), from
+//! `LOG_LEVEL` up. The libraries' own records (lapin, sqlx, actix use the
+//! `log` crate) reach the same logger, from warnings up. Log lines decided
+//! by pure code are [`LogLine`]s.
+
+use std::io::Write;
 
 use slog::{Drain, Logger, o};
+
+use crate::config::{LogFormat, LogSettings};
 
 mod log_line;
 
@@ -17,11 +22,27 @@ pub struct LogGuard {
     _flush: slog_async::AsyncGuard,
 }
 
+/// The drain writing `settings.format` to `out`, from `settings.level` up.
+fn formatted<W: Write + Send + 'static>(
+    settings: LogSettings,
+    out: W,
+) -> Box<dyn Drain<Ok = (), Err = slog::Never> + Send> {
+    match settings.format {
+        LogFormat::Text => {
+            let decorator = slog_term::PlainSyncDecorator::new(out);
+            let drain = slog_term::FullFormat::new(decorator).build().fuse();
+            Box::new(slog::LevelFilter::new(drain, settings.level).fuse())
+        }
+        LogFormat::Json => {
+            let drain = slog_json::Json::new(out).add_default_keys().build().fuse();
+            Box::new(slog::LevelFilter::new(drain, settings.level).fuse())
+        }
+    }
+}
+
 /// Builds the process logger; keep the guard until exit.
-pub fn init(service: &'static str) -> (Logger, LogGuard) {
-    let decorator = slog_term::PlainSyncDecorator::new(std::io::stdout());
-    let drain = slog_term::FullFormat::new(decorator).build().fuse();
-    let drain = slog::LevelFilter::new(drain, slog::Level::Info).fuse();
+pub fn init(service: &'static str, settings: LogSettings) -> (Logger, LogGuard) {
+    let drain = formatted(settings, std::io::stdout());
     let (drain, flush) = slog_async::Async::new(drain)
         .chan_size(4096)
         // A full buffer slows logging down rather than losing records.
@@ -73,6 +94,72 @@ mod tests {
             self.0.lock().unwrap().push(record.msg().to_string());
             Ok(())
         }
+    }
+
+    /// A writer tests can read back.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_format_writes_one_object_per_line_with_every_key_from_the_level_up() {
+        // Arrange
+        let out = Captured::default();
+        let settings = LogSettings {
+            format: LogFormat::Json,
+            level: slog::Level::Info,
+        };
+        let log = Logger::root(
+            Mutex::new(formatted(settings, out.clone())).fuse(),
+            o!("service" => "order"),
+        );
+
+        // Act
+        slog::info!(log, "order confirmed"; "order_id" => "01a2");
+        slog::debug!(log, "below the level");
+        slog::warn!(log, "could not settle delivery"; "attempt" => 3);
+
+        // Assert
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["msg"], "order confirmed");
+        assert_eq!(lines[0]["level"], "INFO");
+        assert_eq!(lines[0]["order_id"], "01a2");
+        assert_eq!(lines[0]["service"], "order");
+        assert!(lines[0]["ts"].is_string());
+        assert_eq!(lines[1]["level"], "WARN");
+        assert_eq!(lines[1]["attempt"], 3);
+    }
+
+    #[test]
+    fn text_format_keeps_the_original_lines() {
+        let out = Captured::default();
+        let log = Logger::root(
+            Mutex::new(formatted(LogSettings::default(), out.clone())).fuse(),
+            o!(),
+        );
+
+        slog::info!(log, "[x] PRODUCT: Received order for product: 123");
+
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("INFO [x] PRODUCT: Received order for product: 123"),
+            "{text}"
+        );
     }
 
     #[test]
