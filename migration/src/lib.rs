@@ -11,6 +11,7 @@ mod m20251125_000004_create_sent_emails;
 mod m20251125_000005_order_lifecycle;
 mod m20251126_000006_reliable_delivery;
 mod m20251126_000007_group_commit;
+mod m20261126_000008_request_ids;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251125_000005_order_lifecycle::Migration),
             Box::new(m20251126_000006_reliable_delivery::Migration),
             Box::new(m20251126_000007_group_commit::Migration),
+            Box::new(m20261126_000008_request_ids::Migration),
         ]
     }
 }

@@ -162,6 +162,7 @@ impl EmailLedger {
                     product_id: row.product_id,
                     quantity: u32::try_from(row.quantity).ok()?,
                     to: row.recipient,
+                    request_id: None,
                 })
             })
             .collect())

@@ -29,6 +29,7 @@ use crate::startup::SERVICE;
 pub struct NewOrder {
     pub order: OrderRequest,
     pub key: Option<IdempotencyKey>,
+    pub request_id: Option<String>,
 }
 
 /// A request turned into its row and its event.
@@ -46,6 +47,7 @@ impl Prepared {
                 .customer_email
                 .as_ref()
                 .map(|email| email.as_str().to_owned()),
+            request_id: request.request_id.clone(),
             ..OrderCreated::new(order.product_id.as_str().to_owned(), order.quantity.get())
         };
         let now = event.created_at.into();
@@ -235,7 +237,7 @@ impl OrderStore {
                     ORDER_EXCHANGE,
                     placing
                         .iter()
-                        .map(|prepared| (prepared.event.event_id, &prepared.event)),
+                        .map(|prepared| (prepared.event.event_id, prepared.event.clone())),
                 )
                 .await?;
             }

@@ -118,6 +118,9 @@ pub struct OutgoingMessage {
     pub exchange: String,
     pub message_id: String,
     pub body: Vec<u8>,
+    /// The id of the request that caused the event: the AMQP
+    /// `correlation_id`, and a `traceparent` header when it is a trace id.
+    pub correlation_id: Option<String>,
 }
 
 /// Publishes with publisher confirms.

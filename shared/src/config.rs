@@ -46,8 +46,8 @@ fn raw(env: &dyn Env, var: &str, default: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogSettings {
     pub format: LogFormat,
-    /// The least severe level written; release builds hold no records
-    /// below `debug` (slog's compile-time default).
+    /// The least severe level written (release builds keep `debug`
+    /// records: slog's `release_max_level_debug`).
     pub level: slog::Level,
 }
 

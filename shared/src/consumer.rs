@@ -248,10 +248,12 @@ where
                 return;
             }
         };
-        let log = self.context.log.new(o!(
-            "event_id" => event.event_id().to_string(),
-            "order_id" => event.order_id().to_string(),
-        ));
+        let log = crate::telemetry::event_logger(
+            &self.context.log,
+            event.event_id(),
+            event.order_id(),
+            event.request_id(),
+        );
         match self.context.gate.state() {
             GateState::Open => {
                 self.waiting.push_back(Pending {

@@ -18,6 +18,9 @@ pub trait Event: DeserializeOwned + Send + 'static {
     const NAME: &'static str;
     fn event_id(&self) -> Uuid;
     fn order_id(&self) -> Uuid;
+    /// The id of the HTTP request that placed the order, when known: it
+    /// goes on every log line about the order, in every service.
+    fn request_id(&self) -> Option<&str>;
     /// Checks what the type system cannot.
     fn validate(&self) -> Result<(), InvalidEvent> {
         Ok(())
@@ -37,6 +40,16 @@ pub enum InvalidEvent {
     EmptyProductId,
     #[error("quantity must be at least 1")]
     ZeroQuantity,
+    #[error("request_id must be 1 to {MAX_REQUEST_ID_CHARS} printable ASCII characters")]
+    BadRequestId,
+}
+
+/// The longest request id carried (and accepted from `x-request-id`).
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// A request id worth carrying: printable ASCII, no spaces, not too long.
+pub fn valid_request_id(id: &str) -> bool {
+    (1..=MAX_REQUEST_ID_CHARS).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Decodes and checks an event body.
@@ -49,7 +62,14 @@ pub fn decode<E: Event>(body: &[u8]) -> Result<E, InvalidEvent> {
     Ok(event)
 }
 
-fn check_line(product_id: &str, quantity: u32) -> Result<(), InvalidEvent> {
+fn check_line(
+    product_id: &str,
+    quantity: u32,
+    request_id: Option<&str>,
+) -> Result<(), InvalidEvent> {
+    if request_id.is_some_and(|id| !valid_request_id(id)) {
+        return Err(InvalidEvent::BadRequestId);
+    }
     if product_id.trim().is_empty() {
         return Err(InvalidEvent::EmptyProductId);
     }
@@ -71,6 +91,9 @@ pub struct OrderCreated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The placing request's id (`x-request-id`, `traceparent`, or made up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl OrderCreated {
@@ -83,6 +106,7 @@ impl OrderCreated {
             quantity,
             customer_email: None,
             created_at: Utc::now(),
+            request_id: None,
         }
     }
 }
@@ -98,8 +122,12 @@ impl Event for OrderCreated {
         self.order_id
     }
 
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
     fn validate(&self) -> Result<(), InvalidEvent> {
-        check_line(&self.product_id, self.quantity)
+        check_line(&self.product_id, self.quantity, self.request_id())
     }
 }
 
@@ -142,6 +170,9 @@ pub struct StockOutcome {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_email: Option<String>,
     pub occurred_at: DateTime<Utc>,
+    /// The request id of the order it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl StockEvent {
@@ -155,6 +186,7 @@ impl StockEvent {
             reason: rejection,
             customer_email: order.customer_email.clone(),
             occurred_at: Utc::now(),
+            request_id: order.request_id.clone(),
         };
         match rejection {
             None => StockEvent::StockReserved(outcome),
@@ -190,8 +222,13 @@ impl Event for StockEvent {
         self.outcome().order_id
     }
 
+    fn request_id(&self) -> Option<&str> {
+        self.outcome().request_id.as_deref()
+    }
+
     fn validate(&self) -> Result<(), InvalidEvent> {
-        check_line(&self.outcome().product_id, self.outcome().quantity)
+        let outcome = self.outcome();
+        check_line(&outcome.product_id, outcome.quantity, self.request_id())
     }
 }
 
@@ -229,6 +266,31 @@ mod tests {
             decode::<OrderCreated>(event.to_string().as_bytes()),
             Err(InvalidEvent::Malformed { .. })
         ));
+    }
+
+    #[test]
+    fn the_request_id_travels_from_the_order_to_its_stock_event_and_is_checked() {
+        let order = OrderCreated {
+            request_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            ..OrderCreated::new("123".into(), 1)
+        };
+        let mut bad = serde_json::to_value(&order).unwrap();
+        bad["request_id"] = "has spaces".into();
+
+        let answer = StockEvent::answering(&order, None);
+
+        assert_eq!(answer.request_id(), order.request_id());
+        assert!(matches!(
+            decode::<OrderCreated>(bad.to_string().as_bytes()),
+            Err(InvalidEvent::BadRequestId)
+        ));
+        let without: OrderCreated = decode(
+            serde_json::to_string(&OrderCreated::new("1".into(), 1))
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(without.request_id(), None);
     }
 
     #[test]

@@ -11,8 +11,10 @@ use slog::{Drain, Logger, o};
 use crate::config::{LogFormat, LogSettings};
 
 mod log_line;
+mod trace;
 
 pub use log_line::{FieldValue, LogLevel, LogLine};
+pub use trace::{TRACEPARENT_HEADER, trace_id, traceparent_for};
 
 /// Keeps logging alive: dropping it flushes the records still buffered in
 /// the async drain and detaches the libraries' records.
@@ -48,7 +50,10 @@ pub fn init(service: &'static str, settings: LogSettings) -> (Logger, LogGuard) 
         // A full buffer slows logging down rather than losing records.
         .overflow_strategy(slog_async::OverflowStrategy::Block)
         .build_with_guard();
-    let log = Logger::root(drain.fuse(), o!("service" => service));
+    // Filtered before the channel too: a record below the level (the access
+    // line, at debug) costs a comparison, not a trip to the writer thread.
+    let drain = slog::LevelFilter::new(drain.fuse(), settings.level).fuse();
+    let log = Logger::root(drain, o!("service" => service));
     let libraries = forward_library_records(&log);
     (
         log,
@@ -57,6 +62,21 @@ pub fn init(service: &'static str, settings: LogSettings) -> (Logger, LogGuard) 
             _flush: flush,
         },
     )
+}
+
+/// The logger for the lines about one event: its id, its order's id, and
+/// the id of the request that placed the order, when known.
+pub fn event_logger(
+    log: &Logger,
+    event_id: uuid::Uuid,
+    order_id: uuid::Uuid,
+    request_id: Option<&str>,
+) -> Logger {
+    let ids = o!("event_id" => event_id.to_string(), "order_id" => order_id.to_string());
+    match request_id {
+        Some(request_id) => log.new(o!("request_id" => request_id.to_string())).new(ids),
+        None => log.new(ids),
+    }
 }
 
 /// Sends the `log` crate's records, from warnings up, to `log`.

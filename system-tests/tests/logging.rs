@@ -2,46 +2,74 @@
 
 use serde_json::Value;
 use system_tests::{Options, SETTLE, System};
-use testkit::{ServiceProcess, wait_until};
+use testkit::{ServiceProcess, http_with, wait_until};
+
+/// The JSON lines of `log`, each parsed.
+fn lines(log: &str) -> Vec<Value> {
+    log.lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+/// Waits for the line whose message is `msg` in the log `read` returns.
+fn line_of(read: impl Fn() -> String, msg: &str) -> Value {
+    wait_until(SETTLE, &format!("the line {msg:?}"), || {
+        lines(&read()).into_iter().find(|line| line["msg"] == msg)
+    })
+}
 
 #[test]
-fn json_logs_are_one_object_per_line_with_the_order_on_each() {
+fn json_logs_are_one_object_per_line_with_the_order_and_its_request_on_each() {
     // Arrange
     let system = System::start_with(Options {
         env: vec![("LOG_FORMAT", "json".to_string())],
         ..Options::default()
     });
 
-    // Act
-    let order = system.place_order(None);
+    // Act: one order, with a request id.
+    let (status, answer) = http_with(
+        "POST",
+        &format!("{}/create_order", system.order_url),
+        None,
+        &[("x-request-id", "walkthrough-1")],
+    )
+    .unwrap();
+    assert_eq!(status, 201, "{answer}");
+    let order: Value = serde_json::from_str(&answer).unwrap();
     system.wait_for_stock("123", 9);
 
-    // Assert: every line of every service parses, and the original's line
-    // carries the order id as a key.
+    // Assert: every service's line about the order names the order and the
+    // request, through HTTP, the outbox and both hops over RabbitMQ.
     let order_id = order["order_id"].as_str().unwrap();
-    let product_lines = wait_until(SETTLE, "the stock line in the product log", || {
-        let lines: Vec<Value> = system
-            .product
-            .log()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-            .collect();
-        lines
-            .iter()
-            .any(|line| line["msg"] == "Stock for product 123 reduced. New stock: 9")
-            .then_some(lines)
-    });
-    let stock_line = product_lines
-        .iter()
-        .find(|line| line["msg"] == "Stock for product 123 reduced. New stock: 9")
-        .unwrap();
-    assert_eq!(stock_line["order_id"], order_id);
-    assert_eq!(stock_line["level"], "INFO");
-    assert_eq!(stock_line["service"], "product");
-    for log in [system.order.log(), system.notification.log()] {
-        for line in log.lines() {
-            serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        }
+    for (line, service) in [
+        (line_of(|| system.order.log(), "order accepted"), "order"),
+        (
+            line_of(
+                || system.product.log(),
+                "Stock for product 123 reduced. New stock: 9",
+            ),
+            "product",
+        ),
+        (line_of(|| system.order.log(), "order confirmed"), "order"),
+        (
+            line_of(
+                || system.notification.log(),
+                "[x] NOTIFICATION: 'Sending email' for purchased product: 123",
+            ),
+            "notification",
+        ),
+    ] {
+        assert_eq!(line["order_id"], order_id, "{line}");
+        assert_eq!(line["request_id"], "walkthrough-1", "{line}");
+        assert_eq!(line["service"], service, "{line}");
+    }
+    // Every line of every service is JSON.
+    for log in [
+        system.order.log(),
+        system.product.log(),
+        system.notification.log(),
+    ] {
+        assert!(lines(&log).iter().all(|line| line["level"].is_string()));
     }
 }
 

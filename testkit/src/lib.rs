@@ -231,8 +231,21 @@ pub fn wait_while_progressing(stall: Duration, what: &str, mut probe: impl FnMut
 
 /// A blocking HTTP call; returns the status and the body as text.
 pub fn http(method: &str, url: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+    http_with(method, url, body, &[])
+}
+
+/// [`http`] with more request headers.
+pub fn http_with(
+    method: &str,
+    url: &str,
+    body: Option<&str>,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, String)> {
     let agent = broker::agent();
-    let request = ureq::http::Request::builder().method(method).uri(url);
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     let mut response = match body {
         Some(body) => agent.run(
             request

@@ -15,7 +15,8 @@ use sea_orm::DbErr;
 use shared::consumer::{BatchResult, Classify, FailureKind};
 use shared::db::bounded;
 use shared::events::{OrderCreated, StockEvent};
-use slog::{Logger, info, o, warn};
+use shared::telemetry::event_logger;
+use slog::{Logger, info, warn};
 use uuid::Uuid;
 
 use crate::domain::Email;
@@ -122,10 +123,12 @@ fn send(log: &Logger, email: &Email) {
 }
 
 fn email_log(log: &Logger, email: &Email) -> Logger {
-    log.new(o!(
-        "event_id" => email.event_id.to_string(),
-        "order_id" => email.order_id.to_string(),
-    ))
+    event_logger(
+        log,
+        email.event_id,
+        email.order_id,
+        email.request_id.as_deref(),
+    )
 }
 
 impl Handler<SendEmail> for Mailer {

@@ -59,6 +59,9 @@ pub struct Email {
     pub product_id: String,
     pub quantity: u32,
     pub to: Option<String>,
+    /// The placing request's id, for the log; not stored (an email sent by
+    /// the sweep after a restart goes without it).
+    pub request_id: Option<String>,
 }
 
 impl From<OrderCreated> for Email {
@@ -70,6 +73,7 @@ impl From<OrderCreated> for Email {
             product_id: event.product_id,
             quantity: event.quantity,
             to: event.customer_email,
+            request_id: event.request_id,
         }
     }
 }
@@ -92,6 +96,7 @@ impl From<StockEvent> for Email {
             product_id: outcome.product_id,
             quantity: outcome.quantity,
             to: outcome.customer_email,
+            request_id: outcome.request_id,
         }
     }
 }

@@ -10,6 +10,7 @@ use shared::consumer::{BatchResult, batch_or_each};
 use shared::db::bounded;
 use shared::events::{Event, StockEvent};
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
+use shared::telemetry::event_logger;
 use slog::{Logger, o};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -26,6 +27,8 @@ use crate::store::{NewOrder, OrderStore};
 pub struct PlaceOrder {
     pub order: OrderRequest,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// The HTTP request's id, carried by the order's events.
+    pub request_id: Option<String>,
 }
 
 /// One order by id.
@@ -106,9 +109,12 @@ impl OrderDesk {
                 .into_actor(self)
                 .map(move |placed, desk, ctx| {
                     desk.committing = false;
-                    let log = desk.log.clone();
                     let mut wake_relay = false;
                     for (queued, placed) in group.into_iter().zip(placed) {
+                        let log = match &queued.request.request_id {
+                            Some(id) => desk.log.new(o!("request_id" => id.clone())),
+                            None => desk.log.clone(),
+                        };
                         let effects = order::after_placing(&placed);
                         wake_relay |= effects.wake_relay;
                         desk.apply(
@@ -156,6 +162,7 @@ impl Handler<PlaceOrder> for OrderDesk {
             request: NewOrder {
                 order: request.order,
                 key: request.idempotency_key,
+                request_id: request.request_id,
             },
             answer,
         });
@@ -211,10 +218,12 @@ impl Handler<RecordStockOutcome> for OrderDesk {
                 let applied = applied?;
                 for (event, applied) in events.iter().zip(&applied) {
                     if let Ok(applied) = applied {
-                        let log = desk.log.new(o!(
-                            "event_id" => event.event_id().to_string(),
-                            "order_id" => event.order_id().to_string(),
-                        ));
+                        let log = event_logger(
+                            &desk.log,
+                            event.event_id(),
+                            event.order_id(),
+                            event.request_id(),
+                        );
                         desk.apply(order::after_outcome(event, *applied), &log);
                     }
                 }

@@ -2,8 +2,8 @@ use actix::Addr;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use shared::http::{self, ErrorBody, StaffOnly};
-use slog::Logger;
+use shared::http::{self, ErrorBody, RequestId, RequestLog, StaffOnly};
+
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -63,6 +63,7 @@ struct IdempotencyHeader {
 )]
 pub async fn create_order(
     request: HttpRequest,
+    request_id: RequestId,
     payload: web::Payload,
     desk: web::Data<Addr<OrderDesk>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -81,6 +82,7 @@ pub async fn create_order(
         .send(PlaceOrder {
             order,
             idempotency_key,
+            request_id: Some(request_id.0),
         })
         .await??;
     let (order, replayed) = match placed {
@@ -115,7 +117,7 @@ pub async fn create_order(
 pub async fn get_order(
     id: web::Path<String>,
     desk: web::Data<Addr<OrderDesk>>,
-    log: web::Data<Logger>,
+    RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_uuid(&id, "id")?;
     let order = desk
@@ -160,7 +162,7 @@ pub async fn list_orders(
     _: StaffOnly,
     params: web::Query<ListParams>,
     desk: web::Data<Addr<OrderDesk>>,
-    log: web::Data<Logger>,
+    RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
     let status = params
         .status

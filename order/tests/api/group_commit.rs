@@ -22,6 +22,7 @@ fn order(product_id: &str, quantity: u32, key: Option<&str>) -> NewOrder {
             ..OrderRequest::default()
         },
         key: key.map(|key| IdempotencyKey::try_from(key).unwrap()),
+        request_id: None,
     }
 }
 

@@ -4,3 +4,4 @@ mod helpers;
 mod lifecycle;
 mod outages;
 mod relay;
+mod request_ids;

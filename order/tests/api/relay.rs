@@ -32,6 +32,7 @@ async fn place(db: &DatabaseConnection, count: usize) -> Vec<String> {
         let new_order = NewOrder {
             order: OrderRequest::default(),
             key: None,
+            request_id: None,
         };
         let placed = store.place_all(&[new_order]).await.remove(0).unwrap();
         let Placed::Created(order) = placed else {
@@ -328,6 +329,7 @@ async fn a_broker_that_never_answers_fails_a_whole_batch_within_one_connect_time
         exchange: shared::amqp::ORDER_EXCHANGE.into(),
         message_id: format!("m{n}"),
         body: b"{}".to_vec(),
+        correlation_id: None,
     };
 
     // Act

@@ -10,7 +10,8 @@ use shared::consumer::{BatchResult, batch_or_each};
 use shared::db::bounded;
 use shared::events::OrderCreated;
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
-use slog::{Logger, info, o};
+use shared::telemetry::event_logger;
+use slog::{Logger, info};
 
 use crate::domain::catalogue::ProductDetails;
 use crate::domain::stock::{self, Reservation, StockCounters};
@@ -80,10 +81,12 @@ impl Handler<ReserveStock> for StockKeeper {
         let logs: Vec<Logger> = orders
             .iter()
             .map(|order| {
-                let log = self.log.new(o!(
-                    "event_id" => order.event_id.to_string(),
-                    "order_id" => order.order_id.to_string(),
-                ));
+                let log = event_logger(
+                    &self.log,
+                    order.event_id,
+                    order.order_id,
+                    order.request_id.as_deref(),
+                );
                 stock::received(order).write(&log);
                 log
             })

@@ -1,8 +1,7 @@
 use actix::Addr;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use shared::http::{self, ErrorBody, StaffOnly};
-use slog::Logger;
+use shared::http::{self, ErrorBody, RequestLog, StaffOnly};
 
 use crate::actors::catalogue::{Catalogue, GetProduct, ListProducts};
 use crate::actors::stock_keeper::{CreateProduct, Restock, StockKeeper};
@@ -25,7 +24,7 @@ use crate::error::ApiError;
 )]
 pub async fn list_products(
     catalogue: web::Data<Addr<Catalogue>>,
-    log: web::Data<Logger>,
+    RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
     let products = catalogue
         .send(ListProducts)
@@ -49,7 +48,7 @@ pub async fn list_products(
 pub async fn get_product(
     id: web::Path<String>,
     catalogue: web::Data<Addr<Catalogue>>,
-    log: web::Data<Logger>,
+    RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let product = catalogue
@@ -83,7 +82,7 @@ pub async fn create_product(
     request: HttpRequest,
     payload: web::Payload,
     keeper: web::Data<Addr<StockKeeper>>,
-    log: web::Data<Logger>,
+    RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
     let product = http::read_json::<NewProduct>(&request, payload)
         .await?
@@ -123,7 +122,7 @@ pub async fn restock(
     id: web::Path<String>,
     payload: web::Payload,
     keeper: web::Data<Addr<StockKeeper>>,
-    log: web::Data<Logger>,
+    RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
     let quantity = http::read_json::<RestockRequest>(&request, payload)
         .await?

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures_util::future::{BoxFuture, join_all};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use slog::{Logger, info, warn};
 use tokio::sync::Mutex;
@@ -14,6 +15,7 @@ use super::{Topology, open, unavailable};
 use crate::broker::{BrokerError, OutgoingMessage, Publisher};
 use crate::config::redact_url;
 use crate::events::JSON_CONTENT_TYPE;
+use crate::telemetry::{TRACEPARENT_HEADER, traceparent_for};
 
 const PERSISTENT: u8 = 2;
 /// How long a batch waits for the broker's confirms before giving up on
@@ -90,12 +92,30 @@ enum Failure {
     Refused(BrokerError),
 }
 
-async fn publish_on(channel: &Channel, message: &OutgoingMessage) -> Result<(), Failure> {
-    let properties = BasicProperties::default()
+/// The AMQP properties of `message`: JSON, persistent, its id, and the
+/// request it comes from (`correlation_id`, `traceparent`).
+fn properties(message: &OutgoingMessage) -> BasicProperties {
+    let mut properties = BasicProperties::default()
         .with_content_type(JSON_CONTENT_TYPE.into())
         .with_message_id(message.message_id.as_str().into())
         .with_delivery_mode(PERSISTENT)
         .with_timestamp(chrono::Utc::now().timestamp() as u64);
+    if let Some(request_id) = &message.correlation_id {
+        properties = properties.with_correlation_id(request_id.as_str().into());
+        if let Some(traceparent) = traceparent_for(request_id) {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                TRACEPARENT_HEADER.into(),
+                AMQPValue::LongString(traceparent.into()),
+            );
+            properties = properties.with_headers(headers);
+        }
+    }
+    properties
+}
+
+async fn publish_on(channel: &Channel, message: &OutgoingMessage) -> Result<(), Failure> {
+    let properties = properties(message);
     let confirm = channel
         .basic_publish(
             message.exchange.as_str().into(),

@@ -15,6 +15,8 @@ pub struct Model {
     pub published_at: Option<DateTimeWithTimeZone>,
     /// A relay is publishing the row until then; after that, any relay may.
     pub claimed_until: Option<DateTimeWithTimeZone>,
+    /// The id of the request that caused the event, if known.
+    pub request_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

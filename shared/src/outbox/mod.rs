@@ -15,13 +15,15 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::events::Event;
+
 /// Adds an event to the outbox of `service`, inside the caller's transaction.
 pub async fn stage<C: ConnectionTrait>(
     txn: &C,
     service: &str,
     exchange: &str,
     event_id: Uuid,
-    event: &impl Serialize,
+    event: &(impl Serialize + Event),
 ) -> Result<(), DbErr> {
     entity::Entity::insert(entity::ActiveModel {
         event_id: Set(event_id),
@@ -31,6 +33,7 @@ pub async fn stage<C: ConnectionTrait>(
         created_at: Set(chrono::Utc::now().into()),
         published_at: Set(None),
         claimed_until: Set(None),
+        request_id: Set(event.request_id().map(str::to_string)),
     })
     .exec_without_returning(txn)
     .await?;
@@ -39,7 +42,7 @@ pub async fn stage<C: ConnectionTrait>(
 
 /// Adds `events` (id and body each) to the outbox of `service`, inside the
 /// caller's transaction, in one statement.
-pub async fn stage_all<C: ConnectionTrait, E: Serialize>(
+pub async fn stage_all<C: ConnectionTrait, E: Serialize + Event>(
     txn: &C,
     service: &str,
     exchange: &str,
@@ -60,6 +63,7 @@ pub async fn stage_all<C: ConnectionTrait, E: Serialize>(
             created_at: Set((now + chrono::TimeDelta::microseconds(i as i64)).into()),
             published_at: Set(None),
             claimed_until: Set(None),
+            request_id: Set(event.request_id().map(str::to_string)),
         })
         .collect();
     if rows.is_empty() {

@@ -117,6 +117,7 @@ impl Outbox {
                 exchange: row.exchange.clone(),
                 message_id: row.event_id.to_string(),
                 body: row.payload.clone().into_bytes(),
+                correlation_id: row.request_id.clone(),
             })
             .collect();
         let results = publisher.publish_all(messages).await;
