@@ -1,6 +1,8 @@
 //! Wires the notification service: the `Mailer` behind the consumers of
 //! `OrderCreated` and of the stock events.
 
+use std::sync::Arc;
+
 use actix::{Actor, Addr};
 use shared::amqp::{self, ORDER_CREATED, QueueNames, STOCK_EVENTS};
 use shared::consumer::ConsumerContext;
@@ -8,7 +10,7 @@ use shared::http::Api;
 use shared::service::{Running, Service};
 use slog::Logger;
 
-use crate::actors::mailer::{Mailer, SEND_LEASE};
+use crate::actors::mailer::{GetMailerCounters, Mailer, SEND_LEASE};
 use crate::actors::{OrderCreatedConsumer, StockEventConsumer};
 use crate::config::Settings;
 use crate::routes::NotificationApi;
@@ -31,6 +33,18 @@ impl Application {
         // One gate and one set of counters for both consumers: the service's.
         let consumers =
             ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
+        let sender = mailer.clone();
+        consumers.metrics.watch_counters(
+            "emails_total",
+            "Emails sent, and duplicates skipped, by result",
+            "result",
+            Arc::new(move || {
+                let sender = sender.clone();
+                Box::pin(
+                    async move { Some(sender.send(GetMailerCounters).await.ok()?.by_result()) },
+                )
+            }),
+        );
         let topology = settings.common.consumer.topology();
         let subscribe = |feed| {
             amqp::subscribe(

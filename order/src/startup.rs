@@ -1,17 +1,20 @@
 //! Wires the order service: the `OrderDesk` behind intake and the consumer
 //! of stock events, the outbox relay, and their routes.
 
+use std::sync::Arc;
+
 use actix::{Actor, Addr};
 use actix_web::web;
 use shared::amqp::{self, QueueNames, STOCK_EVENTS};
 use shared::consumer::ConsumerContext;
 use shared::http::{Api, StaffAccess};
+use shared::outbox::Outbox;
 use shared::outbox::relay::OutboxRelay;
 use shared::service::{Running, Service};
 use slog::Logger;
 
 use crate::actors::StockEventConsumer;
-use crate::actors::order_desk::OrderDesk;
+use crate::actors::order_desk::{GetOrderCounters, OrderDesk};
 use crate::config::Settings;
 use crate::routes::OrderApi;
 use crate::routes::orders::query_error;
@@ -49,6 +52,19 @@ impl Application {
         .start();
         let consumers =
             ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
+        consumers
+            .metrics
+            .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
+        let desk = order_desk.clone();
+        consumers.metrics.watch_counters(
+            "orders_total",
+            "Orders accepted, replayed by key, not stored, confirmed and rejected",
+            "event",
+            Arc::new(move || {
+                let desk = desk.clone();
+                Box::pin(async move { Some(desk.send(GetOrderCounters).await.ok()?.by_event()) })
+            }),
+        );
         let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())
             .start_on(amqp::subscribe(
                 &settings.common.amqp_url,

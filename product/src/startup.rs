@@ -1,17 +1,20 @@
 //! Wires the product service: the `StockKeeper` behind the consumer of
 //! `OrderCreated`, the `Catalogue` behind the reads, and their routes.
 
+use std::sync::Arc;
+
 use actix::{Actor, Addr};
 use actix_web::web;
 use shared::amqp::{self, ORDER_CREATED, QueueNames};
 use shared::consumer::ConsumerContext;
 use shared::http::{Api, StaffAccess};
+use shared::outbox::Outbox;
 use shared::service::{Running, Service};
 use slog::Logger;
 
 use crate::actors::OrderCreatedConsumer;
 use crate::actors::catalogue::Catalogue;
-use crate::actors::stock_keeper::StockKeeper;
+use crate::actors::stock_keeper::{GetStockCounters, StockKeeper};
 use crate::config::Settings;
 use crate::routes::ProductApi;
 use crate::store::ProductStore;
@@ -38,10 +41,25 @@ impl Application {
             &log,
         );
         let store = ProductStore::new(db.clone());
-        let stock_keeper = StockKeeper::new(store.clone(), relay, log.clone()).start();
+        let stock_keeper = StockKeeper::new(store.clone(), relay.clone(), log.clone()).start();
         let catalogue = Catalogue::new(store).start();
         let consumers =
             ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
+        consumers
+            .metrics
+            .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
+        let keeper = stock_keeper.clone();
+        consumers.metrics.watch_counters(
+            "reservations_total",
+            "Orders the StockKeeper applied (and restocks), by outcome",
+            "outcome",
+            Arc::new(move || {
+                let keeper = keeper.clone();
+                Box::pin(
+                    async move { Some(keeper.send(GetStockCounters).await.ok()?.by_outcome()) },
+                )
+            }),
+        );
         let consumer =
             OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
                 .start_on(amqp::subscribe(

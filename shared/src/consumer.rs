@@ -23,6 +23,7 @@ use slog::{Logger, error, info, o, warn};
 use crate::broker::{IncomingMessage, Settlement, Subscription, SubscriptionControl};
 use crate::events::{Event, decode};
 use crate::health::ServiceHealth;
+use crate::metrics::Metrics;
 use crate::outage::{Gate, GateState};
 use crate::readiness::Readiness;
 use crate::retry::backoff;
@@ -52,6 +53,8 @@ pub struct ConsumerContext {
     pub stats: Arc<ConsumerStats>,
     /// `GET /ready`: each consumer's subscription is watched there.
     pub readiness: Readiness,
+    /// `GET /metrics`.
+    pub metrics: Metrics,
     /// The most events handed to the domain actor at once.
     pub max_batch: usize,
     pub log: Logger,
@@ -65,6 +68,7 @@ impl ConsumerContext {
             health: ServiceHealth::new(),
             stats: Arc::default(),
             readiness: Readiness::new(crate::db::probe(db), log.clone()),
+            metrics: Metrics::default(),
             max_batch: usize::from(max_batch.max(1)),
             log,
         }

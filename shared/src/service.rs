@@ -170,10 +170,13 @@ impl Running {
         let port = listener.local_addr()?.port();
         let health_data = web::Data::new(consumers.health.clone());
         let readiness_data = web::Data::new(consumers.readiness.clone());
+        let context_data = web::Data::new(consumers.clone());
+        let metrics = consumers.metrics.clone();
         let log_data = web::Data::new(log.clone());
         let access_log = log.clone();
         let server = HttpServer::new(move || {
             let access_log = access_log.clone();
+            let metrics = metrics.clone();
             App::new()
                 .wrap_fn(move |request, service| {
                     let id = RequestId::of(request.headers());
@@ -182,9 +185,18 @@ impl Running {
                     let method = request.method().clone();
                     let path = request.path().to_string();
                     let log = access_log.clone();
+                    let metrics = metrics.clone();
                     let response = service.call(request);
                     async move {
                         let mut response = response.await?;
+                        let seconds = started.elapsed().as_secs_f64();
+                        let route = response.request().match_pattern();
+                        metrics.observe_request(
+                            method.as_str(),
+                            route.as_deref().unwrap_or("unmatched"),
+                            response.status().as_u16(),
+                            seconds,
+                        );
                         if let Ok(value) = HeaderValue::from_str(&id.0) {
                             response
                                 .headers_mut()
@@ -194,13 +206,14 @@ impl Running {
                         debug!(log, "request";
                             "method" => %method, "path" => path,
                             "status" => response.status().as_u16(),
-                            "latency_ms" => started.elapsed().as_secs_f64() * 1000.0,
+                            "latency_ms" => seconds * 1000.0,
                             "request_id" => id.0);
                         Ok(response)
                     }
                 })
                 .app_data(health_data.clone())
                 .app_data(readiness_data.clone())
+                .app_data(context_data.clone())
                 .app_data(log_data.clone())
                 .configure(configure.clone())
         })

@@ -40,6 +40,18 @@ pub struct MailerCounters {
     pub resent: u64,
 }
 
+impl MailerCounters {
+    /// Each counter by its name, for `/metrics`.
+    pub fn by_result(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("sent", self.sent),
+            ("already_sent", self.already_sent),
+            ("in_progress", self.in_progress),
+            ("resent", self.resent),
+        ]
+    }
+}
+
 /// One of the counters of [`MailerCounters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailCounter {

@@ -12,6 +12,7 @@ use utoipa::OpenApi;
     paths(
         shared::health::health,
         shared::readiness::ready,
+        shared::metrics::metrics,
         shared::http::openapi::openapi_json
     )
 )]

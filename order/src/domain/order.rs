@@ -59,6 +59,19 @@ pub struct OrderCounters {
     pub rejected: u64,
 }
 
+impl OrderCounters {
+    /// Each counter by its name, for `/metrics`.
+    pub fn by_event(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("accepted", self.accepted),
+            ("replayed", self.replayed),
+            ("storage_failure", self.storage_failures),
+            ("confirmed", self.confirmed),
+            ("rejected", self.rejected),
+        ]
+    }
+}
+
 /// One of the counters of [`OrderCounters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderCounter {

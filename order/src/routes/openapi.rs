@@ -19,6 +19,7 @@ use super::orders;
         orders::get_order,
         shared::health::health,
         shared::readiness::ready,
+        shared::metrics::metrics,
         shared::http::openapi::openapi_json,
     ),
     modifiers(&StaffToken, &PlacingAnOrder),

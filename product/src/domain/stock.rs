@@ -86,6 +86,19 @@ pub struct StockCounters {
     pub restocks: u64,
 }
 
+impl StockCounters {
+    /// Each counter by its name, for `/metrics`.
+    pub fn by_outcome(&self) -> Vec<(&'static str, u64)> {
+        vec![
+            ("reserved", self.reserved),
+            ("out_of_stock", self.out_of_stock),
+            ("unknown_product", self.unknown_product),
+            ("already_applied", self.already_applied),
+            ("restock", self.restocks),
+        ]
+    }
+}
+
 /// One of the reservation counters of [`StockCounters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StockCounter {

@@ -19,6 +19,7 @@ use super::products;
         products::restock,
         shared::health::health,
         shared::readiness::ready,
+        shared::metrics::metrics,
         shared::http::openapi::openapi_json,
     ),
     modifiers(&StaffToken),

@@ -1,5 +1,6 @@
 mod catalogue;
 mod consuming;
 mod helpers;
+mod metrics;
 mod products;
 mod readiness;

@@ -101,6 +101,7 @@ impl Harness {
             health: ServiceHealth::new(),
             stats: Arc::default(),
             readiness: crate::readiness::Readiness::new(probe, test_logger()),
+            metrics: crate::metrics::Metrics::default(),
             max_batch: 64,
             log: test_logger(),
         };

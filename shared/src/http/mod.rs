@@ -29,8 +29,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub type RouteSpec = (&'static str, &'static str, Route);
 
 /// A service's HTTP API: its own routes, and the OpenAPI document derived
-/// from their handlers. `/health`, `/ready` and `/openapi.json` come with
-/// every API.
+/// from their handlers. `/health`, `/ready`, `/metrics` and `/openapi.json`
+/// come with every API.
 pub trait Api {
     /// The service's own routes, each named once.
     fn routes() -> Vec<RouteSpec>;
@@ -38,12 +38,13 @@ pub trait Api {
     /// The document describing every route served.
     fn document() -> utoipa::openapi::OpenApi;
 
-    /// Every route served: the service's own, `/health`, `/ready` and
-    /// `/openapi.json`.
+    /// Every route served: the service's own, `/health`, `/ready`,
+    /// `/metrics` and `/openapi.json`.
     fn all_routes() -> Vec<RouteSpec> {
         let mut routes = Self::routes();
         routes.push(("GET", "/health", web::route().to(health)));
         routes.push(("GET", "/ready", web::route().to(crate::readiness::ready)));
+        routes.push(("GET", "/metrics", web::route().to(crate::metrics::metrics)));
         routes.push(("GET", DOCUMENT_PATH, web::route().to(openapi_json)));
         routes
     }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, Statement,
 };
 use uuid::Uuid;
 
@@ -149,6 +150,24 @@ impl Outbox {
             .exec(&self.db)
             .await?;
         Ok(deleted.rows_affected)
+    }
+
+    /// How many rows are not published yet, and the age in seconds of the
+    /// oldest of them (0 when none).
+    pub async fn pending_summary(&self) -> Result<(u64, f64), DbErr> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8
+                 FROM outbox WHERE source = $1 AND published_at IS NULL",
+                [self.service.into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("the backlog query returned no row".into()))?;
+        let count: i64 = row.try_get_by_index(0)?;
+        let oldest: f64 = row.try_get_by_index(1)?;
+        Ok((count.max(0) as u64, oldest.max(0.0)))
     }
 
     /// Rows not published yet, for reports and tests.

@@ -1,0 +1,79 @@
+use std::collections::HashMap;
+
+use shared::events::OrderCreated;
+use testkit::eventually;
+
+use crate::helpers::{TestApp, WAIT, spawn_app};
+
+/// `GET /metrics`, as series (`name{labels}`) and values.
+async fn scrape(app: &TestApp) -> HashMap<String, f64> {
+    let mut response = awc::Client::default()
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status().as_u16(), 200);
+    let body = response.body().await.expect("a body");
+    String::from_utf8(body.to_vec())
+        .expect("text")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("`series value`");
+            (series.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_metrics_agree_with_what_the_service_did() {
+    // Arrange
+    let app = spawn_app().await;
+    let orders = 12;
+
+    // Act: 10 orders that fit, 2 that do not (stock of 456 is 50), and reads.
+    for quantity in [5; 10].into_iter().chain([100, 100]) {
+        app.publish(&OrderCreated::new("456".into(), quantity))
+            .await;
+    }
+    app.wait_settled(orders).await;
+    for _ in 0..3 {
+        assert_eq!(app.get_products().await.0, 200);
+    }
+    let metrics = eventually(WAIT, "every stock event published", || async {
+        let metrics = scrape(&app).await;
+        (metrics.get("outbox_published_total") == Some(&(orders as f64))).then_some(metrics)
+    })
+    .await;
+
+    // Assert: N orders consumed, N events published, nothing left behind,
+    // and the reads counted by route and status.
+    let value = |series: &str| metrics.get(series).copied();
+    assert_eq!(
+        value(r#"consumer_deliveries_total{settlement="acked"}"#),
+        Some(orders as f64)
+    );
+    assert_eq!(
+        value(r#"consumer_deliveries_total{settlement="dead_lettered"}"#),
+        Some(0.0)
+    );
+    assert_eq!(value("consumer_deliveries_in_flight"), Some(0.0));
+    assert_eq!(
+        value(r#"reservations_total{outcome="reserved"}"#),
+        Some(10.0)
+    );
+    assert_eq!(
+        value(r#"reservations_total{outcome="out_of_stock"}"#),
+        Some(2.0)
+    );
+    assert_eq!(value("outbox_backlog"), Some(0.0));
+    assert_eq!(value("outbox_oldest_unpublished_seconds"), Some(0.0));
+    assert_eq!(
+        value(r#"http_requests_total{method="GET",route="/products",status="200"}"#),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(r#"http_request_duration_seconds_count{method="GET",route="/products"}"#),
+        Some(3.0)
+    );
+}

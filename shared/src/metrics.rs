@@ -1,0 +1,281 @@
+//! `GET /metrics`: the service's figures in the Prometheus text format.
+//! HTTP requests are counted as they are answered; everything else is read
+//! when scraped, from the counters the consumers and the relay keep anyway
+//! and from the outbox table, so the figures cannot drift from them.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::{HttpResponse, web};
+use futures_util::future::BoxFuture;
+use prometheus::proto::MetricFamily;
+use prometheus::{
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::consumer::ConsumerContext;
+use crate::outbox::Outbox;
+use crate::outbox::relay::{GetRelayCounters, OutboxRelay};
+
+/// How long a scrape waits for the relay or the database.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Latency buckets, in seconds: intake answers in milliseconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// Counter values read when scraped (from a domain actor, say), by label
+/// value; `None` when they could not be read.
+pub type CounterSource =
+    Arc<dyn Fn() -> BoxFuture<'static, Option<Vec<(&'static str, u64)>>> + Send + Sync>;
+
+/// A labelled counter family read from a [`CounterSource`].
+#[derive(Clone)]
+struct Watched {
+    name: &'static str,
+    help: &'static str,
+    label: &'static str,
+    source: CounterSource,
+}
+
+/// The relay whose counters, and the outbox whose backlog, are reported.
+type WatchedRelay = (Addr<OutboxRelay>, Outbox);
+
+/// The service's metrics; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    http: Arc<HttpMetrics>,
+    relay: Arc<Mutex<Option<WatchedRelay>>>,
+    counters: Arc<Mutex<Vec<Watched>>>,
+}
+
+struct HttpMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests answered"),
+            &["method", "route", "status"],
+        )
+        .expect("a valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from receiving an HTTP request to answering it",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["method", "route"],
+        )
+        .expect("a valid metric");
+        let registry = Registry::new();
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("registered once");
+        Self {
+            http: Arc::new(HttpMetrics {
+                registry,
+                requests,
+                latency,
+            }),
+            relay: Arc::default(),
+            counters: Arc::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Reports the relay's counters and the outbox backlog too.
+    pub fn watch_relay(&self, relay: Addr<OutboxRelay>, outbox: Outbox) {
+        *self.relay.lock().expect("never poisoned") = Some((relay, outbox));
+    }
+
+    /// Reports the counters `source` reads as `name{label="..."}`.
+    pub fn watch_counters(
+        &self,
+        name: &'static str,
+        help: &'static str,
+        label: &'static str,
+        source: CounterSource,
+    ) {
+        self.counters.lock().expect("never poisoned").push(Watched {
+            name,
+            help,
+            label,
+            source,
+        });
+    }
+
+    /// Counts one answered request; `route` is the route's pattern
+    /// (`/orders/{id}`), so ids do not multiply the series.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.http
+            .requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.http
+            .latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    /// Every figure, in the Prometheus text format.
+    pub async fn render(&self, consumers: &ConsumerContext) -> String {
+        let scraped = Registry::new();
+        let stats = &consumers.stats;
+        let load = |counter: &std::sync::atomic::AtomicU64| {
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let settled = IntCounterVec::new(
+            Opts::new(
+                "consumer_deliveries_total",
+                "Deliveries settled by the service's consumers, by how",
+            ),
+            &["settlement"],
+        )
+        .expect("a valid metric");
+        for (settlement, value) in [
+            ("acked", load(&stats.acked)),
+            ("requeued", load(&stats.retried)),
+            ("parked", load(&stats.parked)),
+            ("dead_lettered", load(&stats.dead_lettered)),
+        ] {
+            settled.with_label_values(&[settlement]).inc_by(value);
+        }
+        register(&scraped, settled);
+        register(
+            &scraped,
+            counter(
+                "consumer_settle_failures_total",
+                "Deliveries whose settlement the broker did not take (redelivered)",
+                load(&stats.settle_failures),
+            ),
+        );
+        register(
+            &scraped,
+            counter(
+                "consumer_batches_total",
+                "Batches of deliveries handed to the domain actors",
+                load(&stats.batches),
+            ),
+        );
+        register(
+            &scraped,
+            int_gauge(
+                "consumer_deliveries_in_flight",
+                "Deliveries received and not settled yet",
+                load(&stats.in_flight) as i64,
+            ),
+        );
+        register(
+            &scraped,
+            counter(
+                "consumer_pauses_total",
+                "Times the consumers paused because the database was unavailable",
+                consumers.gate.pauses(),
+            ),
+        );
+        let relay = self.relay.lock().expect("never poisoned").clone();
+        if let Some((relay, outbox)) = relay {
+            if let Ok(Ok(counters)) =
+                tokio::time::timeout(SCRAPE_TIMEOUT, relay.send(GetRelayCounters)).await
+            {
+                for (name, help, value) in [
+                    (
+                        "outbox_published_total",
+                        "Events published by the relay",
+                        counters.published,
+                    ),
+                    ("relay_rounds_total", "Relay rounds run", counters.rounds),
+                    (
+                        "relay_failed_rounds_total",
+                        "Relay rounds that could not publish",
+                        counters.failed_rounds,
+                    ),
+                    (
+                        "outbox_pruned_total",
+                        "Published outbox rows deleted",
+                        counters.pruned,
+                    ),
+                ] {
+                    register(&scraped, counter(name, help, value));
+                }
+            }
+            if let Ok(Ok((backlog, oldest))) =
+                tokio::time::timeout(SCRAPE_TIMEOUT, outbox.pending_summary()).await
+            {
+                register(
+                    &scraped,
+                    int_gauge("outbox_backlog", "Events not published yet", backlog as i64),
+                );
+                let age = Gauge::new(
+                    "outbox_oldest_unpublished_seconds",
+                    "Age of the oldest event not published yet (0 when none)",
+                )
+                .expect("a valid metric");
+                age.set(oldest);
+                register(&scraped, age);
+            }
+        }
+        let watched = self.counters.lock().expect("never poisoned").clone();
+        for watched in watched {
+            let Ok(Some(values)) = tokio::time::timeout(SCRAPE_TIMEOUT, (watched.source)()).await
+            else {
+                continue;
+            };
+            let family =
+                IntCounterVec::new(Opts::new(watched.name, watched.help), &[watched.label])
+                    .expect("a valid metric");
+            for (label, value) in values {
+                family.with_label_values(&[label]).inc_by(value);
+            }
+            register(&scraped, family);
+        }
+        let mut families: Vec<MetricFamily> = self.http.registry.gather();
+        families.extend(scraped.gather());
+        TextEncoder::new()
+            .encode_to_string(&families)
+            .expect("metrics encode as text")
+    }
+}
+
+fn counter(name: &str, help: &str, value: u64) -> IntCounter {
+    let counter = IntCounter::new(name, help).expect("a valid metric");
+    counter.inc_by(value);
+    counter
+}
+
+fn int_gauge(name: &str, help: &str, value: i64) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("a valid metric");
+    gauge.set(value);
+    gauge
+}
+
+fn register(registry: &Registry, collector: impl prometheus::core::Collector + 'static) {
+    registry
+        .register(Box::new(collector))
+        .expect("each metric registered once");
+}
+
+/// The service's metrics, in the Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "service",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain")),
+)]
+pub async fn metrics(consumers: web::Data<ConsumerContext>) -> HttpResponse {
+    let text = consumers.metrics.render(&consumers).await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text)
+}
