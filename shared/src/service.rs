@@ -6,23 +6,20 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::{Actor, Addr, Recipient};
-use actix_web::HttpMessage;
 use actix_web::dev::Server;
-use actix_web::dev::Service as _;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
-use slog::{Logger, debug, error, info};
+use slog::{Logger, error, info};
 
 use crate::amqp::{AmqpPublisher, Topology};
 use crate::config::{ConfigError, Env, ProcessEnv};
 use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
-use crate::http::{REQUEST_ID_HEADER, RequestId};
+use crate::http::observe;
 use crate::outbox::Outbox;
 use crate::outbox::relay::{OutboxRelay, RelaySettings};
 use crate::telemetry;
@@ -153,8 +150,9 @@ pub struct Running {
 
 impl Running {
     /// Binds `addr` and serves what `configure` registers (routes and their
-    /// data), behind the shared HTTP edge: `/health` data, the logger, JSON
-    /// 404s.
+    /// data), behind the shared HTTP edge: request ids, metrics and access
+    /// lines ([`observe`]), and the data of `/health`, `/ready` and
+    /// `/metrics`.
     pub fn start<F>(
         addr: SocketAddr,
         consumers: &ConsumerContext,
@@ -171,49 +169,15 @@ impl Running {
         let health_data = web::Data::new(consumers.health.clone());
         let readiness_data = web::Data::new(consumers.readiness.clone());
         let context_data = web::Data::new(consumers.clone());
-        let metrics = consumers.metrics.clone();
+        let metrics_data = web::Data::new(consumers.metrics.clone());
         let log_data = web::Data::new(log.clone());
-        let access_log = log.clone();
         let server = HttpServer::new(move || {
-            let access_log = access_log.clone();
-            let metrics = metrics.clone();
             App::new()
-                .wrap_fn(move |request, service| {
-                    let id = RequestId::of(request.headers());
-                    request.extensions_mut().insert(id.clone());
-                    let started = Instant::now();
-                    let method = request.method().clone();
-                    let path = request.path().to_string();
-                    let log = access_log.clone();
-                    let metrics = metrics.clone();
-                    let response = service.call(request);
-                    async move {
-                        let mut response = response.await?;
-                        let seconds = started.elapsed().as_secs_f64();
-                        let route = response.request().match_pattern();
-                        metrics.observe_request(
-                            method.as_str(),
-                            route.as_deref().unwrap_or("unmatched"),
-                            response.status().as_u16(),
-                            seconds,
-                        );
-                        if let Ok(value) = HeaderValue::from_str(&id.0) {
-                            response
-                                .headers_mut()
-                                .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-                        }
-                        // Debug: intake's hot path logs only the original's lines.
-                        debug!(log, "request";
-                            "method" => %method, "path" => path,
-                            "status" => response.status().as_u16(),
-                            "latency_ms" => seconds * 1000.0,
-                            "request_id" => id.0);
-                        Ok(response)
-                    }
-                })
+                .wrap(from_fn(observe))
                 .app_data(health_data.clone())
                 .app_data(readiness_data.clone())
                 .app_data(context_data.clone())
+                .app_data(metrics_data.clone())
                 .app_data(log_data.clone())
                 .configure(configure.clone())
         })
