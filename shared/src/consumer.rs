@@ -22,19 +22,18 @@ use slog::{Logger, error, info, o, warn};
 
 use crate::broker::{IncomingMessage, Settlement, Subscription, SubscriptionControl};
 use crate::events::{Event, decode};
-use crate::health::ServiceHealth;
-use crate::metrics::Metrics;
-use crate::outage::{Gate, GateState};
-use crate::readiness::Readiness;
+use crate::outage::GateState;
 use crate::retry::backoff;
 
 mod batch;
 mod classify;
+mod context;
 mod settle;
 mod stats;
 
 pub use batch::{BatchResult, FromEvents, batch_or_each};
 pub use classify::{Classify, FailureKind};
+pub use context::ConsumerContext;
 use settle::settle;
 pub use stats::ConsumerStats;
 
@@ -43,37 +42,6 @@ pub use stats::ConsumerStats;
 const PARK_LIMIT: u32 = 20;
 /// Longest hold before a retried message goes back to the queue.
 const RETRY_HOLD_CAP: Duration = Duration::from_secs(10);
-
-/// What a consumer shares with the rest of its service.
-#[derive(Clone)]
-pub struct ConsumerContext {
-    /// One per service: an outage pauses all its consumers.
-    pub gate: Gate,
-    pub health: ServiceHealth,
-    pub stats: Arc<ConsumerStats>,
-    /// `GET /ready`: each consumer's subscription is watched there.
-    pub readiness: Readiness,
-    /// `GET /metrics`.
-    pub metrics: Metrics,
-    /// The most events handed to the domain actor at once.
-    pub max_batch: usize,
-    pub log: Logger,
-}
-
-impl ConsumerContext {
-    /// The context of a service whose consumers depend on the database `db`.
-    pub fn for_database(db: &sea_orm::DatabaseConnection, max_batch: u16, log: Logger) -> Self {
-        Self {
-            gate: Gate::new(crate::db::probe(db), log.clone()),
-            health: ServiceHealth::new(),
-            stats: Arc::default(),
-            readiness: Readiness::new(crate::db::probe(db), log.clone()),
-            metrics: Metrics::default(),
-            max_batch: usize::from(max_batch.max(1)),
-            log,
-        }
-    }
-}
 
 /// A decoded delivery waiting for its batch.
 struct Pending<E> {

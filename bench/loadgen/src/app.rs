@@ -1,10 +1,8 @@
 //! Runs a command: the phases in order, then the table, the JSON and the charts.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
-use hdrhistogram::Histogram;
 use sea_orm::DatabaseConnection;
 use tokio::runtime::Runtime;
 
@@ -15,19 +13,13 @@ use crate::end_to_end::{self, EndToEndConfig};
 use crate::intake::{self, IntakeConfig, Mode};
 use crate::management::Management;
 use crate::orders::{self, OrderSpec};
-use crate::progress::{Sample, request_stop, stop_requested};
+use crate::output::{Charts, write_outputs};
+use crate::progress::{request_stop, stop_requested};
 use crate::raw::{self, RawConfig};
 use crate::report::{self, Report};
 use crate::schedule::Schedule;
 use crate::stats::LatencySummary;
-use crate::{db, fractions, plot, settle};
-
-/// What the charts are drawn from.
-#[derive(Default)]
-struct Charts {
-    latency: Vec<(String, Histogram<u64>)>,
-    throughput: Vec<(String, Vec<Sample>)>,
-}
+use crate::{db, fractions, settle};
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -342,7 +334,7 @@ fn run_all(
                     "the closed loop accepted nothing, so there is no rate to offer the open loop: pass --rate"
                 );
             }
-            default_rate(accepted)
+            intake::default_rate(accepted)
         }
     };
     let open = IntakeConfig {
@@ -400,67 +392,4 @@ fn open_accept_to_final(
     ));
     report.intake_open_accept_to_final = Some(summary);
     Ok(())
-}
-
-/// The open loop's default rate: 75 % of what the closed loop accepted,
-/// rounded to a figure that reads as chosen (tens above 100/s).
-pub fn default_rate(closed_accepted_per_s: f64) -> f64 {
-    let rate = closed_accepted_per_s * 0.75;
-    if rate >= 100.0 {
-        (rate / 10.0).round() * 10.0
-    } else {
-        rate.round().max(1.0)
-    }
-}
-
-fn write_outputs(output: &Output, report: &Report, charts: &Charts) -> anyhow::Result<()> {
-    if let Some(path) = &output.json {
-        create_parent(path)?;
-        let json = serde_json::to_string_pretty(report)?;
-        std::fs::write(path, json + "\n").with_context(|| format!("writing {}", path.display()))?;
-        eprintln!("figures written to {}", path.display());
-    }
-    if let Some(dir) = &output.svg_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let latency: Vec<(&str, &Histogram<u64>)> = charts
-            .latency
-            .iter()
-            .map(|(l, h)| (l.as_str(), h))
-            .collect();
-        let throughput: Vec<(&str, &[Sample])> = charts
-            .throughput
-            .iter()
-            .map(|(l, s)| (l.as_str(), s.as_slice()))
-            .collect();
-        for (name, svg) in [
-            ("latency.svg", plot::latency_svg(&latency)?),
-            ("throughput.svg", plot::throughput_svg(&throughput)?),
-        ] {
-            let path = dir.join(format!("{}{name}", output.svg_prefix));
-            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("chart written to {}", path.display());
-        }
-    }
-    Ok(())
-}
-
-fn create_parent(path: &Path) -> anyhow::Result<()> {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display())),
-        _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_open_loop_rate_is_three_quarters_of_the_closed_loop() {
-        assert_eq!(default_rate(1_020.0), 770.0);
-        assert_eq!(default_rate(4_000.0), 3_000.0);
-        assert_eq!(default_rate(40.0), 30.0);
-        assert_eq!(default_rate(0.5), 1.0);
-    }
 }

@@ -252,3 +252,27 @@ fn open_loop(
     }
     tally
 }
+
+/// The open loop's default rate: 75 % of what the closed loop accepted,
+/// rounded to a figure that reads as chosen (tens above 100/s).
+pub fn default_rate(closed_accepted_per_s: f64) -> f64 {
+    let rate = closed_accepted_per_s * 0.75;
+    if rate >= 100.0 {
+        (rate / 10.0).round() * 10.0
+    } else {
+        rate.round().max(1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_open_loop_rate_is_three_quarters_of_the_closed_loop() {
+        assert_eq!(default_rate(1_020.0), 770.0);
+        assert_eq!(default_rate(4_000.0), 3_000.0);
+        assert_eq!(default_rate(40.0), 30.0);
+        assert_eq!(default_rate(0.5), 1.0);
+    }
+}

@@ -11,6 +11,7 @@ pub mod intake;
 pub mod machine;
 pub mod management;
 pub mod orders;
+pub mod output;
 pub mod plot;
 pub mod progress;
 pub mod raw;

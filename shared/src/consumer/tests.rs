@@ -3,7 +3,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use super::*;
 use crate::broker::memory::InMemoryBroker;
 use crate::events::OrderCreated;
-use crate::outage::Probe;
+use crate::health::ServiceHealth;
+use crate::outage::{Gate, Probe};
 use crate::telemetry::test_logger;
 
 /// A domain actor whose answer the test scripts by product id: "retry"

@@ -1,0 +1,42 @@
+//! What the consumers of one service share.
+
+use std::sync::Arc;
+
+use slog::Logger;
+
+use super::ConsumerStats;
+use crate::health::ServiceHealth;
+use crate::metrics::Metrics;
+use crate::outage::Gate;
+use crate::readiness::Readiness;
+
+/// What a consumer shares with the rest of its service.
+#[derive(Clone)]
+pub struct ConsumerContext {
+    /// One per service: an outage pauses all its consumers.
+    pub gate: Gate,
+    pub health: ServiceHealth,
+    pub stats: Arc<ConsumerStats>,
+    /// `GET /ready`: each consumer's subscription is watched there.
+    pub readiness: Readiness,
+    /// `GET /metrics`.
+    pub metrics: Metrics,
+    /// The most events handed to the domain actor at once.
+    pub max_batch: usize,
+    pub log: Logger,
+}
+
+impl ConsumerContext {
+    /// The context of a service whose consumers depend on the database `db`.
+    pub fn for_database(db: &sea_orm::DatabaseConnection, max_batch: u16, log: Logger) -> Self {
+        Self {
+            gate: Gate::new(crate::db::probe(db), log.clone()),
+            health: ServiceHealth::new(),
+            stats: Arc::default(),
+            readiness: Readiness::new(crate::db::probe(db), log.clone()),
+            metrics: Metrics::default(),
+            max_batch: usize::from(max_batch.max(1)),
+            log,
+        }
+    }
+}
