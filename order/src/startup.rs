@@ -43,15 +43,19 @@ impl Application {
             settings.relay.clone(),
             &log,
         );
+        let consumers =
+            ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
         let order_desk = OrderDesk::new(
             OrderStore::new(db.clone()),
             relay.clone(),
             settings.intake_group,
+            consumers.metrics.histogram(
+                "order_accept_to_final_seconds",
+                "Time from an order's acceptance to its final status",
+            ),
             log.clone(),
         )
         .start();
-        let consumers =
-            ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
         consumers
             .metrics
             .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));

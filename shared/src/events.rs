@@ -173,6 +173,10 @@ pub struct StockOutcome {
     /// The request id of the order it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// When the order was accepted (its `OrderCreated.created_at`): the
+    /// order service measures accept → final from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_created_at: Option<DateTime<Utc>>,
 }
 
 impl StockEvent {
@@ -187,6 +191,7 @@ impl StockEvent {
             customer_email: order.customer_email.clone(),
             occurred_at: Utc::now(),
             request_id: order.request_id.clone(),
+            order_created_at: Some(order.created_at),
         };
         match rejection {
             None => StockEvent::StockReserved(outcome),

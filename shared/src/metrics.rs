@@ -11,8 +11,8 @@ use actix_web::{HttpResponse, web};
 use futures_util::future::BoxFuture;
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::consumer::ConsumerContext;
@@ -113,6 +113,19 @@ impl Metrics {
             label,
             source,
         });
+    }
+
+    /// A histogram of seconds the service observes itself, reported with
+    /// the rest (e.g. an order's time from accepted to final).
+    pub fn histogram(&self, name: &str, help: &str) -> Histogram {
+        let histogram =
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+                .expect("a valid metric");
+        self.http
+            .registry
+            .register(Box::new(histogram.clone()))
+            .expect("each histogram registered once");
+        histogram
     }
 
     /// Counts one answered request; `route` is the route's pattern

@@ -5,6 +5,7 @@
 //! `rejected`.
 
 use actix::prelude::*;
+use prometheus::Histogram;
 use sea_orm::DbErr;
 use shared::consumer::{BatchResult, batch_or_each};
 use shared::db::bounded;
@@ -70,6 +71,7 @@ pub struct OrderDesk {
     /// The most orders committed together.
     max_group: usize,
     counters: OrderCounters,
+    accepted_to_final: Histogram,
     log: Logger,
 }
 
@@ -80,10 +82,19 @@ struct Queued {
 }
 
 impl OrderDesk {
-    pub fn new(store: OrderStore, relay: Addr<OutboxRelay>, max_group: u16, log: Logger) -> Self {
+    /// `accepted_to_final` observes, in seconds, how long each order took
+    /// from accepted to final.
+    pub fn new(
+        store: OrderStore,
+        relay: Addr<OutboxRelay>,
+        max_group: u16,
+        accepted_to_final: Histogram,
+        log: Logger,
+    ) -> Self {
         Self {
             store,
             relay,
+            accepted_to_final,
             queued: Vec::new(),
             committing: false,
             max_group: usize::from(max_group.max(1)),
@@ -145,6 +156,9 @@ impl OrderDesk {
         }
         if effects.wake_relay {
             self.relay.do_send(WakeRelay);
+        }
+        if let Some(elapsed) = effects.accepted_to_final {
+            self.accepted_to_final.observe(elapsed.as_secs_f64());
         }
     }
 }
@@ -224,7 +238,10 @@ impl Handler<RecordStockOutcome> for OrderDesk {
                             event.order_id(),
                             event.request_id(),
                         );
-                        desk.apply(order::after_outcome(event, *applied), &log);
+                        desk.apply(
+                            order::after_outcome(event, *applied, chrono::Utc::now()),
+                            &log,
+                        );
                     }
                 }
                 Ok(applied)

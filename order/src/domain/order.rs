@@ -103,6 +103,8 @@ pub struct Effects {
     /// The outbox has a new event: publish it now rather than at the
     /// relay's next poll.
     pub wake_relay: bool,
+    /// The order became final this long after it was accepted.
+    pub accepted_to_final: Option<std::time::Duration>,
 }
 
 impl Effects {
@@ -111,6 +113,7 @@ impl Effects {
             count,
             log: Some(log),
             wake_relay: false,
+            accepted_to_final: None,
         }
     }
 }
@@ -172,18 +175,30 @@ pub fn after_placing(placed: &Result<Placed, PlaceError>) -> Effects {
     }
 }
 
-pub fn after_outcome(event: &StockEvent, applied: OutcomeApplied) -> Effects {
+/// What follows applying `event`, at `now`.
+pub fn after_outcome(event: &StockEvent, applied: OutcomeApplied, now: DateTime<Utc>) -> Effects {
+    // Known when the product service said when the order was accepted.
+    let accepted_to_final = event
+        .outcome()
+        .order_created_at
+        .map(|accepted| (now - accepted).to_std().unwrap_or_default());
     match applied {
-        OutcomeApplied::Moved(OrderStatus::Confirmed) => Effects::new(
-            Some(OrderCounter::Confirmed),
-            LogLine::info("order confirmed"),
-        ),
+        OutcomeApplied::Moved(OrderStatus::Confirmed) => Effects {
+            accepted_to_final,
+            ..Effects::new(
+                Some(OrderCounter::Confirmed),
+                LogLine::info("order confirmed"),
+            )
+        },
         OutcomeApplied::Moved(status) => {
             let mut log = LogLine::info(format!("order {}", status.as_str()));
             if let Some(reason) = event.rejection() {
                 log = log.with("reason", reason.as_str());
             }
-            Effects::new(Some(OrderCounter::Rejected), log)
+            Effects {
+                accepted_to_final,
+                ..Effects::new(Some(OrderCounter::Rejected), log)
+            }
         }
         OutcomeApplied::AlreadyThere => {
             Effects::new(None, LogLine::info("stock outcome already recorded"))
@@ -344,11 +359,41 @@ mod tests {
             ),
         ];
         for (event, applied, count, log) in cases {
-            let effects = after_outcome(event, applied);
+            let effects = after_outcome(event, applied, Utc::now());
             assert_eq!(effects.count, count, "{applied:?}");
             assert_eq!(effects.log, Some(log), "{applied:?}");
             assert!(!effects.wake_relay, "{applied:?}");
         }
+    }
+
+    #[test]
+    fn a_final_order_reports_how_long_after_acceptance_it_became_final() {
+        let order = OrderCreated::new("123".into(), 1);
+        let reserved = StockEvent::answering(&order, None);
+        let later = order.created_at + chrono::TimeDelta::milliseconds(250);
+        let mut unstamped = reserved.clone();
+        if let StockEvent::StockReserved(outcome) = &mut unstamped {
+            outcome.order_created_at = None;
+        }
+
+        let moved = after_outcome(
+            &reserved,
+            OutcomeApplied::Moved(OrderStatus::Confirmed),
+            later,
+        );
+        let again = after_outcome(&reserved, OutcomeApplied::AlreadyThere, later);
+        let from_an_older_product = after_outcome(
+            &unstamped,
+            OutcomeApplied::Moved(OrderStatus::Confirmed),
+            later,
+        );
+
+        assert_eq!(
+            moved.accepted_to_final,
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(again.accepted_to_final, None, "counted once, when it moved");
+        assert_eq!(from_an_older_product.accepted_to_final, None);
     }
 
     #[test]

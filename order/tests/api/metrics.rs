@@ -1,0 +1,88 @@
+use std::collections::HashMap;
+
+use shared::amqp::STOCK_EXCHANGE;
+use shared::events::{OrderCreated, StockEvent};
+use testkit::eventually;
+
+use crate::helpers::{TestApp, WAIT, spawn_app};
+
+/// `GET /metrics`, as series (`name{labels}`) and values.
+async fn scrape(app: &TestApp) -> HashMap<String, f64> {
+    let mut response = awc::Client::default()
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .expect("GET /metrics");
+    let body = response.body().await.expect("a body");
+    String::from_utf8(body.to_vec())
+        .expect("text")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn orders_are_counted_from_acceptance_to_their_final_status() {
+    // Arrange: two orders accepted over HTTP.
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = app.create_order(None, None).await;
+        assert_eq!(status, 201, "{body}");
+        ids.push(body["order_id"].as_str().unwrap().to_string());
+    }
+
+    app.broker
+        .wait_for_consumer("order.stock_events", WAIT)
+        .await;
+
+    // Act: the product service's answers, one confirmed and one rejected.
+    for (id, rejection) in ids
+        .iter()
+        .zip([None, Some(shared::events::RejectionReason::OutOfStock)])
+    {
+        let order = OrderCreated {
+            order_id: id.parse().unwrap(),
+            ..OrderCreated::new("123".into(), 1)
+        };
+        let event = StockEvent::answering(&order, rejection);
+        let body = serde_json::to_vec(&event).unwrap();
+        app.broker
+            .publish(
+                STOCK_EXCHANGE,
+                &body,
+                Some(&event.outcome().event_id.to_string()),
+            )
+            .await
+            .unwrap();
+    }
+    let metrics = eventually(WAIT, "both orders final and their events acked", || async {
+        let metrics = scrape(&app).await;
+        let acked = metrics.get(r#"consumer_deliveries_total{settlement="acked"}"#);
+        (metrics.get("order_accept_to_final_seconds_count") == Some(&2.0) && acked == Some(&2.0))
+            .then_some(metrics)
+    })
+    .await;
+
+    // Assert
+    let value = |series: &str| metrics.get(series).copied();
+    assert_eq!(
+        value(r#"http_requests_total{method="POST",route="/create_order",status="201"}"#),
+        Some(2.0)
+    );
+    assert_eq!(value(r#"orders_total{event="accepted"}"#), Some(2.0));
+    assert_eq!(value(r#"orders_total{event="confirmed"}"#), Some(1.0));
+    assert_eq!(value(r#"orders_total{event="rejected"}"#), Some(1.0));
+    assert_eq!(
+        value(r#"consumer_deliveries_total{settlement="acked"}"#),
+        Some(2.0)
+    );
+    assert!(
+        value("order_accept_to_final_seconds_sum").is_some_and(|sum| (0.0..10.0).contains(&sum)),
+        "{metrics:?}"
+    );
+}
