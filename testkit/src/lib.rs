@@ -257,3 +257,23 @@ pub fn http_with(
     let status = response.status().as_u16();
     Ok((status, response.body_mut().read_to_string()?))
 }
+
+/// `GET {address}/metrics`, as series (`name{labels}`) and their values.
+pub async fn scrape_metrics(address: &str) -> std::collections::HashMap<String, f64> {
+    let mut response = awc::Client::default()
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status().as_u16(), 200, "GET /metrics");
+    let body = response.body().await.expect("a body");
+    String::from_utf8(body.to_vec())
+        .expect("the text format")
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("`series value`");
+            (series.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}

@@ -50,14 +50,14 @@ async fn post_with_key(
 
 /// The `OrderCreated` the order service published for `order_id`, as the
 /// product service would see it.
-fn created(order_id: &str, product_id: &str, quantity: u32) -> OrderCreated {
+pub fn created(order_id: &str, product_id: &str, quantity: u32) -> OrderCreated {
     OrderCreated {
         order_id: order_id.parse().unwrap(),
         ..OrderCreated::new(product_id.into(), quantity)
     }
 }
 
-async fn publish_outcome(app: &TestApp, event: &StockEvent) {
+pub async fn publish_outcome(app: &TestApp, event: &StockEvent) {
     let body = serde_json::to_vec(event).unwrap();
     app.broker
         .publish(

@@ -1,29 +1,8 @@
-use std::collections::HashMap;
-
-use shared::amqp::STOCK_EXCHANGE;
-use shared::events::{OrderCreated, StockEvent};
+use shared::events::{RejectionReason, StockEvent};
 use testkit::eventually;
 
-use crate::helpers::{TestApp, WAIT, spawn_app};
-
-/// `GET /metrics`, as series (`name{labels}`) and values.
-async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let mut response = awc::Client::default()
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("GET /metrics");
-    let body = response.body().await.expect("a body");
-    String::from_utf8(body.to_vec())
-        .expect("text")
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .filter_map(|line| {
-            let (series, value) = line.rsplit_once(' ')?;
-            Some((series.to_string(), value.parse().ok()?))
-        })
-        .collect()
-}
+use crate::helpers::{WAIT, spawn_app};
+use crate::lifecycle::{created, publish_outcome};
 
 #[actix_web::test]
 async fn orders_are_counted_from_acceptance_to_their_final_status() {
@@ -35,33 +14,17 @@ async fn orders_are_counted_from_acceptance_to_their_final_status() {
         assert_eq!(status, 201, "{body}");
         ids.push(body["order_id"].as_str().unwrap().to_string());
     }
-
     app.broker
         .wait_for_consumer("order.stock_events", WAIT)
         .await;
 
     // Act: the product service's answers, one confirmed and one rejected.
-    for (id, rejection) in ids
-        .iter()
-        .zip([None, Some(shared::events::RejectionReason::OutOfStock)])
-    {
-        let order = OrderCreated {
-            order_id: id.parse().unwrap(),
-            ..OrderCreated::new("123".into(), 1)
-        };
-        let event = StockEvent::answering(&order, rejection);
-        let body = serde_json::to_vec(&event).unwrap();
-        app.broker
-            .publish(
-                STOCK_EXCHANGE,
-                &body,
-                Some(&event.outcome().event_id.to_string()),
-            )
-            .await
-            .unwrap();
+    for (id, rejection) in ids.iter().zip([None, Some(RejectionReason::OutOfStock)]) {
+        let order = created(id, "123", 1);
+        publish_outcome(&app, &StockEvent::answering(&order, rejection)).await;
     }
     let metrics = eventually(WAIT, "both orders final and their events acked", || async {
-        let metrics = scrape(&app).await;
+        let metrics = testkit::scrape_metrics(&app.address).await;
         let acked = metrics.get(r#"consumer_deliveries_total{settlement="acked"}"#);
         (metrics.get("order_accept_to_final_seconds_count") == Some(&2.0) && acked == Some(&2.0))
             .then_some(metrics)

@@ -1,29 +1,7 @@
-use std::collections::HashMap;
-
 use shared::events::OrderCreated;
 use testkit::eventually;
 
-use crate::helpers::{TestApp, WAIT, spawn_app};
-
-/// `GET /metrics`, as series (`name{labels}`) and values.
-async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let mut response = awc::Client::default()
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .expect("GET /metrics");
-    assert_eq!(response.status().as_u16(), 200);
-    let body = response.body().await.expect("a body");
-    String::from_utf8(body.to_vec())
-        .expect("text")
-        .lines()
-        .filter(|line| !line.starts_with('#') && !line.is_empty())
-        .map(|line| {
-            let (series, value) = line.rsplit_once(' ').expect("`series value`");
-            (series.to_string(), value.parse().expect("a number"))
-        })
-        .collect()
-}
+use crate::helpers::{WAIT, spawn_app};
 
 #[actix_web::test]
 async fn the_metrics_agree_with_what_the_service_did() {
@@ -41,7 +19,7 @@ async fn the_metrics_agree_with_what_the_service_did() {
         assert_eq!(app.get_products().await.0, 200);
     }
     let metrics = eventually(WAIT, "every stock event published", || async {
-        let metrics = scrape(&app).await;
+        let metrics = testkit::scrape_metrics(&app.address).await;
         (metrics.get("outbox_published_total") == Some(&(orders as f64))).then_some(metrics)
     })
     .await;
