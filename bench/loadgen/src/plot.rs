@@ -52,6 +52,37 @@ fn chart_error(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow::anyhow!("drawing a chart: {e}")
 }
 
+/// Draws each line in its own colour, with a legend at `legend_at`.
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    lines: Vec<(&str, Vec<(f64, f64)>)>,
+    legend_at: SeriesLabelPosition,
+) -> anyhow::Result<()>
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (i, (label, points)) in lines.into_iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+            .map_err(chart_error)?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(legend_at)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(chart_error)?;
+    Ok(())
+}
+
 /// Latency (ms, log scale) by percentile, one line per phase.
 pub fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> anyhow::Result<String> {
     let lines: Vec<(&str, Vec<(f64, f64)>)> = series
@@ -90,23 +121,7 @@ pub fn latency_svg(series: &[(&str, &Histogram<u64>)]) -> anyhow::Result<String>
             .y_desc("latency")
             .draw()
             .map_err(chart_error)?;
-        for (i, (label, points)) in lines.into_iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-                .map_err(chart_error)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(chart_error)?;
+        draw_lines(&mut chart, lines, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(chart_error)?;
     }
     Ok(svg)
@@ -151,23 +166,7 @@ pub fn throughput_svg(series: &[(&str, &[Sample])]) -> anyhow::Result<String> {
             .y_label_formatter(&|y| format!("{y:.0}"))
             .draw()
             .map_err(chart_error)?;
-        for (i, (label, points)) in lines.into_iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
-                .map_err(chart_error)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(chart_error)?;
+        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(chart_error)?;
     }
     Ok(svg)
