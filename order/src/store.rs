@@ -231,13 +231,11 @@ impl OrderStore {
                 )
                 .exec_without_returning(&txn)
                 .await?;
-                outbox::stage_all(
+                outbox::stage(
                     &txn,
                     SERVICE,
                     ORDER_EXCHANGE,
-                    placing
-                        .iter()
-                        .map(|prepared| (prepared.event.event_id, prepared.event.clone())),
+                    placing.iter().map(|prepared| &prepared.event),
                 )
                 .await?;
             }

@@ -121,15 +121,13 @@ impl ProductStore {
                     .await?;
             }
         }
-        let events = orders
+        let events: Vec<StockEvent> = orders
             .iter()
             .zip(&reservations)
             .filter(|(_, reservation)| **reservation != Reservation::AlreadyApplied)
-            .map(|(order, reservation)| {
-                let event = StockEvent::answering(order, reservation.rejection());
-                (event.outcome().event_id, event)
-            });
-        outbox::stage_all(&txn, SERVICE, STOCK_EXCHANGE, events).await?;
+            .map(|(order, reservation)| StockEvent::answering(order, reservation.rejection()))
+            .collect();
+        outbox::stage(&txn, SERVICE, STOCK_EXCHANGE, &events).await?;
         txn.commit().await?;
         Ok(reservations)
     }

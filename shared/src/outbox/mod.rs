@@ -13,40 +13,17 @@ pub use store::Outbox;
 
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait};
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::events::Event;
 
-/// Adds an event to the outbox of `service`, inside the caller's transaction.
-pub async fn stage<C: ConnectionTrait>(
+/// Adds `events` to the outbox of `service`, inside the caller's
+/// transaction, in one statement; each row keeps its event's id and the id
+/// of the request behind it.
+pub async fn stage<'a, C: ConnectionTrait, E: Serialize + Event + 'a>(
     txn: &C,
     service: &str,
     exchange: &str,
-    event_id: Uuid,
-    event: &(impl Serialize + Event),
-) -> Result<(), DbErr> {
-    entity::Entity::insert(entity::ActiveModel {
-        event_id: Set(event_id),
-        source: Set(service.to_string()),
-        exchange: Set(exchange.to_string()),
-        payload: Set(serde_json::to_string(event).expect("events always serialize")),
-        created_at: Set(chrono::Utc::now().into()),
-        published_at: Set(None),
-        claimed_until: Set(None),
-        request_id: Set(event.request_id().map(str::to_string)),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
-}
-
-/// Adds `events` (id and body each) to the outbox of `service`, inside the
-/// caller's transaction, in one statement.
-pub async fn stage_all<C: ConnectionTrait, E: Serialize + Event>(
-    txn: &C,
-    service: &str,
-    exchange: &str,
-    events: impl IntoIterator<Item = (Uuid, E)>,
+    events: impl IntoIterator<Item = &'a E>,
 ) -> Result<(), DbErr> {
     let now = chrono::Utc::now();
     // The relay publishes oldest first: a microsecond apart (the column's
@@ -55,11 +32,11 @@ pub async fn stage_all<C: ConnectionTrait, E: Serialize + Event>(
     let rows: Vec<_> = events
         .into_iter()
         .enumerate()
-        .map(|(i, (event_id, event))| entity::ActiveModel {
-            event_id: Set(event_id),
+        .map(|(i, event)| entity::ActiveModel {
+            event_id: Set(event.event_id()),
             source: Set(service.to_string()),
             exchange: Set(exchange.to_string()),
-            payload: Set(serde_json::to_string(&event).expect("events always serialize")),
+            payload: Set(serde_json::to_string(event).expect("events always serialize")),
             created_at: Set((now + chrono::TimeDelta::microseconds(i as i64)).into()),
             published_at: Set(None),
             claimed_until: Set(None),
