@@ -72,10 +72,17 @@ pub fn event_logger(
     order_id: uuid::Uuid,
     request_id: Option<&str>,
 ) -> Logger {
-    let ids = o!("event_id" => event_id.to_string(), "order_id" => order_id.to_string());
+    with_request_id(log, request_id).new(o!(
+        "event_id" => event_id.to_string(),
+        "order_id" => order_id.to_string(),
+    ))
+}
+
+/// `log`, with the key `request_id` when there is one.
+pub fn with_request_id(log: &Logger, request_id: Option<&str>) -> Logger {
     match request_id {
-        Some(request_id) => log.new(o!("request_id" => request_id.to_string())).new(ids),
-        None => log.new(ids),
+        Some(request_id) => log.new(o!("request_id" => request_id.to_string())),
+        None => log.clone(),
     }
 }
 

@@ -11,8 +11,8 @@ use shared::consumer::{BatchResult, batch_or_each};
 use shared::db::bounded;
 use shared::events::{Event, StockEvent};
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
-use shared::telemetry::event_logger;
-use slog::{Logger, o};
+use shared::telemetry::{event_logger, with_request_id};
+use slog::Logger;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
@@ -122,10 +122,7 @@ impl OrderDesk {
                     desk.committing = false;
                     let mut wake_relay = false;
                     for (queued, placed) in group.into_iter().zip(placed) {
-                        let log = match &queued.request.request_id {
-                            Some(id) => desk.log.new(o!("request_id" => id.clone())),
-                            None => desk.log.clone(),
-                        };
+                        let log = with_request_id(&desk.log, queued.request.request_id.as_deref());
                         let effects = order::after_placing(&placed);
                         wake_relay |= effects.wake_relay;
                         desk.apply(

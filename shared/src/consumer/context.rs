@@ -29,11 +29,12 @@ pub struct ConsumerContext {
 impl ConsumerContext {
     /// The context of a service whose consumers depend on the database `db`.
     pub fn for_database(db: &sea_orm::DatabaseConnection, max_batch: u16, log: Logger) -> Self {
+        let database = crate::db::probe(db);
         Self {
-            gate: Gate::new(crate::db::probe(db), log.clone()),
+            gate: Gate::new(database.clone(), log.clone()),
             health: ServiceHealth::new(),
             stats: Arc::default(),
-            readiness: Readiness::new(crate::db::probe(db), log.clone()),
+            readiness: Readiness::new(database, log.clone()),
             metrics: Metrics::default(),
             max_batch: usize::from(max_batch.max(1)),
             log,

@@ -13,7 +13,7 @@ use slog::{Logger, o};
 use uuid::Uuid;
 
 use crate::events::valid_request_id;
-use crate::telemetry::trace_id;
+use crate::telemetry::{trace_id, with_request_id};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub use crate::telemetry::TRACEPARENT_HEADER;
@@ -65,7 +65,7 @@ impl FromRequest for RequestLog {
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
         let id = RequestId::of_request(request);
         let log = match request.app_data::<web::Data<Logger>>() {
-            Some(log) => log.new(o!("request_id" => id.0)),
+            Some(log) => with_request_id(log, Some(&id.0)),
             None => Logger::root(slog::Discard, o!()),
         };
         ready(Ok(RequestLog(log)))

@@ -169,14 +169,4 @@ impl Outbox {
         let oldest: f64 = row.try_get_by_index(1)?;
         Ok((count.max(0) as u64, oldest.max(0.0)))
     }
-
-    /// Rows not published yet, for reports and tests.
-    pub async fn backlog(&self) -> Result<u64, DbErr> {
-        use sea_orm::PaginatorTrait;
-        outbox::Entity::find()
-            .filter(outbox::Column::Source.eq(self.service))
-            .filter(outbox::Column::PublishedAt.is_null())
-            .count(&self.db)
-            .await
-    }
 }
