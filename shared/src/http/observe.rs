@@ -24,8 +24,6 @@ pub async fn observe(
     let id = RequestId::of(request.headers());
     request.extensions_mut().insert(id.clone());
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.path().to_string();
     let metrics = request.app_data::<web::Data<Metrics>>().cloned();
     let log = request.app_data::<web::Data<Logger>>().cloned();
 
@@ -33,25 +31,26 @@ pub async fn observe(
 
     let seconds = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
+    let request = response.request();
     if let Some(metrics) = metrics {
         // The route's pattern (`/orders/{id}`), so ids do not multiply series.
-        let route = response.request().match_pattern();
+        let route = request.match_pattern();
         metrics.observe_request(
-            method.as_str(),
+            request.method().as_str(),
             route.as_deref().unwrap_or("unmatched"),
             status,
             seconds,
         );
     }
+    if let Some(log) = log {
+        debug!(log, "request";
+            "method" => %request.method(), "path" => request.path(), "status" => status,
+            "latency_ms" => seconds * 1000.0, "request_id" => &id.0);
+    }
     if let Ok(value) = HeaderValue::from_str(&id.0) {
         response
             .headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
-    }
-    if let Some(log) = log {
-        debug!(log, "request";
-            "method" => %method, "path" => path, "status" => status,
-            "latency_ms" => seconds * 1000.0, "request_id" => id.0);
     }
     Ok(response)
 }
