@@ -47,12 +47,14 @@ type WatchedRelay = (Addr<OutboxRelay>, Outbox);
 /// The service's metrics; cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
-    http: Arc<HttpMetrics>,
+    kept: Arc<Kept>,
     relay: Arc<Mutex<Option<WatchedRelay>>>,
     counters: Arc<Mutex<Vec<Watched>>>,
 }
 
-struct HttpMetrics {
+/// The metrics observed as things happen, kept between scrapes: the HTTP
+/// requests, and the histograms services ask for ([`Metrics::histogram`]).
+struct Kept {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -82,7 +84,7 @@ impl Default for Metrics {
             .register(Box::new(latency.clone()))
             .expect("registered once");
         Self {
-            http: Arc::new(HttpMetrics {
+            kept: Arc::new(Kept {
                 registry,
                 requests,
                 latency,
@@ -121,7 +123,7 @@ impl Metrics {
         let histogram =
             Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
                 .expect("a valid metric");
-        self.http
+        self.kept
             .registry
             .register(Box::new(histogram.clone()))
             .expect("each histogram registered once");
@@ -131,11 +133,11 @@ impl Metrics {
     /// Counts one answered request; `route` is the route's pattern
     /// (`/orders/{id}`), so ids do not multiply the series.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.http
+        self.kept
             .requests
             .with_label_values(&[method, route, &status.to_string()])
             .inc();
-        self.http
+        self.kept
             .latency
             .with_label_values(&[method, route])
             .observe(seconds);
@@ -253,7 +255,7 @@ impl Metrics {
             }
             register(&scraped, family);
         }
-        let mut families: Vec<MetricFamily> = self.http.registry.gather();
+        let mut families: Vec<MetricFamily> = self.kept.registry.gather();
         families.extend(scraped.gather());
         TextEncoder::new()
             .encode_to_string(&families)
