@@ -17,10 +17,6 @@ use super::orders;
         orders::create_order,
         orders::list_orders,
         orders::get_order,
-        shared::health::health,
-        shared::readiness::ready,
-        shared::metrics::metrics,
-        shared::http::openapi::openapi_json,
     ),
     modifiers(&StaffToken, &PlacingAnOrder),
 )]

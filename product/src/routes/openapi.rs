@@ -17,10 +17,6 @@ use super::products;
         products::create_product,
         products::get_product,
         products::restock,
-        shared::health::health,
-        shared::readiness::ready,
-        shared::metrics::metrics,
-        shared::http::openapi::openapi_json,
     ),
     modifiers(&StaffToken),
 )]

@@ -37,8 +37,13 @@ pub trait Api {
     /// The service's own routes, each named once.
     fn routes() -> Vec<RouteSpec>;
 
-    /// The document describing every route served.
+    /// The document describing the service's own routes.
     fn document() -> utoipa::openapi::OpenApi;
+
+    /// The document served: the service's own, and the routes every API has.
+    fn full_document() -> utoipa::openapi::OpenApi {
+        Self::document().merge_from(<CommonRoutes as utoipa::OpenApi>::openapi())
+    }
 
     /// Every route served: the service's own, `/health`, `/ready`,
     /// `/metrics` and `/openapi.json`.
@@ -58,9 +63,19 @@ pub trait Api {
     }
 
     fn configure(config: &mut web::ServiceConfig) {
-        register(config, Self::all_routes(), &Self::document());
+        register(config, Self::all_routes(), &Self::full_document());
     }
 }
+
+/// The routes [`Api::all_routes`] adds to every service, documented once.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    crate::health::health,
+    crate::readiness::ready,
+    crate::metrics::metrics,
+    openapi::openapi_json,
+))]
+struct CommonRoutes;
 
 /// `(method, path)` of every route.
 pub fn table(routes: Vec<RouteSpec>) -> Vec<(&'static str, &'static str)> {
