@@ -30,19 +30,20 @@ impl Application {
         let db = shared::service::connect_and_migrate(&settings.common.database_url, &log).await?;
         let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
         let mailer = Mailer::new(ledger, log.clone()).start();
-        // One gate and one set of counters for both consumers: the service's.
+        // One gate for both consumers (the service's); each counts under its queue.
         let consumers =
             ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
         let sender = mailer.clone();
         consumers.metrics.watch_counters(
             "emails_total",
-            "Emails sent, and duplicates skipped, by result",
-            "result",
+            "Emails sent, and duplicates skipped, by kind of email and result",
+            ["kind", "result"],
             Arc::new(move || {
                 let sender = sender.clone();
-                Box::pin(
-                    async move { Some(sender.send(GetMailerCounters).await.ok()?.by_result()) },
-                )
+                Box::pin(async move {
+                    let counters = sender.send(GetMailerCounters).await.ok()?;
+                    Some(counters.by_kind_and_result())
+                })
             }),
         );
         let topology = settings.common.consumer.topology();

@@ -63,7 +63,7 @@ impl Application {
         consumers.metrics.watch_counters(
             "orders_total",
             "Orders accepted, replayed by key, not stored, confirmed and rejected",
-            "event",
+            ["event"],
             Arc::new(move || {
                 let desk = desk.clone();
                 Box::pin(async move { Some(desk.send(GetOrderCounters).await.ok()?.by_event()) })

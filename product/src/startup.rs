@@ -52,7 +52,7 @@ impl Application {
         consumers.metrics.watch_counters(
             "reservations_total",
             "Orders the StockKeeper applied (and restocks), by outcome",
-            "outcome",
+            ["outcome"],
             Arc::new(move || {
                 let keeper = keeper.clone();
                 Box::pin(

@@ -87,7 +87,7 @@ impl std::fmt::Debug for IncomingMessage {
 
 /// The deliveries of one queue, and the means to stop them.
 pub struct Subscription {
-    /// The queue, as readiness names it.
+    /// The queue, as readiness and metrics name it.
     pub queue: String,
     pub deliveries: BoxStream<'static, IncomingMessage>,
     pub control: Box<dyn SubscriptionControl>,

@@ -35,7 +35,7 @@ pub use batch::{BatchResult, FromEvents, batch_or_each};
 pub use classify::{Classify, FailureKind};
 pub use context::ConsumerContext;
 use settle::settle;
-pub use stats::ConsumerStats;
+pub use stats::{ConsumerStats, ConsumerStatsByQueue};
 
 /// A message parked this often met "the dependency is down" each time the
 /// probe had found it up again: it is failing for a reason of its own.
@@ -60,6 +60,9 @@ where
     event: PhantomData<fn() -> E>,
     target: Recipient<M>,
     context: ConsumerContext,
+    /// The counters of the queue consumed, registered under its name by
+    /// [`EventConsumer::start_on`].
+    stats: Arc<ConsumerStats>,
     control: Option<Box<dyn SubscriptionControl>>,
     stream_ended: Arc<AtomicBool>,
     /// Deliveries waiting for the batch in flight to be answered.
@@ -77,6 +80,7 @@ where
             event: PhantomData,
             target,
             context,
+            stats: Arc::default(),
             control: None,
             stream_ended: Arc::default(),
             waiting: VecDeque::new(),
@@ -119,6 +123,7 @@ where
     pub fn start_on(self, subscription: Subscription) -> Addr<Self> {
         Self::create(|ctx| {
             let mut consumer = self;
+            consumer.stats = consumer.context.stats.register(&subscription.queue);
             consumer.control = Some(subscription.control);
             consumer
                 .context
@@ -161,7 +166,7 @@ where
         if let Some(control) = &self.control {
             control.cancel();
         }
-        let stats = self.context.stats.clone();
+        let stats = self.stats.clone();
         let stream_ended = self.stream_ended.clone();
         let log = self.context.log.clone();
         let deadline = Instant::now() + drain.timeout;
@@ -204,7 +209,7 @@ where
     M: FromEvents<E>,
 {
     fn handle(&mut self, delivery: IncomingMessage, ctx: &mut Self::Context) {
-        let stats = self.context.stats.clone();
+        let stats = self.stats.clone();
         stats.in_flight.fetch_add(1, Ordering::SeqCst);
         let event = match decode::<E>(&delivery.body) {
             Ok(event) => event,
@@ -271,7 +276,7 @@ where
         let batch: Vec<Pending<E>> = self.waiting.drain(..size).collect();
         let events = batch.iter().map(|pending| pending.event.clone()).collect();
         self.batch_in_flight = true;
-        self.context.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
         ctx.spawn(self.target.send(M::from(events)).into_actor(self).map(
             move |answer, consumer, ctx| {
                 consumer.batch_in_flight = false;
@@ -302,7 +307,7 @@ where
             Err(MailboxError::Closed) => {
                 self.domain_actor_died();
                 for pending in batch {
-                    let stats = self.context.stats.clone();
+                    let stats = self.stats.clone();
                     ctx.spawn(settle(pending.delivery, None, stats, pending.log).into_actor(self));
                 }
                 return;
@@ -324,7 +329,7 @@ where
                 Settlement::Retry => backoff(pending.delivery.delivery_count + 1, RETRY_HOLD_CAP),
                 _ => Duration::ZERO,
             };
-            let stats = self.context.stats.clone();
+            let stats = self.stats.clone();
             ctx.spawn(
                 async move {
                     tokio::time::sleep(hold).await;

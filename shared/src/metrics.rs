@@ -3,19 +3,21 @@
 //! when scraped, from the counters the consumers and the relay keep anyway
 //! and from the outbox table, so the figures cannot drift from them.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix::Addr;
 use actix_web::{HttpResponse, web};
 use futures_util::future::BoxFuture;
+use prometheus::core::Collector;
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::consumer::ConsumerContext;
+use crate::consumer::{ConsumerContext, ConsumerStatsByQueue};
 use crate::outbox::Outbox;
 use crate::outbox::relay::{GetRelayCounters, OutboxRelay};
 
@@ -27,19 +29,14 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// Counter values read when scraped (from a domain actor, say), by label
-/// value; `None` when they could not be read.
-pub type CounterSource =
-    Arc<dyn Fn() -> BoxFuture<'static, Option<Vec<(&'static str, u64)>>> + Send + Sync>;
+/// Counter values read when scraped (from a domain actor, say): each
+/// series as its label values, in the order of the family's label names,
+/// and its value; `None` when they could not be read.
+pub type CounterSource<const LABELS: usize> =
+    Arc<dyn Fn() -> BoxFuture<'static, Option<Vec<([&'static str; LABELS], u64)>>> + Send + Sync>;
 
-/// A labelled counter family read from a [`CounterSource`].
-#[derive(Clone)]
-struct Watched {
-    name: &'static str,
-    help: &'static str,
-    label: &'static str,
-    source: CounterSource,
-}
+/// Reads a labelled counter family (from a [`CounterSource`]) when scraped.
+type Watched = Arc<dyn Fn() -> BoxFuture<'static, Option<IntCounterVec>> + Send + Sync>;
 
 /// The relay whose counters, and the outbox whose backlog, are reported.
 type WatchedRelay = (Addr<OutboxRelay>, Outbox);
@@ -101,20 +98,26 @@ impl Metrics {
         *self.relay.lock().expect("never poisoned") = Some((relay, outbox));
     }
 
-    /// Reports the counters `source` reads as `name{label="..."}`.
-    pub fn watch_counters(
+    /// Reports the counters `source` reads as `name{labels[0]="..",..}`.
+    pub fn watch_counters<const LABELS: usize>(
         &self,
         name: &'static str,
         help: &'static str,
-        label: &'static str,
-        source: CounterSource,
+        labels: [&'static str; LABELS],
+        source: CounterSource<LABELS>,
     ) {
-        self.counters.lock().expect("never poisoned").push(Watched {
-            name,
-            help,
-            label,
-            source,
+        let read: Watched = Arc::new(move || {
+            let values = source();
+            Box::pin(async move {
+                let family =
+                    IntCounterVec::new(Opts::new(name, help), &labels).expect("a valid metric");
+                for (label_values, value) in values.await? {
+                    family.with_label_values(&label_values).inc_by(value);
+                }
+                Some(family)
+            })
         });
+        self.counters.lock().expect("never poisoned").push(read);
     }
 
     /// A histogram of seconds the service observes itself, reported with
@@ -146,51 +149,11 @@ impl Metrics {
     /// Every figure, in the Prometheus text format.
     pub async fn render(&self, consumers: &ConsumerContext) -> String {
         let scraped = Registry::new();
-        let stats = &consumers.stats;
-        let load = |counter: &std::sync::atomic::AtomicU64| {
-            counter.load(std::sync::atomic::Ordering::Relaxed)
-        };
-        let settled = IntCounterVec::new(
-            Opts::new(
-                "consumer_deliveries_total",
-                "Deliveries settled by the service's consumers, by how",
-            ),
-            &["settlement"],
-        )
-        .expect("a valid metric");
-        for (settlement, value) in [
-            ("acked", load(&stats.acked)),
-            ("requeued", load(&stats.retried)),
-            ("parked", load(&stats.parked)),
-            ("dead_lettered", load(&stats.dead_lettered)),
-        ] {
-            settled.with_label_values(&[settlement]).inc_by(value);
+        for family in consumer_families(&consumers.stats) {
+            scraped
+                .register(family)
+                .expect("each metric registered once");
         }
-        register(&scraped, settled);
-        register(
-            &scraped,
-            counter(
-                "consumer_settle_failures_total",
-                "Deliveries whose settlement the broker did not take (redelivered)",
-                load(&stats.settle_failures),
-            ),
-        );
-        register(
-            &scraped,
-            counter(
-                "consumer_batches_total",
-                "Batches of deliveries handed to the domain actors",
-                load(&stats.batches),
-            ),
-        );
-        register(
-            &scraped,
-            int_gauge(
-                "consumer_deliveries_in_flight",
-                "Deliveries received and not settled yet",
-                load(&stats.in_flight) as i64,
-            ),
-        );
         register(
             &scraped,
             counter(
@@ -242,18 +205,10 @@ impl Metrics {
             }
         }
         let watched = self.counters.lock().expect("never poisoned").clone();
-        for watched in watched {
-            let Ok(Some(values)) = tokio::time::timeout(SCRAPE_TIMEOUT, (watched.source)()).await
-            else {
-                continue;
-            };
-            let family =
-                IntCounterVec::new(Opts::new(watched.name, watched.help), &[watched.label])
-                    .expect("a valid metric");
-            for (label, value) in values {
-                family.with_label_values(&[label]).inc_by(value);
+        for read in watched {
+            if let Ok(Some(family)) = tokio::time::timeout(SCRAPE_TIMEOUT, read()).await {
+                register(&scraped, family);
             }
-            register(&scraped, family);
         }
         let mut families: Vec<MetricFamily> = self.kept.registry.gather();
         families.extend(scraped.gather());
@@ -261,6 +216,65 @@ impl Metrics {
             .encode_to_string(&families)
             .expect("metrics encode as text")
     }
+}
+
+/// The consumers' figures, each series labelled with its queue.
+fn consumer_families(stats: &ConsumerStatsByQueue) -> [Box<dyn Collector>; 4] {
+    let family = |name: &str, help: &str, labels: &[&str]| {
+        IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric")
+    };
+    let settled = family(
+        "consumer_deliveries_total",
+        "Deliveries settled by the consumer of each queue, by how",
+        &["queue", "settlement"],
+    );
+    let settle_failures = family(
+        "consumer_settle_failures_total",
+        "Deliveries whose settlement the broker did not take (redelivered)",
+        &["queue"],
+    );
+    let batches = family(
+        "consumer_batches_total",
+        "Batches of deliveries handed to the domain actor",
+        &["queue"],
+    );
+    let in_flight = IntGaugeVec::new(
+        Opts::new(
+            "consumer_deliveries_in_flight",
+            "Deliveries received and not settled yet",
+        ),
+        &["queue"],
+    )
+    .expect("a valid metric");
+    let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+    for (queue, stats) in stats.by_queue() {
+        for (settlement, value) in [
+            ("acked", load(&stats.acked)),
+            ("requeued", load(&stats.retried)),
+            ("parked", load(&stats.parked)),
+            ("dead_lettered", load(&stats.dead_lettered)),
+        ] {
+            settled
+                .with_label_values(&[queue.as_str(), settlement])
+                .inc_by(value);
+        }
+        let queue = [queue.as_str()];
+        settle_failures
+            .with_label_values(&queue)
+            .inc_by(load(&stats.settle_failures));
+        batches
+            .with_label_values(&queue)
+            .inc_by(load(&stats.batches));
+        in_flight
+            .with_label_values(&queue)
+            .set(load(&stats.in_flight) as i64);
+    }
+    [
+        Box::new(settled),
+        Box::new(settle_failures),
+        Box::new(batches),
+        Box::new(in_flight),
+    ]
 }
 
 fn counter(name: &str, help: &str, value: u64) -> IntCounter {
@@ -275,7 +289,7 @@ fn int_gauge(name: &str, help: &str, value: i64) -> IntGauge {
     gauge
 }
 
-fn register(registry: &Registry, collector: impl prometheus::core::Collector + 'static) {
+fn register(registry: &Registry, collector: impl Collector + 'static) {
     registry
         .register(Box::new(collector))
         .expect("each metric registered once");
@@ -293,4 +307,65 @@ pub async fn metrics(consumers: web::Data<ConsumerContext>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::ConsumerStatsByQueue;
+    use crate::health::ServiceHealth;
+    use crate::outage::{Gate, Probe};
+    use crate::readiness::Readiness;
+    use crate::telemetry::test_logger;
+
+    fn consumers() -> ConsumerContext {
+        let database: Probe = Arc::new(|| Box::pin(async { Ok(()) }));
+        ConsumerContext {
+            gate: Gate::without_dependency(test_logger()),
+            health: ServiceHealth::new(),
+            stats: ConsumerStatsByQueue::default(),
+            readiness: Readiness::new(database, test_logger()),
+            metrics: Metrics::default(),
+            max_batch: 1,
+            log: test_logger(),
+        }
+    }
+
+    #[actix::test]
+    async fn watched_counters_are_reported_with_each_of_their_labels() {
+        // Arrange: a family with two labels, and one whose source cannot answer.
+        let consumers = consumers();
+        let metrics = &consumers.metrics;
+        metrics.watch_counters(
+            "emails_total",
+            "Emails",
+            ["kind", "result"],
+            Arc::new(|| {
+                Box::pin(async {
+                    Some(vec![(["welcome", "sent"], 3), (["welcome", "skipped"], 1)])
+                })
+            }),
+        );
+        metrics.watch_counters(
+            "unreadable_total",
+            "A source that failed",
+            ["outcome"],
+            Arc::new(|| Box::pin(async { None })),
+        );
+
+        // Act
+        let text = metrics.render(&consumers).await;
+
+        // Assert: every series under its labels; nothing for the failed source.
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.contains(&r#"emails_total{kind="welcome",result="sent"} 3"#),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&r#"emails_total{kind="welcome",result="skipped"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains("unreadable_total"), "{text}");
+    }
 }

@@ -38,8 +38,19 @@ pub trait Service: Sized {
         self.running().consumers.health.clone()
     }
 
-    fn consumer_stats(&self) -> Arc<ConsumerStats> {
-        self.running().consumers.stats.clone()
+    /// The counters of the service's consumer of `queue`.
+    ///
+    /// # Panics
+    /// When the service consumes no queue of that name: a test waiting on
+    /// counters nobody keeps would only time out.
+    fn consumer_stats(&self, queue: &str) -> Arc<ConsumerStats> {
+        let mut by_queue = self.running().consumers.stats.by_queue();
+        by_queue.remove(queue).unwrap_or_else(|| {
+            panic!(
+                "no consumer of {queue}; the service consumes {:?}",
+                by_queue.keys()
+            )
+        })
     }
 
     /// Serves until told to stop; an error means the service failed.

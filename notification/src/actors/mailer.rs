@@ -64,7 +64,8 @@ impl Classify for MailError {
     }
 }
 
-/// How many emails this process sent, and how many duplicates it skipped.
+/// How many emails of each kind this process sent, and how many duplicates
+/// it skipped.
 #[derive(Debug, Message)]
 #[rtype(result = "MailerCounters")]
 pub struct GetMailerCounters;
@@ -159,7 +160,7 @@ impl Handler<SendEmail> for Mailer {
                     let mut to_mark = vec![];
                     for (email, sent_before) in emails.iter().zip(sent_before) {
                         if sent_before {
-                            mailer.counters.count(MailCounter::AlreadySent);
+                            mailer.counters.count(email.kind, MailCounter::AlreadySent);
                             to_mark.push(email.event_id);
                             outcomes.push(EmailOutcome::AlreadySent);
                             continue;
@@ -167,14 +168,14 @@ impl Handler<SendEmail> for Mailer {
                         let recorded = recorded.next().expect("one answer per email recorded");
                         let effects = mailing::after_record(email, recorded);
                         if let Some(counter) = effects.count {
-                            mailer.counters.count(counter);
+                            mailer.counters.count(email.kind, counter);
                         }
                         if let Some(line) = effects.log {
                             line.write(&email_log(&mailer.log, email));
                         }
                         if effects.outcome == EmailOutcome::Sent {
                             send(&mailer.log, email);
-                            mailer.counters.count(MailCounter::Sent);
+                            mailer.counters.count(email.kind, MailCounter::Sent);
                             to_mark.push(email.event_id);
                         }
                         outcomes.push(effects.outcome);
@@ -195,27 +196,32 @@ impl Handler<SendUnsentEmails> for Mailer {
         let (ledger, log) = (self.ledger.clone(), self.log.clone());
         Box::pin(
             async move {
-                let mut sent = 0;
+                let mut sent = vec![];
                 for email in bounded(ledger.take_over_unsent(SWEEP_BATCH)).await? {
                     send(&log, &email);
-                    sent += 1;
+                    sent.push(email.kind);
                     // A failed mark leaves the email to a later sweep.
                     bounded(ledger.mark_sent(email.event_id)).await?;
                 }
                 Ok::<_, MailError>(sent)
             }
             .into_actor(self)
-            .map(|sent, mailer, _| {
-                match &sent {
-                    Ok(0) => {}
-                    Ok(count) => {
-                        mailer.counters.sent += count;
-                        mailer.counters.resent += count;
-                        info!(mailer.log, "sent emails whose sender had died"; "count" => count);
+            .map(|sent, mailer, _| match sent {
+                Ok(kinds) => {
+                    for &kind in &kinds {
+                        mailer.counters.count(kind, MailCounter::Sent);
+                        mailer.counters.count(kind, MailCounter::Resent);
                     }
-                    Err(e) => warn!(mailer.log, "could not send pending emails"; "err" => %e),
+                    if !kinds.is_empty() {
+                        info!(mailer.log, "sent emails whose sender had died";
+                            "count" => kinds.len());
+                    }
+                    Ok(kinds.len() as u64)
                 }
-                sent
+                Err(e) => {
+                    warn!(mailer.log, "could not send pending emails"; "err" => %e);
+                    Err(e)
+                }
             }),
         )
     }
@@ -225,6 +231,6 @@ impl Handler<GetMailerCounters> for Mailer {
     type Result = MessageResult<GetMailerCounters>;
 
     fn handle(&mut self, _: GetMailerCounters, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.counters)
+        MessageResult(self.counters.clone())
     }
 }

@@ -1,9 +1,11 @@
 //! What the `Mailer` does with an email once the ledger has recorded it:
 //! send it, or count and log why not. Pure: the Mailer only applies it.
 
+use std::collections::BTreeMap;
+
 use shared::telemetry::LogLine;
 
-use crate::domain::Email;
+use crate::domain::{Email, EmailKind};
 
 /// What the ledger knew of an email when it was recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +31,10 @@ pub enum EmailOutcome {
     InProgress,
 }
 
-/// How many emails this process sent, and how many duplicates it skipped.
+/// How many emails of one kind this process sent, and how many duplicates
+/// it skipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MailerCounters {
+pub struct EmailCounts {
     pub sent: u64,
     pub already_sent: u64,
     /// Duplicates that arrived while another delivery was sending the email.
@@ -40,19 +43,7 @@ pub struct MailerCounters {
     pub resent: u64,
 }
 
-impl MailerCounters {
-    /// Each counter by its name, for `/metrics`.
-    pub fn by_result(&self) -> Vec<(&'static str, u64)> {
-        vec![
-            ("sent", self.sent),
-            ("already_sent", self.already_sent),
-            ("in_progress", self.in_progress),
-            ("resent", self.resent),
-        ]
-    }
-}
-
-/// One of the counters of [`MailerCounters`].
+/// One of the counters of [`EmailCounts`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MailCounter {
     Sent,
@@ -61,8 +52,8 @@ pub enum MailCounter {
     Resent,
 }
 
-impl MailerCounters {
-    pub fn count(&mut self, counter: MailCounter) {
+impl EmailCounts {
+    fn count(&mut self, counter: MailCounter) {
         let count = match counter {
             MailCounter::Sent => &mut self.sent,
             MailCounter::AlreadySent => &mut self.already_sent,
@@ -70,6 +61,47 @@ impl MailerCounters {
             MailCounter::Resent => &mut self.resent,
         };
         *count += 1;
+    }
+
+    /// Each counter by its name, the value of its `result` label in `/metrics`.
+    fn by_result(&self) -> [(&'static str, u64); 4] {
+        [
+            ("sent", self.sent),
+            ("already_sent", self.already_sent),
+            ("in_progress", self.in_progress),
+            ("resent", self.resent),
+        ]
+    }
+}
+
+/// What the `Mailer` counted, by kind of email.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MailerCounters {
+    by_kind: BTreeMap<EmailKind, EmailCounts>,
+}
+
+impl MailerCounters {
+    pub fn count(&mut self, kind: EmailKind, counter: MailCounter) {
+        self.by_kind.entry(kind).or_default().count(counter);
+    }
+
+    /// The counts of the emails of `kind`.
+    pub fn of(&self, kind: EmailKind) -> EmailCounts {
+        self.by_kind.get(&kind).copied().unwrap_or_default()
+    }
+
+    /// Each counter of each kind, by the values of its `kind` and `result`
+    /// labels in `/metrics`: every kind, counted or not, so each series
+    /// exists from the start.
+    pub fn by_kind_and_result(&self) -> Vec<([&'static str; 2], u64)> {
+        EmailKind::ALL
+            .into_iter()
+            .flat_map(|kind| {
+                self.of(kind)
+                    .by_result()
+                    .map(|(result, value)| ([kind.as_str(), result], value))
+            })
+            .collect()
     }
 }
 
@@ -191,17 +223,33 @@ mod tests {
     }
 
     #[test]
-    fn counters_count_what_they_are_named() {
+    fn counters_count_what_they_are_named_for_the_kind_of_email() {
         let mut counters = MailerCounters::default();
-        counters.count(MailCounter::Sent);
-        counters.count(MailCounter::Resent);
+        counters.count(EmailKind::OrderConfirmed, MailCounter::Sent);
+        counters.count(EmailKind::OrderConfirmed, MailCounter::Resent);
+        counters.count(EmailKind::OutOfStock, MailCounter::AlreadySent);
         assert_eq!(
-            counters,
-            MailerCounters {
+            counters.of(EmailKind::OrderConfirmed),
+            EmailCounts {
                 sent: 1,
                 resent: 1,
-                ..MailerCounters::default()
+                ..EmailCounts::default()
             }
         );
+        assert_eq!(
+            counters.of(EmailKind::OrderReceived),
+            EmailCounts::default()
+        );
+        let series = counters.by_kind_and_result();
+        assert_eq!(series.len(), EmailKind::ALL.len() * 4);
+        for (labels, value) in [
+            (["order_confirmed", "sent"], 1),
+            (["order_confirmed", "resent"], 1),
+            (["out_of_stock", "already_sent"], 1),
+            (["out_of_stock", "sent"], 0),
+            (["order_received", "sent"], 0),
+        ] {
+            assert!(series.contains(&(labels, value)), "{labels:?}: {series:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// The emails a customer gets: "order received" on `OrderCreated`, then
 /// "order confirmed" or one of the "sorry" emails on the stock outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmailKind {
     OrderReceived,

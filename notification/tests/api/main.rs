@@ -1,11 +1,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use actix::Actor;
+use actix::{Actor, Addr};
 use notification::actors::OrderCreatedConsumer;
 use notification::actors::mailer::{GetMailerCounters, Mailer, SEND_LEASE};
 use notification::config::Settings;
-use notification::domain::mailing::{EmailOutcome, MailerCounters};
+use notification::domain::EmailKind;
+use notification::domain::mailing::{EmailCounts, EmailOutcome};
 use notification::startup::Application;
 use notification::store::EmailLedger;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -33,6 +34,12 @@ async fn start_app() -> (TestDatabase, TestVhost, Application) {
 
 async fn sent_emails(db: &DatabaseConnection) -> i64 {
     count(db, "SELECT count(*) FROM sent_emails").await
+}
+
+/// What the Mailer counted of the emails sent on `OrderCreated`.
+async fn order_received_counts(mailer: &Addr<Mailer>) -> EmailCounts {
+    let counters = mailer.send(GetMailerCounters).await.unwrap();
+    counters.of(EmailKind::OrderReceived)
 }
 
 async fn migrated_database() -> (TestDatabase, DatabaseConnection) {
@@ -74,8 +81,8 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
 
     // Assert
     assert_eq!(
-        mailer.send(GetMailerCounters).await.unwrap(),
-        MailerCounters {
+        order_received_counts(&mailer).await,
+        EmailCounts {
             sent: 2,
             already_sent: 1,
             in_progress: 0,
@@ -134,8 +141,8 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     // Assert: the lost one sent once; the other left to its live sender.
     assert!(matches!(redelivered[..], [Ok(EmailOutcome::InProgress)]));
     assert_eq!(
-        mailer.send(GetMailerCounters).await.unwrap(),
-        MailerCounters {
+        order_received_counts(&mailer).await,
+        EmailCounts {
             sent: 1,
             already_sent: 0,
             in_progress: 1,
@@ -157,7 +164,8 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
 async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
     // Arrange
     let (database, vhost, app) = start_app().await;
-    let (port, mailer, stats) = (app.port(), app.mailer(), app.consumer_stats());
+    let (port, mailer) = (app.port(), app.mailer());
+    let stats = app.consumer_stats("notification.order_created");
     actix_web::rt::spawn(app.run_until_stopped());
     let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();
     broker
@@ -179,8 +187,28 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
         (stats.acked.load(Ordering::SeqCst) == 2).then_some(())
     })
     .await;
-    assert_eq!(mailer.send(GetMailerCounters).await.unwrap().sent, 2);
+    assert_eq!(order_received_counts(&mailer).await.sent, 2);
     assert_eq!(sent_emails(&database.connect().await).await, 2);
+    let metrics = testkit::scrape_metrics(&format!("http://127.0.0.1:{port}")).await;
+    let value = |series: &str| metrics.get(series).copied();
+    assert_eq!(
+        value(r#"emails_total{kind="order_received",result="sent"}"#),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(r#"emails_total{kind="order_confirmed",result="sent"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            r#"consumer_deliveries_total{queue="notification.order_created",settlement="acked"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(r#"consumer_deliveries_total{queue="notification.stock_events",settlement="acked"}"#),
+        Some(0.0)
+    );
     assert_eq!(
         broker
             .ready_count("notification.order_created")
@@ -205,7 +233,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
 async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
     // Arrange
     let (database, vhost, app) = start_app().await;
-    let mailer = app.mailer();
+    let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
     let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();
     broker
@@ -231,16 +259,25 @@ async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
             .unwrap();
     }
 
-    // Assert
-    eventually(WAIT, "three stock events handled", || async {
-        let counters = mailer.send(GetMailerCounters).await.unwrap();
-        (counters.sent + counters.already_sent + counters.in_progress == 3).then_some(())
+    // Assert: one email of each kind, counted under its kind.
+    let metrics = eventually(WAIT, "three stock events acked", || async {
+        let metrics = testkit::scrape_metrics(&address).await;
+        let acked =
+            r#"consumer_deliveries_total{queue="notification.stock_events",settlement="acked"}"#;
+        (metrics.get(acked) == Some(&3.0)).then_some(metrics)
     })
     .await;
+    let value = |kind: &str, result: &str| {
+        let series = format!(r#"emails_total{{kind="{kind}",result="{result}"}}"#);
+        metrics.get(&series).copied()
+    };
+    assert_eq!(value("order_confirmed", "sent"), Some(1.0));
+    assert_eq!(value("out_of_stock", "sent"), Some(1.0));
+    assert_eq!(value("out_of_stock", "resent"), Some(0.0));
+    assert_eq!(value("order_received", "sent"), Some(0.0));
     // The duplicate came either after the first was sent or while it was.
-    let counters = mailer.send(GetMailerCounters).await.unwrap();
-    assert_eq!((counters.sent, counters.resent), (2, 0));
-    assert_eq!(counters.already_sent + counters.in_progress, 1);
+    let skipped = value("out_of_stock", "already_sent").zip(value("out_of_stock", "in_progress"));
+    assert_eq!(skipped.map(|(after, during)| after + during), Some(1.0));
     let db = database.connect().await;
     let kinds = db
         .query_all_raw(Statement::from_string(

@@ -60,14 +60,14 @@ pub struct OrderCounters {
 }
 
 impl OrderCounters {
-    /// Each counter by its name, for `/metrics`.
-    pub fn by_event(&self) -> Vec<(&'static str, u64)> {
+    /// Each counter by its name, the value of its `event` label in `/metrics`.
+    pub fn by_event(&self) -> Vec<([&'static str; 1], u64)> {
         vec![
-            ("accepted", self.accepted),
-            ("replayed", self.replayed),
-            ("storage_failure", self.storage_failures),
-            ("confirmed", self.confirmed),
-            ("rejected", self.rejected),
+            (["accepted"], self.accepted),
+            (["replayed"], self.replayed),
+            (["storage_failure"], self.storage_failures),
+            (["confirmed"], self.confirmed),
+            (["rejected"], self.rejected),
         ]
     }
 }

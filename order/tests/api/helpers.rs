@@ -8,11 +8,14 @@ use shared::service::Service as _;
 use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost};
 
+/// The queue of stock events the service consumes.
+pub const STOCK_QUEUE: &str = "order.stock_events";
 pub const WAIT: Duration = Duration::from_secs(10);
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestApp {
     pub address: String,
+    /// The counters of the consumer of [`STOCK_QUEUE`].
     pub consumer_stats: std::sync::Arc<shared::consumer::ConsumerStats>,
     pub broker: BrokerClient,
     pub db: sea_orm::DatabaseConnection,
@@ -63,7 +66,7 @@ async fn spawn_app_on(
         .expect("the app builds");
     let (address, consumer_stats) = (
         format!("http://127.0.0.1:{}", app.port()),
-        app.consumer_stats(),
+        app.consumer_stats(STOCK_QUEUE),
     );
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {

@@ -6,7 +6,7 @@ use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::events::{OrderCreated, RejectionReason, StockEvent, decode};
 use testkit::eventually;
 
-use crate::helpers::{ADMIN_TOKEN, TestApp, WAIT, spawn_app, spawn_app_with};
+use crate::helpers::{ADMIN_TOKEN, STOCK_QUEUE, TestApp, WAIT, spawn_app, spawn_app_with};
 
 async fn get(app: &TestApp, path: &str) -> (u16, Value) {
     get_with(app, path, None).await
@@ -222,9 +222,7 @@ async fn stock_events_confirm_or_reject_orders_once() {
         confirmed["order_id"].as_str().unwrap(),
         rejected["order_id"].as_str().unwrap(),
     );
-    app.broker
-        .wait_for_consumer("order.stock_events", WAIT)
-        .await;
+    app.broker.wait_for_consumer(STOCK_QUEUE, WAIT).await;
 
     // Act: the product service's answers, the rejection delivered twice.
     let reserved = StockEvent::answering(&created(confirmed_id, "123", 1), None);
@@ -267,9 +265,7 @@ async fn orders_are_listed_by_status_page_by_page() {
         let (_, body, _) = post_with_key(&app, "/orders", key, r#"{"product_id":"123"}"#).await;
         ids.push(body["order_id"].as_str().unwrap().to_string());
     }
-    app.broker
-        .wait_for_consumer("order.stock_events", WAIT)
-        .await;
+    app.broker.wait_for_consumer(STOCK_QUEUE, WAIT).await;
     for id in &ids[..2] {
         publish_outcome(&app, &StockEvent::answering(&created(id, "123", 1), None)).await;
         wait_for_status(&app, id, "confirmed").await;

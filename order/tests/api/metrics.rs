@@ -1,7 +1,7 @@
 use shared::events::{RejectionReason, StockEvent};
 use testkit::eventually;
 
-use crate::helpers::{WAIT, spawn_app};
+use crate::helpers::{STOCK_QUEUE, WAIT, spawn_app};
 use crate::lifecycle::{created, publish_outcome};
 
 #[actix_web::test]
@@ -14,9 +14,7 @@ async fn orders_are_counted_from_acceptance_to_their_final_status() {
         assert_eq!(status, 201, "{body}");
         ids.push(body["order_id"].as_str().unwrap().to_string());
     }
-    app.broker
-        .wait_for_consumer("order.stock_events", WAIT)
-        .await;
+    app.broker.wait_for_consumer(STOCK_QUEUE, WAIT).await;
 
     // Act: the product service's answers, one confirmed and one rejected.
     for (id, rejection) in ids.iter().zip([None, Some(RejectionReason::OutOfStock)]) {
@@ -25,7 +23,8 @@ async fn orders_are_counted_from_acceptance_to_their_final_status() {
     }
     let metrics = eventually(WAIT, "both orders final and their events acked", || async {
         let metrics = testkit::scrape_metrics(&app.address).await;
-        let acked = metrics.get(r#"consumer_deliveries_total{settlement="acked"}"#);
+        let acked = metrics
+            .get(r#"consumer_deliveries_total{queue="order.stock_events",settlement="acked"}"#);
         (metrics.get("order_accept_to_final_seconds_count") == Some(&2.0) && acked == Some(&2.0))
             .then_some(metrics)
     })
@@ -41,8 +40,16 @@ async fn orders_are_counted_from_acceptance_to_their_final_status() {
     assert_eq!(value(r#"orders_total{event="confirmed"}"#), Some(1.0));
     assert_eq!(value(r#"orders_total{event="rejected"}"#), Some(1.0));
     assert_eq!(
-        value(r#"consumer_deliveries_total{settlement="acked"}"#),
+        value(r#"consumer_deliveries_total{queue="order.stock_events",settlement="acked"}"#),
         Some(2.0)
+    );
+    assert_eq!(
+        value(r#"consumer_deliveries_total{queue="order.stock_events",settlement="requeued"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(r#"consumer_deliveries_in_flight{queue="order.stock_events"}"#),
+        Some(0.0)
     );
     assert!(
         value("order_accept_to_final_seconds_sum").is_some_and(|sum| (0.0..10.0).contains(&sum)),

@@ -87,14 +87,14 @@ pub struct StockCounters {
 }
 
 impl StockCounters {
-    /// Each counter by its name, for `/metrics`.
-    pub fn by_outcome(&self) -> Vec<(&'static str, u64)> {
+    /// Each counter by its name, the value of its `outcome` label in `/metrics`.
+    pub fn by_outcome(&self) -> Vec<([&'static str; 1], u64)> {
         vec![
-            ("reserved", self.reserved),
-            ("out_of_stock", self.out_of_stock),
-            ("unknown_product", self.unknown_product),
-            ("already_applied", self.already_applied),
-            ("restock", self.restocks),
+            (["reserved"], self.reserved),
+            (["out_of_stock"], self.out_of_stock),
+            (["unknown_product"], self.unknown_product),
+            (["already_applied"], self.already_applied),
+            (["restock"], self.restocks),
         ]
     }
 }

@@ -29,6 +29,7 @@ pub struct TestApp {
     /// The service's run, until it stops by itself.
     pub stopped: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub stock_keeper: Addr<StockKeeper>,
+    /// The counters of the consumer of [`WORK_QUEUE`].
     pub consumer_stats: Arc<ConsumerStats>,
     pub broker: BrokerClient,
     pub db: DatabaseConnection,
@@ -58,7 +59,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
         .await
         .expect("the app builds");
     let (address, health) = (format!("http://127.0.0.1:{}", app.port()), app.health());
-    let (stock_keeper, consumer_stats) = (app.stock_keeper(), app.consumer_stats());
+    let (stock_keeper, consumer_stats) = (app.stock_keeper(), app.consumer_stats(WORK_QUEUE));
     let stopped = actix_web::rt::spawn(app.run_until_stopped());
     let test_app = TestApp {
         address,

@@ -28,14 +28,29 @@ async fn the_metrics_agree_with_what_the_service_did() {
     // and the reads counted by route and status.
     let value = |series: &str| metrics.get(series).copied();
     assert_eq!(
-        value(r#"consumer_deliveries_total{settlement="acked"}"#),
+        value(r#"consumer_deliveries_total{queue="product.order_created",settlement="acked"}"#),
         Some(orders as f64)
     );
+    for settlement in ["requeued", "parked", "dead_lettered"] {
+        let series = format!(
+            r#"consumer_deliveries_total{{queue="product.order_created",settlement="{settlement}"}}"#
+        );
+        assert_eq!(value(&series), Some(0.0), "{series}");
+    }
     assert_eq!(
-        value(r#"consumer_deliveries_total{settlement="dead_lettered"}"#),
+        value(r#"consumer_deliveries_in_flight{queue="product.order_created"}"#),
         Some(0.0)
     );
-    assert_eq!(value("consumer_deliveries_in_flight"), Some(0.0));
+    assert_eq!(
+        value(r#"consumer_settle_failures_total{queue="product.order_created"}"#),
+        Some(0.0)
+    );
+    // Group commits: at most one batch per order, at least one in all.
+    assert!(
+        value(r#"consumer_batches_total{queue="product.order_created"}"#)
+            .is_some_and(|batches| (1.0..=orders as f64).contains(&batches)),
+        "{metrics:?}"
+    );
     assert_eq!(
         value(r#"reservations_total{outcome="reserved"}"#),
         Some(10.0)

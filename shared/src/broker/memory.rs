@@ -47,6 +47,9 @@ impl Default for InMemoryBroker {
 }
 
 impl InMemoryBroker {
+    /// The name of its queue, as its subscription gives it.
+    pub const QUEUE: &'static str = "memory";
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -102,7 +105,7 @@ impl InMemoryBroker {
             }
         });
         Subscription {
-            queue: "memory".to_string(),
+            queue: Self::QUEUE.to_string(),
             deliveries: Box::pin(deliveries),
             control: Box::new(Control(self.queue.clone())),
             // Nothing to connect to: attached from the start.

@@ -1,10 +1,8 @@
 //! What the consumers of one service share.
 
-use std::sync::Arc;
-
 use slog::Logger;
 
-use super::ConsumerStats;
+use super::ConsumerStatsByQueue;
 use crate::health::ServiceHealth;
 use crate::metrics::Metrics;
 use crate::outage::Gate;
@@ -16,7 +14,8 @@ pub struct ConsumerContext {
     /// One per service: an outage pauses all its consumers.
     pub gate: Gate,
     pub health: ServiceHealth,
-    pub stats: Arc<ConsumerStats>,
+    /// Each consumer's counters, under the name of its queue.
+    pub stats: ConsumerStatsByQueue,
     /// `GET /ready`: each consumer's subscription is watched there.
     pub readiness: Readiness,
     /// `GET /metrics`.
@@ -33,7 +32,7 @@ impl ConsumerContext {
         Self {
             gate: Gate::new(database.clone(), log.clone()),
             health: ServiceHealth::new(),
-            stats: Arc::default(),
+            stats: ConsumerStatsByQueue::default(),
             readiness: Readiness::new(database, log.clone()),
             metrics: Metrics::default(),
             max_batch: usize::from(max_batch.max(1)),

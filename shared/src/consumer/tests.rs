@@ -100,7 +100,7 @@ impl Harness {
         let context = ConsumerContext {
             gate: Gate::new(probe.clone(), test_logger()),
             health: ServiceHealth::new(),
-            stats: Arc::default(),
+            stats: ConsumerStatsByQueue::default(),
             readiness: crate::readiness::Readiness::new(probe, test_logger()),
             metrics: crate::metrics::Metrics::default(),
             max_batch: 64,
@@ -123,7 +123,7 @@ impl Harness {
     }
 
     fn stat(&self, counter: impl Fn(&ConsumerStats) -> &AtomicU64) -> u64 {
-        counter(&self.context.stats).load(Ordering::SeqCst)
+        counter(&self.context.stats.by_queue()[InMemoryBroker::QUEUE]).load(Ordering::SeqCst)
     }
 }
 
@@ -323,4 +323,53 @@ async fn what_arrives_while_a_batch_is_committed_goes_in_the_next_one() {
     // Assert: two commits for eleven orders.
     assert_eq!(harness.stat(|s| &s.batches), 2);
     assert_eq!(harness.handled.load(Ordering::SeqCst), 11);
+}
+
+#[actix::test]
+async fn each_queue_is_counted_and_reported_under_its_name() {
+    // Arrange: a second consumer in the same service, of another queue.
+    let (broker, other) = (InMemoryBroker::new(), InMemoryBroker::new());
+    let harness = Harness::start(broker.clone());
+    let handler = ScriptedHandler {
+        database_up: harness.database_up.clone(),
+        handled: harness.handled.clone(),
+    }
+    .start();
+    let mut subscription = other.subscribe();
+    subscription.queue = "other.queue".into();
+    let _other =
+        EventConsumer::<OrderCreated, _>::new(handler.recipient(), harness.context.clone())
+            .start_on(subscription);
+
+    // Act
+    broker.enqueue(body("123"), Some("first"));
+    broker.enqueue(body("456"), Some("second"));
+    other.enqueue(body("poison"), Some("third"));
+    wait_for("two acks and a dead letter", || {
+        let by_queue = harness.context.stats.by_queue();
+        let load = |queue: &str, counter: fn(&ConsumerStats) -> &AtomicU64| {
+            counter(&by_queue[queue]).load(Ordering::SeqCst)
+        };
+        load(InMemoryBroker::QUEUE, |s| &s.acked) == 2
+            && load("other.queue", |s| &s.dead_lettered) == 1
+    })
+    .await;
+    let text = harness.context.metrics.render(&harness.context).await;
+
+    // Assert: each figure on the queue it happened to.
+    for series in [
+        r#"consumer_deliveries_total{queue="memory",settlement="acked"} 2"#,
+        r#"consumer_deliveries_total{queue="memory",settlement="dead_lettered"} 0"#,
+        r#"consumer_deliveries_total{queue="other.queue",settlement="acked"} 0"#,
+        r#"consumer_deliveries_total{queue="other.queue",settlement="dead_lettered"} 1"#,
+        r#"consumer_deliveries_in_flight{queue="other.queue"} 0"#,
+        r#"consumer_batches_total{queue="other.queue"} 1"#,
+        r#"consumer_settle_failures_total{queue="memory"} 0"#,
+        "consumer_pauses_total 0",
+    ] {
+        assert!(
+            text.lines().any(|line| line == series),
+            "{series} in\n{text}"
+        );
+    }
 }
