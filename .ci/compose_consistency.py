@@ -10,16 +10,25 @@ Usage: compose_consistency.py NORMALIZED_COMPOSE_YAML
 For every service that runs the image built from this repository:
   - its command names a [[bin]] of the crate of the same name, a workspace
     member, and the Dockerfile builds that binary and copies it into the image;
-  - HTTP_ADDR listens on all interfaces, on the port the service publishes
-    (same number on host and container) and the port its healthcheck asks for
+  - HTTP_ADDR listens on all interfaces, on the port its healthcheck asks for
     GET /ready (healthy = ready to take work: database and broker reachable);
+  - it publishes no host port of its own (a second replica, `--scale`, could
+    not bind it); the nginx edge publishes that port instead, on the same
+    number, and proxies it to the service by name through Docker's DNS
+    resolver, re-resolved (a variable) so that every replica gets requests;
+  - it has CPU and memory limits;
   - every postgres:// or amqp:// URL in its environment names a service it
     depends on with `condition: service_healthy`, and the credentials and
     database that service is configured with (for RabbitMQ, not its default
     guest account);
   - stop_grace_period leaves time beyond its own shutdown (HTTP 5 s, then
     draining deliveries 5 s), which Docker's default 10 s does not.
-For every service: each published port is bound to 127.0.0.1 only.
+For every service: each published port is bound to 127.0.0.1 only; each image
+it pulls is pinned to a version (no `latest`, no bare major).
+The tests' default account (testkit::COMPOSE_USER/PASSWORD) is the one
+PostgreSQL and RabbitMQ are set up with from .env.example, and PostgreSQL,
+the AMQP port and the management API are published for them.
+Prometheus (observability profile) scrapes every service on its HTTP port.
 For every binary the Dockerfile copies out of target/release: it is a [[bin]]
 of a workspace member, a cargo build command in the Dockerfile builds it with
 its required-features, and every feature the Dockerfile asks for exists.
@@ -324,14 +333,6 @@ def check_http(name: str, service: dict, env: dict[str, str]) -> None:
         host in ("0.0.0.0", "[::]", "::") and port.isdigit(),
         f"{name}: HTTP_ADDR={addr} listens on all interfaces of the container",
     )
-    published = [parse_port(p) for p in service.get("ports", [])]
-    matching = [p for p in published if p[2] == port]
-    ok = bool(matching) and all(pub == port for _, pub, _ in matching)
-    report(
-        ok,
-        f"{name}: published port {port}:{port} matches HTTP_ADDR"
-        + ("" if ok else f" (ports: {', '.join(f'{a}:{b}' for _, a, b in published) or 'none'})"),
-    )
     test = " ".join(as_list((service.get("healthcheck") or {}).get("test")))
     urls = re.findall(r"https?://[^\s'\"]+", test)
     ok = bool(urls) and all(
@@ -342,6 +343,158 @@ def check_http(name: str, service: dict, env: dict[str, str]) -> None:
         f"{name}: healthcheck requests GET /ready on port {port}"
         + ("" if ok else f" (healthcheck test: {test or 'none'})"),
     )
+
+
+# --- the edge (nginx) ---------------------------------------------------------
+
+
+@dataclass
+class EdgeRoute:
+    listen: str
+    upstream: str
+    port: str
+    via_variable: bool
+
+
+def bind_sources(service: dict, target_prefix: str) -> list[Path]:
+    """Host files bind-mounted under target_prefix, as Compose normalizes them."""
+    found = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            source, target = volume.get("source", ""), volume.get("target", "")
+        else:
+            source, _, rest = str(volume).partition(":")
+            target = rest.split(":")[0]
+        if target.startswith(target_prefix) and source:
+            path = Path(source)
+            found.append(path if path.is_absolute() else ROOT / path)
+    return found
+
+
+def parse_edge(conf: str) -> tuple[list[EdgeRoute], bool]:
+    """The server blocks of an nginx conf.d file, and whether it names Docker's DNS."""
+    text = re.sub(r"#[^\n]*", "", conf)
+    resolver = re.search(r"\bresolver\s+127\.0\.0\.11\b", text) is not None
+    routes = []
+    for block in re.split(r"\bserver\s*\{", text)[1:]:
+        listen = re.search(r"\blisten\s+(\d+)\s*;", block)
+        proxy = re.search(r"\bproxy_pass\s+http://([$\w.-]+):(\d+)\s*;", block)
+        if not listen or not proxy:
+            continue
+        host, via_variable = proxy.group(1), proxy.group(1).startswith("$")
+        if via_variable:
+            assigned = re.search(r"\bset\s+" + re.escape(host) + r"\s+([\w.-]+)\s*;", block)
+            host = assigned.group(1) if assigned else host
+        routes.append(EdgeRoute(listen.group(1), host, proxy.group(2), via_variable))
+    return routes, resolver
+
+
+def http_port(service: dict) -> str | None:
+    addr = environment(service).get("HTTP_ADDR", "")
+    port = addr.rpartition(":")[2]
+    return port if port.isdigit() else None
+
+
+def check_edge(services: dict, app_names: list[str]) -> None:
+    edges = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("nginx")}
+    report(len(edges) == 1, f"one nginx edge publishes the services' ports (found: {', '.join(edges) or 'none'})")
+    if len(edges) != 1:
+        return
+    name, edge = next(iter(edges.items()))
+    confs = bind_sources(edge, "/etc/nginx/conf.d/")
+    report(bool(confs) and all(c.is_file() for c in confs), f"{name}: mounts its conf.d file(s) {[str(c.relative_to(ROOT)) for c in confs if c.is_relative_to(ROOT)]}")
+    routes, resolver = [], False
+    for conf in confs:
+        if conf.is_file():
+            more, named = parse_edge(conf.read_text())
+            routes += more
+            resolver = resolver or named
+    report(resolver, f"{name}: resolves service names with Docker's DNS (resolver 127.0.0.11)")
+    published = {(pub, target) for host_ip, pub, target in (parse_port(p) for p in edge.get("ports", []))}
+    for app in app_names:
+        port = http_port(services[app])
+        if port is None:
+            continue
+        mine = [r for r in routes if r.upstream == app]
+        ok = any(r.port == port and r.listen == port for r in mine)
+        report(ok, f"{name}: listens on {port} and proxies to {app}:{port} (its HTTP_ADDR port)"
+               + ("" if ok else f" (routes to {app}: {[(r.listen, r.port) for r in mine]})"))
+        ok = all(r.via_variable for r in mine) and bool(mine)
+        report(ok, f"{name}: names {app} through a variable, so nginx re-resolves it and reaches every replica")
+        report((port, port) in published, f"{name}: publishes {port}:{port} for {app}")
+        deps = depends_on(edge)
+        report(deps.get(app) == "service_healthy", f"{name}: waits for {app} to be healthy (depends_on)")
+    for r in routes:
+        report(r.upstream in app_names, f"{name}: port {r.listen} proxies to {r.upstream!r}, a service running this repository's image")
+
+
+def check_no_host_port(name: str, service: dict) -> None:
+    published = [f"{a}:{b}" for _, a, b in (parse_port(p) for p in service.get("ports", []))]
+    report(not published, f"{name}: publishes no host port, so it can run as several replicas (--scale)"
+           + ("" if not published else f" (ports: {', '.join(published)})"))
+
+
+def check_limits(name: str, service: dict) -> None:
+    limits = ((service.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    report("cpus" in limits and "memory" in limits, f"{name}: has CPU and memory limits (deploy.resources.limits: {limits or 'none'})")
+
+
+def check_pinned(name: str, service: dict, built_images: set) -> None:
+    image = str(service.get("image", ""))
+    if service.get("build") or not image or image in built_images:
+        return
+    tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
+    ok = re.match(r"v?\d+\.\d+(\.\d+)?", tag) is not None
+    report(ok, f"{name}: image {image} is pinned to a version")
+
+
+def testkit_account() -> tuple[str, str]:
+    source = (ROOT / "testkit/src/lib.rs").read_text()
+    value = lambda const: re.search(rf'pub const {const}: &str = "([^"]*)";', source).group(1)
+    return value("COMPOSE_USER"), value("COMPOSE_PASSWORD")
+
+
+def check_test_access(services: dict) -> None:
+    user, password = testkit_account()
+    for kind, ports in (("postgres", ["5432"]), ("rabbitmq", ["5672", "15672"])):
+        found = [s for s in services.values() if str(s.get("image", "")).startswith(kind)]
+        if len(found) != 1:
+            report(False, f"one {kind} service (found {len(found)})")
+            continue
+        want_user, want_password, _, _ = expected_credentials("postgres" if kind == "postgres" else "amqp", found[0])
+        report((want_user, want_password) == (user, password),
+               f"{kind}: set up with the tests' default account {user}/{password} (testkit::COMPOSE_USER) from .env.example"
+               + ("" if (want_user, want_password) == (user, password) else f"; it has {want_user}/{want_password}"))
+        published = {(h, pub, t) for h, pub, t in (parse_port(p) for p in found[0].get("ports", []))}
+        for port in ports:
+            report(("127.0.0.1", port, port) in published, f"{kind}: publishes 127.0.0.1:{port} for the tests")
+
+
+def check_prometheus(services: dict, app_names: list[str]) -> None:
+    found = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("prom/prometheus")}
+    report(len(found) == 1, "one Prometheus service (observability profile)")
+    if len(found) != 1:
+        return
+    name, service = next(iter(found.items()))
+    configs = bind_sources(service, "/etc/prometheus/prometheus.yml")
+    if not configs or not configs[0].is_file():
+        report(False, f"{name}: mounts its prometheus.yml")
+        return
+    config = yaml.safe_load(configs[0].read_text())
+    scraped = set()
+    for job in config.get("scrape_configs") or []:
+        for sd in job.get("dns_sd_configs") or []:
+            for host in sd.get("names") or []:
+                scraped.add((host, str(sd.get("port"))))
+        for static in job.get("static_configs") or []:
+            for target in static.get("targets") or []:
+                host, _, port = str(target).rpartition(":")
+                scraped.add((host, port))
+    for app in app_names:
+        port = http_port(services[app])
+        report((app, port) in scraped, f"{name}: scrapes {app} on {port} (every replica: dns_sd_configs)")
+    for host, port in sorted(scraped):
+        report(host in services, f"{name}: scrape target {host}:{port} is a service of the compose file")
 
 
 def main() -> int:
@@ -374,16 +527,19 @@ def main() -> int:
 
     # The services that run the image built here.
     built_images = {s.get("image") for s in services.values() if s.get("build")}
-    app_services = 0
+    app_names = []
     for name, service in services.items():
         check_ports_local(name, service)
+        check_pinned(name, service, built_images)
+        check_limits(name, service)
         command = as_list(service.get("command"))
         ours = bool(service.get("build")) or service.get("image") in built_images
         if not ours:
             if command and command[0] in all_bins:
                 report(False, f"{name}: runs binary {command[0]!r} but its image {service.get('image')!r} is not built by this compose file")
             continue
-        app_services += 1
+        app_names.append(name)
+        check_no_host_port(name, service)
         if not command:
             report(False, f"{name}: has no command naming the binary to run (the image's default is order)")
             continue
@@ -407,7 +563,10 @@ def main() -> int:
             if re.match(r"(postgres|postgresql|amqp|amqps)://", value):
                 check_url(name, var, value, services, deps)
 
-    report(app_services > 0, f"{app_services} services run the image built from this repository")
+    report(bool(app_names), f"{len(app_names)} services run the image built from this repository")
+    check_edge(services, app_names)
+    check_test_access(services)
+    check_prometheus(services, app_names)
     return 1 if failures else 0
 
 

@@ -12,9 +12,18 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 
-/// Base AMQP URL without vhost; override with `TEST_AMQP_URL`.
+/// Base AMQP URL without vhost; override with `TEST_AMQP_URL`. The default
+/// account is the one `docker compose` sets up from `.env.example` (and
+/// `.ci/run` on the machine's own RabbitMQ); its user must be allowed to
+/// create vhosts (tag `administrator`).
 pub(crate) fn amqp_base() -> String {
-    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672".into())
+    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| {
+        format!(
+            "amqp://{}:{}@127.0.0.1:5672",
+            crate::COMPOSE_USER,
+            crate::COMPOSE_PASSWORD
+        )
+    })
 }
 
 /// Management API; override with `TEST_RABBITMQ_API`. Needs the
@@ -23,7 +32,27 @@ fn management_api() -> String {
     std::env::var("TEST_RABBITMQ_API").unwrap_or_else(|_| "http://127.0.0.1:15672/api".into())
 }
 
-const GUEST_BASIC_AUTH: &str = "Basic Z3Vlc3Q6Z3Vlc3Q="; // guest:guest
+/// The user and password of `TEST_AMQP_URL`, which the management API
+/// takes too.
+fn amqp_account() -> (String, String) {
+    let url = crate::url_of(&amqp_base());
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    (
+        decode(url.username()),
+        decode(url.password().unwrap_or_default()),
+    )
+}
+
+fn basic_auth() -> String {
+    use base64::Engine as _;
+    let (user, password) = amqp_account();
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
 
 pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -45,7 +74,7 @@ fn management_json(
     let request = ureq::http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", management_api()))
-        .header("authorization", GUEST_BASIC_AUTH)
+        .header("authorization", basic_auth())
         .header("content-type", "application/json")
         .body(body.unwrap_or("").to_string())?;
     let mut response = agent().run(request).with_context(|| {
@@ -77,7 +106,7 @@ impl TestVhost {
         };
         management(
             "PUT",
-            &format!("/permissions/{}/guest", vhost.name),
+            &format!("/permissions/{}/{}", vhost.name, amqp_account().0),
             Some(r#"{"configure":".*","write":".*","read":".*"}"#),
         )?;
         Ok(vhost)
@@ -85,6 +114,10 @@ impl TestVhost {
 
     pub fn amqp_url(&self) -> &str {
         &self.amqp_url
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Messages in `queue`, ready and unacknowledged, as the management API

@@ -18,10 +18,18 @@ pub use proxy::TcpProxy;
 use anyhow::Context as _;
 use sea_orm::{ConnectionTrait, Database};
 
+/// The account `docker compose` sets up from `.env.example`, for PostgreSQL
+/// and RabbitMQ alike, which the tests use unless told otherwise; `.ci/run`
+/// creates it on the machine's own servers.
+pub const COMPOSE_USER: &str = "ecommerce";
+pub const COMPOSE_PASSWORD: &str = "ecommerce-dev";
+
 /// Maintenance database of the test server; override with `TEST_PG_URL`.
+/// Its user creates and drops a database per test.
 pub fn pg_admin_url() -> String {
-    std::env::var("TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("TEST_PG_URL").unwrap_or_else(|_| {
+        format!("postgres://{COMPOSE_USER}:{COMPOSE_PASSWORD}@127.0.0.1:5432/postgres")
+    })
 }
 
 /// Where the test PostgreSQL listens, for a [`TcpProxy`] in front of it.
@@ -141,7 +149,7 @@ impl Drop for TestDatabase {
     }
 }
 
-fn url_of(raw: &str) -> url::Url {
+pub(crate) fn url_of(raw: &str) -> url::Url {
     url::Url::parse(raw).expect("a valid URL")
 }
 
