@@ -3,7 +3,7 @@
 
 Usage (normally through .ci/validate-k8s, which installs the dependencies):
   validate_k8s.py [--kubernetes-version X.Y.Z] [DIR]   default DIR: deploy/k8s
-  validate_k8s.py --self-test
+  validate_k8s.py --self-test [-v]       (-v: show the output of every case)
 
 What it checks, all offline:
   1. DIR/kustomization.yaml lists exactly the manifest files present: every
@@ -559,8 +559,10 @@ BAD = [
      ["postgres.yaml", 'Cluster "postgres"', "spec.instancess: unknown field", '"instances"']),
     ("typo in a nested CNPG Cluster field", "postgres.yaml", "    size: 10Gi", "    sise: 10Gi",
      ["spec.storage.sise: unknown field"]),
-    ("missing required CNPG field", "postgres.yaml", "  instances: 3\n", "  instances: 3\n  backup:\n    barmanObjectStore:\n      destinationPath: s3://x\n",
-     ["spec.backup.barmanObjectStore.serverName", "missing required field"]),
+    ("missing required CNPG field", "postgres.yaml", "  instances: 3\n", "  instances: 3\n  backup:\n    barmanObjectStore:\n      serverName: postgres\n",
+     ["spec.backup.barmanObjectStore.destinationPath: missing required field"]),
+    ("wrong enum value in a CNPG field", "postgres.yaml", "  instances: 3\n", "  instances: 3\n  primaryUpdateStrategy: automatic\n",
+     ["spec.primaryUpdateStrategy", "is not one of"]),
     ("typo in CR metadata", "postgres.yaml", "  name: postgres\n", "  name: postgres\n  lables: {a: b}\n",
      ["metadata.lables: unknown field", '"labels"']),
     ("typo in a Deployment field", "order.yaml", "  replicas: 2", "  replicass: 2",
@@ -584,7 +586,7 @@ BAD = [
 ]
 
 
-def self_test(kubernetes_version: str) -> int:
+def self_test(kubernetes_version: str, verbose: bool = False) -> int:
     import io  # noqa: PLC0415
 
     failures = 0
@@ -603,9 +605,20 @@ def self_test(kubernetes_version: str) -> int:
         if not ok:
             failures += 1
             print(f"    exit code {rc}, expected {'0' if expect_ok else 'non-zero'}; missing in output: {missing}")
-        if not ok or not expect_ok:
+        if not ok or verbose:
             for line in text.splitlines():
                 print(f"    | {line}")
+
+    # The vendored CRDs must themselves be valid CustomResourceDefinitions.
+    schemas = Schemas.load(kubernetes_version)
+    crd_schema, _ = schemas.lookup("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        doc = json.loads(json.dumps(yaml.safe_load(path.read_text())))  # expand YAML aliases
+        problems = [line for err in schemas.validator(crd_schema).iter_errors(doc) for line in describe_error(err)]
+        print(f"{'ok  ' if not problems else 'FAIL'} self-test: {path.name} is a valid CustomResourceDefinition")
+        for line in problems:
+            print(f"    | {line}")
+        failures += bool(problems)
 
     check("valid Namespace, RabbitmqCluster, CNPG Cluster, Deployment, HPA pass", GOOD, True, ["validate-k8s: OK"])
     for name, fname, old, new, needles in BAD:
@@ -618,7 +631,7 @@ def self_test(kubernetes_version: str) -> int:
     if failures:
         print(f"validate-k8s self-test: FAILED ({failures} case(s))")
         return 1
-    print(f"validate-k8s self-test: OK ({len(BAD) + 2} cases)")
+    print(f"validate-k8s self-test: OK ({len(BAD) + 2} cases, {len(list(CRD_DIR.glob('*.yaml')))} CRDs)")
     return 0
 
 
@@ -629,9 +642,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"built-in schemas of this Kubernetes version (default {DEFAULT_KUBERNETES_VERSION})")
     parser.add_argument("--self-test", action="store_true",
                         help="check that valid samples pass and typos fail")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="with --self-test: show the validator's output for every case")
     args = parser.parse_args(argv)
     if args.self_test:
-        return self_test(args.kubernetes_version)
+        return self_test(args.kubernetes_version, args.verbose)
     if args.directory is None:
         directory = DEFAULT_DIR
         if not directory.is_dir():
