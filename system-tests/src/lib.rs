@@ -27,6 +27,37 @@ pub const QUEUES: [&str; 7] = [
     "notification.dead",
     "order.dead",
 ];
+/// Runs `rabbitmqctl` on the tests' broker (the tests that restart it use
+/// `stop_app` / `start_app`, which keep the node, its vhosts and its queues):
+/// the command `TEST_RABBITMQCTL` names, else the machine's own
+/// `rabbitmqctl`, else the one in compose's `rabbitmq` container.
+pub fn rabbitmqctl(args: &[&str]) {
+    let command = std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| {
+        let on_path = std::process::Command::new("rabbitmqctl")
+            .arg("help")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok();
+        if on_path {
+            "rabbitmqctl".into()
+        } else {
+            "docker compose exec -T rabbitmq rabbitmqctl".into()
+        }
+    });
+    let mut words = command.split_whitespace();
+    let program = words.next().expect("TEST_RABBITMQCTL names a command");
+    let status = std::process::Command::new(program)
+        .args(words)
+        .args(args)
+        // Where docker-compose.yml is, for `docker compose exec`.
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("running `{command}`: {e}"));
+    assert!(status.success(), "`{command} {}` failed", args.join(" "));
+}
+
 /// The catalogue the migrations insert.
 pub const DEMO_STOCK: [(&str, i64); 2] = [("123", 10), ("456", 50)];
 

@@ -2,24 +2,15 @@
 //! shared by every test, so this file is a test binary of its own: cargo runs
 //! test binaries one after the other, never beside this one.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use system_tests::{SETTLE, System};
+use system_tests::{SETTLE, System, rabbitmqctl};
 use testkit::{http, wait_until};
 
 const PROCESSED: &str = "SELECT count(*) FROM processed_events";
 const ORDERS: &str = "SELECT count(*) FROM orders";
-
-fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl")
-        .args(args)
-        .status()
-        .expect("running rabbitmqctl");
-    assert!(status.success(), "rabbitmqctl {args:?} failed");
-}
 
 #[test]
 fn every_order_answered_201_is_applied_exactly_once_across_a_broker_restart() {

@@ -12,13 +12,12 @@
 //! own: cargo runs test binaries one at a time.
 
 use std::collections::{BTreeMap, HashSet};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use system_tests::{DEMO_STOCK, Options, STOP, Service, System};
+use system_tests::{DEMO_STOCK, Options, STOP, Service, System, rabbitmqctl};
 
 const CLIENTS: usize = 3;
 const LONGEST_CUT: u64 = 90;
@@ -173,15 +172,6 @@ enum Fault {
     Term(Service),
     BrokerRestart,
     CutDatabase(Service),
-}
-
-fn rabbitmqctl(args: &[&str]) {
-    let status = Command::new("rabbitmqctl")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("running rabbitmqctl");
-    assert!(status.success(), "rabbitmqctl {args:?} failed");
 }
 
 fn any_service(rng: &mut fastrand::Rng) -> Service {
