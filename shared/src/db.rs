@@ -91,11 +91,12 @@ pub fn probe(db: &DatabaseConnection) -> Probe {
 /// anything else is taken to be about the work at hand.
 pub fn failure_kind(error: &DbErr) -> FailureKind {
     let sqlx_error = match error {
-        DbErr::ConnectionAcquire(_) => return FailureKind::Outage,
-        DbErr::Conn(RuntimeErr::SqlxError(e))
-        | DbErr::Exec(RuntimeErr::SqlxError(e))
-        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
-        DbErr::Conn(_) => return FailureKind::Outage,
+        // No session to work in (SeaORM's errors of connecting, acquiring
+        // from the pool, pinging): whatever the server said, such as a
+        // database that refuses new sessions (55000) or does not exist
+        // (3D000), or a refused login, no message caused it.
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return FailureKind::Outage,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
         _ => return FailureKind::Retry,
     };
     match sqlx_error.as_ref() {
@@ -172,6 +173,49 @@ mod tests {
         let error = within(Duration::from_millis(20), never).await.unwrap_err();
 
         assert_eq!(failure_kind(&error), FailureKind::Outage, "{error}");
+    }
+
+    #[test]
+    fn failing_to_get_a_session_is_an_outage_whatever_the_server_said() {
+        #[derive(Debug)]
+        struct Refused;
+        impl std::fmt::Display for Refused {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("database \"shop\" is not currently accepting connections")
+            }
+        }
+        impl std::error::Error for Refused {}
+        impl sqlx::error::DatabaseError for Refused {
+            fn message(&self) -> &str {
+                "database \"shop\" is not currently accepting connections"
+            }
+            fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+                Some("55000".into())
+            }
+            fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+                self
+            }
+            fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+                self
+            }
+            fn kind(&self) -> sqlx::error::ErrorKind {
+                sqlx::error::ErrorKind::Other
+            }
+        }
+        let refused = || Arc::new(sqlx::Error::Database(Box::new(Refused)));
+
+        assert_eq!(
+            failure_kind(&DbErr::Conn(RuntimeErr::SqlxError(refused()))),
+            FailureKind::Outage
+        );
+        // The same SQLSTATE from a statement is about the statement.
+        assert_eq!(
+            failure_kind(&DbErr::Exec(RuntimeErr::SqlxError(refused()))),
+            FailureKind::Retry
+        );
     }
 
     #[test]

@@ -111,6 +111,32 @@ impl TestDatabase {
         value
     }
 
+    /// Makes this database refuse new sessions and ends the open ones (as
+    /// maintenance does: `ALLOW_CONNECTIONS false`, then SQLSTATE 55000 on
+    /// connect), or lets it take sessions again.
+    pub async fn refuse_connections(&self, refuse: bool) {
+        let admin = Database::connect(pg_admin_url())
+            .await
+            .expect("connecting to the test PostgreSQL");
+        let name = &self.name;
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {}",
+                !refuse
+            ))
+            .await
+            .expect("ALTER DATABASE ... ALLOW_CONNECTIONS");
+        if refuse {
+            admin
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .await
+                .expect("ending the database's sessions");
+        }
+        admin.close().await.ok();
+    }
+
     /// A fresh connection to this database, for assertions.
     pub async fn connect(&self) -> sea_orm::DatabaseConnection {
         Database::connect(&self.url)

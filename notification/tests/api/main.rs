@@ -291,3 +291,58 @@ async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
         .collect::<Vec<_>>();
     assert_eq!(kinds, ["order_confirmed", "out_of_stock"]);
 }
+
+#[actix_web::test]
+async fn a_database_that_refuses_new_sessions_pauses_the_consumer_and_dead_letters_nothing() {
+    // Arrange: the Mailer behind a consumer, on a queue whose delivery limit
+    // (2) would dead-letter a message handed back twice; then the database
+    // ends its sessions and refuses new ones, as during maintenance
+    // (SQLSTATE 55000 on connect: an outage, not the messages' fault).
+    let (database, db) = migrated_database().await;
+    let broker = InMemoryBroker::with_delivery_limit(2);
+    let mailer = Mailer::new(EmailLedger::new(db.clone(), SEND_LEASE), test_logger()).start();
+    let consumer = OrderCreatedConsumer::new(
+        mailer.recipient(),
+        ConsumerContext::for_database(&db, 64, test_logger()),
+    );
+    let _consumer = consumer.start_on(broker.subscribe());
+    database.refuse_connections(true).await;
+
+    // Act: five orders arrive while it refuses; then it takes sessions again.
+    for _ in 0..5 {
+        let event = OrderCreated::new("123".into(), 1);
+        broker.enqueue(
+            serde_json::to_vec(&event).unwrap(),
+            Some(&event.event_id.to_string()),
+        );
+    }
+    eventually(WAIT, "the consumer to pause", || async {
+        broker.paused().then_some(())
+    })
+    .await;
+    database.refuse_connections(false).await;
+    eventually(WAIT, "five emails recorded", || async {
+        (sent_emails(&db).await == 5).then_some(())
+    })
+    .await;
+
+    // Assert: the orders waited for the database; none was handed back
+    // against the delivery limit, none dead-lettered.
+    assert!(
+        broker.dead_lettered().is_empty(),
+        "{:?}",
+        broker.dead_lettered()
+    );
+    let settlements = broker.settlements();
+    assert!(
+        settlements.iter().all(|(_, how)| *how != Settlement::Retry),
+        "{settlements:?}"
+    );
+    assert_eq!(
+        settlements
+            .iter()
+            .filter(|(_, how)| *how == Settlement::Ack)
+            .count(),
+        5
+    );
+}
