@@ -49,7 +49,7 @@ impl Application {
             OrderStore::new(db.clone()),
             relay.clone(),
             settings.intake_group,
-            consumers.metrics.histogram(
+            consumers.metrics.pipeline_histogram(
                 "order_accept_to_final_seconds",
                 "Time from an order's acceptance to its final status",
             ),

@@ -29,6 +29,13 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Buckets of work that crosses the broker: milliseconds when all is well,
+/// minutes behind a backlog or an outage (which a 10 s top bucket would
+/// flatten into "10 s").
+const PIPELINE_BUCKETS: [f64; 16] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+];
+
 /// Counter values read when scraped (from a domain actor, say): each
 /// series as its label values, in the order of the family's label names,
 /// and its value; `None` when they could not be read.
@@ -120,11 +127,12 @@ impl Metrics {
         self.counters.lock().expect("never poisoned").push(read);
     }
 
-    /// A histogram of seconds the service observes itself, reported with
-    /// the rest (e.g. an order's time from accepted to final).
-    pub fn histogram(&self, name: &str, help: &str) -> Histogram {
+    /// A histogram of seconds of work that crosses the broker, observed by
+    /// the service itself and reported with the rest (an order's time from
+    /// accepted to final).
+    pub fn pipeline_histogram(&self, name: &str, help: &str) -> Histogram {
         let histogram =
-            Histogram::with_opts(HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()))
+            Histogram::with_opts(HistogramOpts::new(name, help).buckets(PIPELINE_BUCKETS.to_vec()))
                 .expect("a valid metric");
         self.kept
             .registry
