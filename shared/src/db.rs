@@ -118,11 +118,12 @@ pub fn failure_kind(error: &DbErr) -> FailureKind {
 /// transaction rollbacks such as deadlocks and serialization failures (40),
 /// lock not available (55P03), insufficient resources (53), operator
 /// intervention such as a cancelled statement or a shutdown (57), system
-/// errors (58), and a session ended while idle in a transaction (25P03).
+/// errors (58), a session ended while idle in a transaction (25P03), and a
+/// server that has become a read-only standby (25006: a session kept
+/// across a failover, until it reconnects to the new primary).
 fn sqlstate_kind(code: &str) -> FailureKind {
     let outage = matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58"))
-        || code == "55P03"
-        || code == "25P03";
+        || matches!(code, "55P03" | "25P03" | "25006");
     if outage {
         FailureKind::Outage
     } else {
@@ -158,6 +159,7 @@ mod tests {
     fn sqlstates_of_an_unavailable_server_are_outages_and_data_errors_are_not() {
         for code in [
             "08006", "57014", "57P01", "57P03", "40001", "40P01", "55P03", "53300", "25P03",
+            "25006",
         ] {
             assert_eq!(sqlstate_kind(code), FailureKind::Outage, "{code}");
         }
