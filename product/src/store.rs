@@ -26,6 +26,9 @@ async fn record_events<C: ConnectionTrait>(
     txn: &C,
     orders: &[OrderCreated],
 ) -> Result<HashSet<Uuid>, DbErr> {
+    if orders.is_empty() {
+        return Ok(HashSet::new());
+    }
     let mut insert = Query::insert();
     insert
         .into_table(processed_events::Entity)

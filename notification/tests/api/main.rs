@@ -346,3 +346,31 @@ async fn a_database_that_refuses_new_sessions_pauses_the_consumer_and_dead_lette
         5
     );
 }
+
+#[actix_web::test]
+async fn a_redelivered_batch_with_nothing_new_to_record_is_only_marked() {
+    // Arrange: an email recorded and sent, but not marked: the outage that
+    // took the mark leaves the Mailer a batch with nothing new to record.
+    let (_database, db) = migrated_database().await;
+    let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
+    let email = notification::domain::Email::from(OrderCreated::new("123".into(), 1));
+    ledger
+        .record_all(std::slice::from_ref(&email))
+        .await
+        .unwrap();
+
+    // Act: the redelivery records no email, then marks the one sent.
+    let recorded = ledger.record_all(&[]).await;
+    ledger.mark_all_sent(&[email.event_id]).await.unwrap();
+
+    // Assert
+    assert_eq!(recorded.unwrap(), vec![]);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+}
