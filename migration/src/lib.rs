@@ -32,7 +32,7 @@ impl MigratorTrait for Migrator {
 }
 
 /// Arbitrary but fixed key of the advisory lock that serializes migrations.
-const MIGRATION_LOCK_KEY: i64 = 0x0e_c0_5e_ed;
+pub const MIGRATION_LOCK_KEY: i64 = 0x0e_c0_5e_ed;
 
 /// Applies pending migrations. Safe when several replicas start at once: a
 /// transaction-scoped advisory lock lets one migrate while the others wait,

@@ -1,4 +1,5 @@
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::Database;
 
 /// Same default as the services, so `cargo run -p migration -- up` works
 /// against a local PostgreSQL without extra setup.
@@ -9,9 +10,26 @@ fn main() {
         // SAFETY: no other thread exists yet; the runtime is built below.
         unsafe { std::env::set_var("DATABASE_URL", DEFAULT_DATABASE_URL) };
     }
-    tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("cannot start the tokio runtime")
-        .block_on(cli::run_cli(migration::Migrator));
+        .expect("cannot start the tokio runtime");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["up"] {
+        // Under the advisory lock the services take at startup, so that a
+        // migration Job and replicas starting beside it apply each
+        // migration once (SeaORM's own `up` takes no lock).
+        let url = std::env::var("DATABASE_URL").expect("set above");
+        let applied = runtime.block_on(async {
+            let db = Database::connect(&url).await?;
+            migration::migrate(&db).await
+        });
+        if let Err(e) = applied {
+            eprintln!("migration up failed: {e}");
+            std::process::exit(1);
+        }
+        println!("all migrations applied");
+        return;
+    }
+    runtime.block_on(cli::run_cli(migration::Migrator));
 }
