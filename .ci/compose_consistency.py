@@ -456,7 +456,9 @@ def testkit_account() -> tuple[str, str]:
 
 def check_test_access(services: dict) -> None:
     user, password = testkit_account()
-    for kind, ports in (("postgres", ["5432"]), ("rabbitmq", ["5672", "15672"])):
+    # PostgreSQL; AMQP, the management API (a vhost per test) and the
+    # Prometheus endpoint (the dashboard test) of RabbitMQ.
+    for kind, ports in (("postgres", ["5432"]), ("rabbitmq", ["5672", "15672", "15692"])):
         found = [s for s in services.values() if str(s.get("image", "")).startswith(kind)]
         if len(found) != 1:
             report(False, f"one {kind} service (found {len(found)})")
