@@ -5,7 +5,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use sea_orm::sqlx;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, RuntimeErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr, Statement,
+};
 use slog::{Logger, info};
 
 use crate::config::redact_url;
@@ -78,12 +80,30 @@ pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
     db
 }
 
-/// Whether `db` answers, for a paused consumer's probe.
+/// Whether `db` answers and takes writes, for a paused consumer's probe and
+/// readiness: a standby answers too, but every write there fails (25006),
+/// so it is no more use than a database that is down.
 pub fn probe(db: &DatabaseConnection) -> Probe {
     let db = db.clone();
     std::sync::Arc::new(move || {
         let db = db.clone();
-        Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            let in_recovery = db
+                .query_one_raw(Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT pg_is_in_recovery()",
+                ))
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|row| row.try_get_by_index::<bool>(0))
+                .transpose()
+                .map_err(|e| e.to_string())?;
+            match in_recovery {
+                Some(false) => Ok(()),
+                Some(true) => Err("the server is a read-only standby".to_string()),
+                None => Err("no answer to the probe".to_string()),
+            }
+        })
     })
 }
 
@@ -119,8 +139,9 @@ pub fn failure_kind(error: &DbErr) -> FailureKind {
 /// lock not available (55P03), insufficient resources (53), operator
 /// intervention such as a cancelled statement or a shutdown (57), system
 /// errors (58), a session ended while idle in a transaction (25P03), and a
-/// server that has become a read-only standby (25006: a session kept
-/// across a failover, until it reconnects to the new primary).
+/// read-only standby (25006: a connection that reached a former primary
+/// through a stale address after a failover; the probe waits until the
+/// address leads to the primary again).
 fn sqlstate_kind(code: &str) -> FailureKind {
     let outage = matches!(code.get(..2), Some("08" | "40" | "53" | "57" | "58"))
         || matches!(code, "55P03" | "25P03" | "25006");
