@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use regex::Regex;
 use serde_json::Value;
-use system_tests::{SETTLE, System};
+use system_tests::{QUEUES, SETTLE, System};
 use testkit::{http, wait_until};
 
 /// Labels Prometheus adds to every scraped series (or a histogram carries).
@@ -147,8 +147,8 @@ fn every_dashboard_panel_reads_metrics_and_labels_that_the_system_exports() {
     ] {
         exported.extend(scrape(&format!("{url}/metrics")));
     }
-    // RabbitMQ refreshes its queue figures every few seconds: wait for the
-    // test vhost's queues to show.
+    // RabbitMQ refreshes its queue figures every few seconds: wait for every
+    // queue of the test vhost to show.
     let ours = system.vhost.name().to_string();
     exported.extend(wait_until(
         SETTLE,
@@ -161,7 +161,14 @@ fn every_dashboard_panel_reads_metrics_and_labels_that_the_system_exports() {
             .into_iter()
             .filter(|series| series.labels.get("vhost") == Some(&ours))
             .collect();
-            (!queues.is_empty()).then_some(queues)
+            let shown: BTreeSet<&str> = queues
+                .iter()
+                .filter_map(|series| series.labels.get("queue").map(String::as_str))
+                .collect();
+            QUEUES
+                .iter()
+                .all(|queue| shown.contains(queue))
+                .then_some(queues)
         },
     ));
 
@@ -178,7 +185,14 @@ fn every_dashboard_panel_reads_metrics_and_labels_that_the_system_exports() {
         );
         for target in panel["targets"].as_array().unwrap() {
             let expr = target["expr"].as_str().unwrap();
+            assert_balanced(title, expr);
             let needs = needs_of(expr);
+            if expr.contains("histogram_quantile") {
+                assert!(
+                    needs.grouped_by.contains("le"),
+                    "{title}: `{expr}`: histogram_quantile needs the buckets (`by (le, ...)`)"
+                );
+            }
             assert!(
                 !needs.metrics.is_empty(),
                 "{title}: `{expr}` reads no metric"
@@ -222,7 +236,12 @@ fn every_dashboard_panel_reads_metrics_and_labels_that_the_system_exports() {
                                 values.iter().any(|v| whole.is_match(v))
                             }
                         }
-                        _ => values.iter().any(|v| !whole.is_match(v)),
+                        // What is left out must exist (a typo would leave
+                        // out nothing), and something must remain.
+                        _ => {
+                            values.iter().any(|v| whole.is_match(v))
+                                && values.iter().any(|v| !whole.is_match(v))
+                        }
                     };
                     assert!(
                         found,
@@ -234,6 +253,36 @@ fn every_dashboard_panel_reads_metrics_and_labels_that_the_system_exports() {
         }
     }
     assert!(checked >= 10, "{checked} queries checked");
+}
+
+/// Parentheses, braces and brackets of `expr` close in order.
+fn assert_balanced(title: &str, expr: &str) {
+    let mut open = vec![];
+    let (mut in_string, mut escaped) = (false, false);
+    for c in expr.chars() {
+        if in_string {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' | '{' | '[' => open.push(c),
+            ')' | '}' | ']' => {
+                let opening = match c {
+                    ')' => '(',
+                    '}' => '{',
+                    _ => '[',
+                };
+                assert_eq!(open.pop(), Some(opening), "{title}: `{expr}` is unbalanced");
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        open.is_empty() && !in_string,
+        "{title}: `{expr}` is unbalanced"
+    );
 }
 
 #[test]
@@ -253,4 +302,7 @@ fn the_query_parser_finds_metrics_groups_and_matchers() {
         needs.matchers,
         vec![("job".to_string(), "=".to_string(), "order".to_string())]
     );
+    assert_balanced("ok", r#"sum(rate(x{a="(\"}"}[1m]))"#);
+    let unbalanced = std::panic::catch_unwind(|| assert_balanced("bad", "sum(rate(x[1m])"));
+    assert!(unbalanced.is_err());
 }
