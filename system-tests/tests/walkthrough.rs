@@ -12,7 +12,8 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
     assert_eq!(answer["message"], "Order created and message sent!");
     assert!(answer["order_id"].as_str().is_some());
 
-    // 2. Both consumers react to the one event, with the original log lines.
+    // 2. Both consumers react to the one event, with the original log lines
+    //    (written by each service's log thread, a moment after the work).
     system.wait_for_stock("123", 9);
     wait_until(SETTLE, "the notification log line", || {
         system
@@ -21,15 +22,12 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
             .contains(&format!("{EMAIL_LINE}123"))
             .then_some(())
     });
-    let product_log = system.product.log();
-    assert!(
-        product_log.contains("[x] PRODUCT: Received order for product: 123"),
-        "{product_log}"
-    );
-    assert!(
-        product_log.contains("Stock for product 123 reduced. New stock: 9"),
-        "{product_log}"
-    );
+    wait_until(SETTLE, "the product's two log lines", || {
+        let product_log = system.product.log();
+        (product_log.contains("[x] PRODUCT: Received order for product: 123")
+            && product_log.contains("Stock for product 123 reduced. New stock: 9"))
+        .then_some(())
+    });
 
     // 3. Stock persists across a restart of every process (SIGTERM exits 0).
     for service in system.each() {
@@ -57,10 +55,15 @@ fn the_original_walkthrough_survives_restarts_and_a_stopped_consumer() {
     assert_eq!((books.orders, books.confirmed), (101, 101));
     assert_eq!(system.stock("789"), 400);
     assert_eq!(system.stock("123"), 9);
-    let emails = system
-        .notification
-        .log()
-        .matches(&format!("{EMAIL_LINE}789"))
-        .count();
-    assert_eq!(emails, 100);
+    let emails = || {
+        system
+            .notification
+            .log()
+            .matches(&format!("{EMAIL_LINE}789"))
+            .count()
+    };
+    wait_until(SETTLE, "100 email lines", || {
+        (emails() >= 100).then_some(())
+    });
+    assert_eq!(emails(), 100);
 }
