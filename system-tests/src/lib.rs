@@ -32,18 +32,18 @@ pub const QUEUES: [&str; 7] = [
 /// the command `TEST_RABBITMQCTL` names, else the machine's own
 /// `rabbitmqctl`, else the one in compose's `rabbitmq` container.
 pub fn rabbitmqctl(args: &[&str]) {
-    let command = std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| {
-        let on_path = std::process::Command::new("rabbitmqctl")
-            .arg("help")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok();
-        if on_path {
-            "rabbitmqctl".into()
-        } else {
-            "docker compose exec -T rabbitmq rabbitmqctl".into()
-        }
+    static COMMAND: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let command = COMMAND.get_or_init(|| {
+        std::env::var("TEST_RABBITMQCTL").unwrap_or_else(|_| {
+            // Looked up on PATH, not run: each run of rabbitmqctl starts an
+            // Erlang VM.
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            if std::env::split_paths(&path).any(|dir| dir.join("rabbitmqctl").is_file()) {
+                "rabbitmqctl".into()
+            } else {
+                "docker compose exec -T rabbitmq rabbitmqctl".into()
+            }
+        })
     });
     let mut words = command.split_whitespace();
     let program = words.next().expect("TEST_RABBITMQCTL names a command");
