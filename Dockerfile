@@ -1,14 +1,13 @@
-# syntax=docker/dockerfile:1
-#
 # One image holding every binary of the workspace: order, product,
 # notification and migration. docker-compose.yml picks the binary per service
-# with `command:`. Needs BuildKit (the default builder of current Docker).
+# with `command:`. Needs BuildKit (the default builder of current Docker and
+# of Compose); no `# syntax=` line, so no frontend image is fetched.
 
 # ---------------------------------------------------------------------------
 # builder: compiles the four shipped crates (sea-orm 2 / sqlx 0.9 need Rust
 # >= 1.94); the migration binary comes with its default `cli` feature
 # ---------------------------------------------------------------------------
-FROM rust:1.95-slim-bookworm AS builder
+FROM rust:1.96-slim-bookworm AS builder
 
 WORKDIR /app
 

@@ -8,9 +8,12 @@
 #   bench/run.sh --seconds 30 --rate 3000 --orders 20000
 #
 # Results: bench/results/<timestamp>.json, bench/results/<timestamp>-latency.svg
-# and -throughput.svg. Needs the local PostgreSQL and RabbitMQ (as for the
-# tests) with the management plugin. Quote medians of several runs: the
-# machine is shared and noisy.
+# and -throughput.svg. Needs PostgreSQL and RabbitMQ (with its management
+# plugin) reachable as for the tests: compose's development account on
+# 127.0.0.1 by default, else BENCH_PG_URL (a maintenance database whose user
+# may create databases), BENCH_AMQP_URL and BENCH_RABBITMQ_API (used with
+# the AMQP URL's user). Quote medians of several runs: the machine is shared
+# and noisy.
 #
 # BENCH_PROFILE=debug builds and runs the debug binaries (bench/smoke.sh);
 # BENCH_RESULTS=<dir> writes the results there instead; BENCH_SERVICES=<dir>
@@ -36,10 +39,18 @@ for service in order product notification; do
     [ -x "$services/$service" ] || die "no $services/$service (BENCH_SERVICES)"
 done
 
-pg=(-U postgres -h 127.0.0.1)
-pg_isready -q -h 127.0.0.1 -p 5432 || die "PostgreSQL is not answering on 127.0.0.1:5432"
-curl -fsS -o /dev/null -u guest:guest http://127.0.0.1:15672/api/overview \
-    || die "the RabbitMQ management API is not answering on 127.0.0.1:15672 (rabbitmq-plugins enable rabbitmq_management)"
+pg_url=${BENCH_PG_URL:-postgres://ecommerce:ecommerce-dev@127.0.0.1:5432/postgres}
+amqp_url=${BENCH_AMQP_URL:-amqp://ecommerce:ecommerce-dev@127.0.0.1:5672}
+api=${BENCH_RABBITMQ_API:-http://127.0.0.1:15672/api}
+# user:password of the AMQP URL, for the management API.
+account=${amqp_url#amqp://}; account=${account%%@*}
+psql "$pg_url" -Atqc 'SELECT 1' >/dev/null || die "cannot log in to PostgreSQL at ${pg_url%%@*}@... (BENCH_PG_URL)"
+curl -fsS -o /dev/null -u "$account" "$api/overview" \
+    || die "the RabbitMQ management API is not answering at $api (BENCH_RABBITMQ_API; rabbitmq-plugins enable rabbitmq_management)"
+management() { # management METHOD PATH [CURL OPTIONS...]
+    local method=$1 path=$2; shift 2
+    curl -fsS -o /dev/null -u "$account" -X "$method" -H 'content-type: application/json' "$@" "$api/$path"
+}
 
 name="bench_$(date +%s)_$$"
 logs=$(mktemp -d)
@@ -50,8 +61,8 @@ cleanup() {
         kill "${pids[@]}" 2>/dev/null || true
         wait "${pids[@]}" 2>/dev/null || true
     fi
-    dropdb "${pg[@]}" --if-exists --force "$name" || true
-    rabbitmqctl -q delete_vhost "$name" >/dev/null 2>&1 || true
+    psql "$pg_url" -qc "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" || true
+    management DELETE "vhosts/$name" 2>/dev/null || true
     if [ "$status" -ne 0 ]; then
         for log in "$logs"/*.log; do
             [ -s "$log" ] || continue
@@ -63,10 +74,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-createdb "${pg[@]}" "$name"
-rabbitmqctl -q add_vhost "$name" >/dev/null
-rabbitmqctl -q set_permissions -p "$name" guest '.*' '.*' '.*' >/dev/null
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$name" AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$name"
+psql "$pg_url" -qc "CREATE DATABASE \"$name\""
+management PUT "vhosts/$name"
+management PUT "permissions/$name/${account%%:*}" -d '{"configure":".*","write":".*","read":".*"}'
+export DATABASE_URL="${pg_url%/*}/$name" AMQP_URL="$amqp_url/$name"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_healthy() { # wait_healthy SERVICE PORT
@@ -86,7 +97,7 @@ wait_healthy notification "$notification_port"
 wait_healthy order "$order_port"
 
 # The hot product and 1,000 more for `--products M`, with stock to spare.
-psql "${pg[@]}" -q -v ON_ERROR_STOP=1 "$name" <<'SQL'
+psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 <<'SQL'
 INSERT INTO products (id, name, stock) VALUES ('bench', 'Bench item', 2000000000);
 INSERT INTO products (id, name, stock)
     SELECT 'bench-' || i, 'Bench item ' || i, 2000000000 FROM generate_series(1, 1000) AS i;
@@ -100,8 +111,8 @@ fi
 "$bin/loadgen" \
     --order-url "http://127.0.0.1:$order_port" \
     --database-url "$DATABASE_URL" \
-    --amqp-url amqp://guest:guest@127.0.0.1:5672 \
-    --management-url http://127.0.0.1:15672 \
+    --amqp-url "$amqp_url" \
+    --management-url "${api%/api}" \
     --json "$results/$stamp.json" --svg-dir "$results" --svg-prefix "$stamp-" \
     all "$@"
 if [ -n "${perf_pid:-}" ]; then

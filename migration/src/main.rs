@@ -1,9 +1,10 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::Database;
 
-/// Same default as the services, so `cargo run -p migration -- up` works
-/// against a local PostgreSQL without extra setup.
-const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/ecommerce";
+/// Same default as the services (compose's development account), so
+/// `cargo run -p migration -- up` works against `docker compose up -d
+/// postgres` without extra setup.
+const DEFAULT_DATABASE_URL: &str = "postgres://ecommerce:ecommerce-dev@localhost:5432/ecommerce";
 
 fn main() {
     if std::env::var_os("DATABASE_URL").is_none() {

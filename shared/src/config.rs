@@ -7,8 +7,12 @@ mod logging;
 
 pub use logging::{LogFormat, LogSettings, logging};
 
-pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres:postgres@localhost:5432/ecommerce";
-pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@localhost:5672/%2f";
+/// The defaults are the development account `docker compose` sets up from
+/// `.env.example`, so `docker compose up -d postgres rabbitmq` then
+/// `cargo run -p order` works as it is.
+pub const DEFAULT_DATABASE_URL: &str =
+    "postgres://ecommerce:ecommerce-dev@localhost:5432/ecommerce";
+pub const DEFAULT_AMQP_URL: &str = "amqp://ecommerce:ecommerce-dev@localhost:5672/%2f";
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid {var} {value:?}: {reason}")]

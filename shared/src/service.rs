@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use actix::{Actor, Addr, Recipient};
-use actix_web::dev::Server;
+use actix_http::HttpService;
+use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, fn_service, map_config};
+use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use slog::{Logger, error, info};
@@ -19,7 +21,7 @@ use crate::amqp::{AmqpPublisher, Topology};
 use crate::config::{ConfigError, Env, ProcessEnv};
 use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
-use crate::http::observe;
+use crate::http::{Http10Lengths, observe};
 use crate::outbox::Outbox;
 use crate::outbox::relay::{OutboxRelay, RelaySettings};
 use crate::telemetry;
@@ -182,20 +184,46 @@ impl Running {
         let context_data = web::Data::new(consumers.clone());
         let metrics_data = web::Data::new(consumers.metrics.clone());
         let log_data = web::Data::new(log.clone());
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(from_fn(observe))
-                .app_data(health_data.clone())
-                .app_data(readiness_data.clone())
-                .app_data(context_data.clone())
-                .app_data(metrics_data.clone())
-                .app_data(log_data.clone())
-                .configure(configure.clone())
-        })
-        .listen(listener)?
-        // Requests in flight get a few seconds to finish on SIGTERM.
-        .shutdown_timeout(5)
-        .run();
+        let local_addr = listener.local_addr()?;
+        // actix-web's HttpServer, put together from its parts so that
+        // Http10Lengths can sit between the socket and the HTTP/1 parser.
+        let builder = actix_server::Server::build();
+        let shutdown = builder.graceful_shutdown_signal();
+        let server = builder
+            .listen("http", listener, move || {
+                let app = App::new()
+                    .wrap(from_fn(observe))
+                    .app_data(health_data.clone())
+                    .app_data(readiness_data.clone())
+                    .app_data(context_data.clone())
+                    .app_data(metrics_data.clone())
+                    .app_data(log_data.clone())
+                    .configure(configure.clone())
+                    .into_factory()
+                    .map_err(|e: actix_web::Error| e.error_response());
+                let shutdown = shutdown.clone();
+                fn_service(|stream: tokio::net::TcpStream| async move {
+                    let peer = stream.peer_addr().ok();
+                    // As HttpServer: small answers are not held back.
+                    let _ = stream.set_nodelay(true);
+                    Ok((Http10Lengths::new(stream), peer))
+                })
+                .and_then(
+                    HttpService::build()
+                        // Idle keep-alive connections close when the server
+                        // stops, as HttpServer arranges it.
+                        .graceful_shutdown_signal(move || {
+                            let shutdown = shutdown.clone();
+                            async move { shutdown.notified().await }
+                        })
+                        .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                        .local_addr(local_addr)
+                        .h1(map_config(app, move |_| AppConfig::default())),
+                )
+            })?
+            // Requests in flight get a few seconds to finish on SIGTERM.
+            .shutdown_timeout(5)
+            .run();
         info!(log, "listening"; "http_addr" => %addr, "port" => port);
         Ok(Self {
             server,

@@ -3,6 +3,7 @@
 //! RabbitMQ vhost of the test's own; and the check that the books balance
 //! once every fault is healed.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,6 +46,13 @@ pub fn rabbitmqctl(args: &[&str]) {
             }
         })
     });
+    // Straight to stderr, past the test harness's capture: this disturbs
+    // every user of the broker (compose's own services too), so say so.
+    let _ = writeln!(
+        std::io::stderr(),
+        "system-tests: `{command} {}` on the tests' broker (its other clients see it too)",
+        args.join(" ")
+    );
     let mut words = command.split_whitespace();
     let program = words.next().expect("TEST_RABBITMQCTL names a command");
     let status = std::process::Command::new(program)

@@ -25,12 +25,13 @@ pub struct Targets {
     /// Base URL of the order service.
     #[arg(long, global = true, default_value = "http://127.0.0.1:5002")]
     pub order_url: String,
-    /// The services' database. The raw figures create (and drop) a scratch
+    /// The services' database (the defaults are compose's development
+    /// account, `.env.example`). The raw figures create (and drop) a scratch
     /// database on the same server.
     #[arg(
         long,
         global = true,
-        default_value = "postgres://postgres@127.0.0.1:5432/ecommerce"
+        default_value = "postgres://ecommerce:ecommerce-dev@127.0.0.1:5432/ecommerce"
     )]
     pub database_url: String,
     /// RabbitMQ. The raw figures use a scratch vhost on it (created and
@@ -38,7 +39,7 @@ pub struct Targets {
     #[arg(
         long,
         global = true,
-        default_value = "amqp://guest:guest@127.0.0.1:5672"
+        default_value = "amqp://ecommerce:ecommerce-dev@127.0.0.1:5672"
     )]
     pub amqp_url: String,
     /// RabbitMQ management API, used with the user and password of --amqp-url.

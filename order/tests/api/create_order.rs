@@ -1,6 +1,7 @@
 use serde_json::json;
 use shared::amqp::ORDER_EXCHANGE;
 use shared::events::{OrderCreated, decode};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{WAIT, spawn_app, spawn_app_with_broker};
 
@@ -30,6 +31,42 @@ async fn an_order_without_body_publishes_one_laptop() {
         properties.message_id().as_ref().unwrap().as_str(),
         event.event_id.to_string()
     );
+}
+
+#[actix_web::test]
+async fn http10_posts_without_a_body_are_orders_as_curl_0_sends_them() {
+    // Arrange
+    let app = spawn_app().await;
+    let mut tap = app.broker.tap(ORDER_EXCHANGE).await.unwrap();
+    let address = app.address.trim_start_matches("http://");
+    let closing = "POST /create_order HTTP/1.0\r\nHost: shop\r\nAccept: */*\r\n\r\n";
+    let kept = "POST /create_order HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+
+    // Act: `curl -0 -X POST` (no Content-Length), on a connection of its
+    // own, then twice on one kept-alive connection.
+    let mut answers = String::new();
+    for requests in [closing.to_string(), format!("{kept}{closing}")] {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(requests.as_bytes()).await.unwrap();
+        stream.read_to_string(&mut answers).await.unwrap();
+    }
+
+    // Assert
+    assert_eq!(answers.matches("HTTP/1.").count(), 3, "{answers}");
+    assert_eq!(
+        answers.matches("HTTP/1.0 201 Created").count(),
+        3,
+        "{answers}"
+    );
+    assert_eq!(
+        answers.matches("Order created and message sent!").count(),
+        3
+    );
+    for _ in 0..3 {
+        let delivery = tap.next(WAIT).await.unwrap();
+        let event = decode::<OrderCreated>(&delivery.data).unwrap();
+        assert_eq!((event.product_id.as_str(), event.quantity), ("123", 1));
+    }
 }
 
 #[actix_web::test]

@@ -46,7 +46,7 @@ where
 #[actix_web::test]
 async fn with_the_database_down_nothing_is_ordered_and_the_client_is_told_so() {
     // Arrange: the service reaches PostgreSQL through a proxy, then cannot.
-    let proxy = TcpProxy::start("127.0.0.1:5432".parse().unwrap());
+    let proxy = TcpProxy::start(testkit::pg_address());
     let app = spawn_app_with(|settings, database| {
         settings.common.database_url = database.url_via(proxy.port());
     })

@@ -316,7 +316,7 @@ async fn no_lock_or_transaction_is_held_while_the_broker_is_slow_to_confirm() {
 #[actix_web::test]
 async fn a_broker_that_never_answers_fails_a_whole_batch_within_one_connect_timeout() {
     // Arrange: a "broker" that accepts the connection and never answers.
-    let proxy = testkit::TcpProxy::start("127.0.0.1:5672".parse().unwrap());
+    let proxy = testkit::TcpProxy::start(testkit::amqp_address());
     proxy.hold();
     let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
     let publisher = shared::amqp::AmqpPublisher::new(

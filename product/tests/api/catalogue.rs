@@ -283,7 +283,7 @@ async fn each_order_is_answered_with_one_stock_event() {
 #[actix_web::test]
 async fn with_the_database_down_stock_requests_get_a_plain_503() {
     // Arrange
-    let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
+    let proxy = testkit::TcpProxy::start(testkit::pg_address());
     let app = spawn_app_with(|settings, database| {
         settings.common.database_url = database.url_via(proxy.port());
     })

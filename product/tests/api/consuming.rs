@@ -112,7 +112,7 @@ async fn concurrent_orders_never_oversell() {
 async fn a_database_outage_parks_deliveries_without_burning_the_delivery_limit() {
     // Arrange: the service reaches PostgreSQL through a proxy, with a
     // delivery limit of 2; the database then becomes unreachable.
-    let proxy = testkit::TcpProxy::start("127.0.0.1:5432".parse().unwrap());
+    let proxy = testkit::TcpProxy::start(testkit::pg_address());
     let app = spawn_app_with(|settings, database| {
         settings.common.database_url = database.url_via(proxy.port());
         settings.common.consumer.delivery_limit = 2;

@@ -10,12 +10,14 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, Route, web};
 
 mod body;
+mod http10;
 mod observe;
 pub mod openapi;
 mod request_id;
 mod staff;
 
 pub use body::{BodyError, read_json, read_json_body};
+pub use http10::Http10Lengths;
 pub use observe::observe;
 pub use openapi::{ApiDocument, DOCUMENT_PATH, ErrorBody, StaffToken, openapi_json, swagger_ui};
 pub use request_id::{REQUEST_ID_HEADER, RequestId, RequestLog, TRACEPARENT_HEADER};
