@@ -31,8 +31,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     # Socket only: nothing can reach it over TCP until the real start below.
     pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
     if [ "$db" != postgres ]; then
-        psql -v ON_ERROR_STOP=1 --username "$user" --dbname postgres \
-            --set db="$db" -c 'CREATE DATABASE :"db"'
+        # On stdin: psql interpolates :"db" (a quoted identifier) only there.
+        echo 'CREATE DATABASE :"db"' | psql -v ON_ERROR_STOP=1 --username "$user" \
+            --dbname postgres --set db="$db"
     fi
     pg_ctl -D "$PGDATA" -m fast -w stop
     echo "PostgreSQL init process complete; ready for start up."
