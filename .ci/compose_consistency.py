@@ -29,6 +29,10 @@ The tests' default account (testkit::COMPOSE_USER/PASSWORD) is the one
 PostgreSQL and RabbitMQ are set up with from .env.example, and PostgreSQL,
 the AMQP port and the management API are published for them.
 Prometheus (observability profile) scrapes every service on its HTTP port.
+Grafana (observability profile; no Debian package, so CI does not run it):
+its provisioned data source is the Prometheus service, its dashboard
+provider and home dashboard are mounted files, every panel queries a
+provisioned data source.
 For every binary the Dockerfile copies out of target/release: it is a [[bin]]
 of a workspace member, a cargo build command in the Dockerfile builds it with
 its required-features, and every feature the Dockerfile asks for exists.
@@ -39,6 +43,7 @@ Needs Python >= 3.11 (tomllib) and PyYAML.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import sys
@@ -472,6 +477,65 @@ def check_test_access(services: dict) -> None:
             report(("127.0.0.1", port, port) in published, f"{kind}: publishes 127.0.0.1:{port} for the tests")
 
 
+def check_grafana(services: dict) -> None:
+    """Grafana has no Debian package, so CI cannot run it: what it reads at
+    startup is checked here instead (provisioned data sources and dashboards,
+    the home dashboard, each panel's data source)."""
+    found = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("grafana/grafana")}
+    report(len(found) == 1, "one Grafana service (observability profile)")
+    if len(found) != 1:
+        return
+    name, service = next(iter(found.items()))
+    mounts = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            source, target = volume.get("source", ""), volume.get("target", "")
+        else:
+            source, _, rest = str(volume).partition(":")
+            target = rest.split(":")[0]
+        if source:
+            mounts[target.rstrip("/")] = Path(source) if Path(source).is_absolute() else ROOT / source
+
+    def on_host(path: str) -> Path | None:
+        for target in sorted(mounts, key=len, reverse=True):
+            if path == target or path.startswith(target + "/"):
+                return mounts[target] / path[len(target):].lstrip("/")
+        return None
+
+    provisioning = on_host("/etc/grafana/provisioning")
+    report(provisioning is not None and provisioning.is_dir(), f"{name}: mounts its provisioning at /etc/grafana/provisioning")
+    if provisioning is None or not provisioning.is_dir():
+        return
+    uids = set()
+    for file in sorted((provisioning / "datasources").glob("*.y*ml")):
+        for source in yaml.safe_load(file.read_text()).get("datasources") or []:
+            uids.add(source.get("uid"))
+            url = urlsplit(str(source.get("url", "")))
+            target = services.get(url.hostname or "")
+            ok = target is not None and str(target.get("image", "")).startswith("prom/prometheus") and url.port == 9090
+            report(ok, f"{name}: data source {source.get('name')!r} ({url.geturl()}) is the Prometheus service on 9090")
+    report(bool(uids), f"{name}: provisions a data source")
+    boards = []
+    for file in sorted((provisioning / "dashboards").glob("*.y*ml")):
+        for provider in yaml.safe_load(file.read_text()).get("providers") or []:
+            path = str((provider.get("options") or {}).get("path", ""))
+            folder = on_host(path)
+            ok = folder is not None and folder.is_dir() and any(folder.glob("*.json"))
+            report(ok, f"{name}: dashboard provider {provider.get('name')!r} reads {path}, a mounted folder of dashboards")
+            if ok:
+                boards += sorted(folder.glob("*.json"))
+    home = (service.get("environment") or {}).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home:
+        home_file = on_host(home)
+        report(home_file is not None and home_file.is_file(), f"{name}: the home dashboard {home} is a mounted file")
+    for board in boards:
+        panels = json.loads(board.read_text()).get("panels") or []
+        used = {(item.get("datasource") or {}).get("uid")
+                for panel in panels for item in [panel, *(panel.get("targets") or [])]}
+        report(used <= uids, f"{name}: every panel of {board.name} queries a provisioned data source ({sorted(uids)})"
+               + ("" if used <= uids else f"; it names {sorted(used - uids)}"))
+
+
 def check_prometheus(services: dict, app_names: list[str]) -> None:
     found = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("prom/prometheus")}
     report(len(found) == 1, "one Prometheus service (observability profile)")
@@ -569,6 +633,7 @@ def main() -> int:
     check_edge(services, app_names)
     check_test_access(services)
     check_prometheus(services, app_names)
+    check_grafana(services)
     return 1 if failures else 0
 
 
