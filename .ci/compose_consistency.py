@@ -361,19 +361,25 @@ class EdgeRoute:
     via_variable: bool
 
 
-def bind_sources(service: dict, target_prefix: str) -> list[Path]:
-    """Host files bind-mounted under target_prefix, as Compose normalizes them."""
-    found = []
+def bind_mounts(service: dict) -> dict[str, Path]:
+    """Host paths mounted into the service, by their path in the container,
+    as Compose normalizes them."""
+    mounts = {}
     for volume in service.get("volumes") or []:
         if isinstance(volume, dict):
             source, target = volume.get("source", ""), volume.get("target", "")
         else:
             source, _, rest = str(volume).partition(":")
             target = rest.split(":")[0]
-        if target.startswith(target_prefix) and source:
+        if source:
             path = Path(source)
-            found.append(path if path.is_absolute() else ROOT / path)
-    return found
+            mounts[target.rstrip("/")] = path if path.is_absolute() else ROOT / path
+    return mounts
+
+
+def bind_sources(service: dict, target_prefix: str) -> list[Path]:
+    """Host files bind-mounted under target_prefix."""
+    return [path for target, path in bind_mounts(service).items() if target.startswith(target_prefix)]
 
 
 def parse_edge(conf: str) -> tuple[list[EdgeRoute], bool]:
@@ -486,15 +492,7 @@ def check_grafana(services: dict) -> None:
     if len(found) != 1:
         return
     name, service = next(iter(found.items()))
-    mounts = {}
-    for volume in service.get("volumes") or []:
-        if isinstance(volume, dict):
-            source, target = volume.get("source", ""), volume.get("target", "")
-        else:
-            source, _, rest = str(volume).partition(":")
-            target = rest.split(":")[0]
-        if source:
-            mounts[target.rstrip("/")] = Path(source) if Path(source).is_absolute() else ROOT / source
+    mounts = bind_mounts(service)
 
     def on_host(path: str) -> Path | None:
         for target in sorted(mounts, key=len, reverse=True):
