@@ -126,10 +126,6 @@ impl<T> Http10Lengths<T> {
         }
     }
 
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
-
     /// Moves what can be judged from `input` to `output`; true if it moved
     /// anything.
     fn advance(&mut self) -> bool {
