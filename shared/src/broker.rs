@@ -50,6 +50,9 @@ pub struct IncomingMessage {
     pub delivery_count: u32,
     /// How many times this message was parked through an outage.
     pub parked: u32,
+    /// The broker delivered this message before: it came back after a lost
+    /// connection, a requeue, or a change of its queue's leader.
+    pub redelivered: bool,
     settler: Box<dyn Settler>,
 }
 
@@ -65,8 +68,17 @@ impl IncomingMessage {
             message_id,
             delivery_count,
             parked,
+            redelivered: delivery_count > 0,
             settler,
         }
+    }
+
+    /// Marks whether the broker delivered it before (its `redelivered`
+    /// flag, which `delivery_count` does not cover: RabbitMQ 4 counts only
+    /// requeues there, not returns after a lost connection).
+    pub fn with_redelivered(mut self, redelivered: bool) -> Self {
+        self.redelivered = redelivered;
+        self
     }
 
     pub fn settle(self, settlement: Settlement) -> BoxFuture<'static, Result<(), BrokerError>> {
@@ -80,6 +92,7 @@ impl std::fmt::Debug for IncomingMessage {
             .field("message_id", &self.message_id)
             .field("delivery_count", &self.delivery_count)
             .field("parked", &self.parked)
+            .field("redelivered", &self.redelivered)
             .field("body_len", &self.body.len())
             .finish()
     }

@@ -211,6 +211,9 @@ where
     fn handle(&mut self, delivery: IncomingMessage, ctx: &mut Self::Context) {
         let stats = self.stats.clone();
         stats.in_flight.fetch_add(1, Ordering::SeqCst);
+        if delivery.redelivered {
+            stats.redelivered.fetch_add(1, Ordering::Relaxed);
+        }
         let event = match decode::<E>(&delivery.body) {
             Ok(event) => event,
             Err(reason) => {

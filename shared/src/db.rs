@@ -56,6 +56,28 @@ fn millis(duration: Duration) -> String {
 /// Connects, retrying with backoff until PostgreSQL answers.
 pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
     let log = log.new(slog::o!("database_url" => redact_url(url)));
+    let options = connect_options(url);
+    let db = until_ok(&log, "connecting to PostgreSQL", || {
+        Database::connect(options.clone())
+    })
+    .await;
+    info!(log, "connected to PostgreSQL");
+    db
+}
+
+/// The pool every service uses: ten sessions, the server-side limits
+/// above, and sessions only on a server that takes writes.
+///
+/// A session that reached a standby is refused when it opens, rather than
+/// kept: after a failover or a switchover, a connection that was under way
+/// to the old primary's address can land on it once it is back as a
+/// standby (seen in the cluster test, through the read-write endpoint), and
+/// a pooled session there would fail every write it is given (25006) for
+/// as long as the pool keeps it, each failure answered `503` or pausing a
+/// consumer again. Refused, it is an outage, and the next session is opened
+/// through the endpoint again, to the primary. The same check as libpq's
+/// `target_session_attrs=read-write`.
+pub fn connect_options(url: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(10)
@@ -71,13 +93,24 @@ pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
                     millis(IDLE_IN_TRANSACTION_TIMEOUT),
                 ),
             ])
+        })
+        .map_sqlx_postgres_pool_opts(|pool| {
+            pool.after_connect(|session, _| Box::pin(refuse_read_only(session)))
         });
-    let db = until_ok(&log, "connecting to PostgreSQL", || {
-        Database::connect(options.clone())
-    })
-    .await;
-    info!(log, "connected to PostgreSQL");
-    db
+    options
+}
+
+async fn refuse_read_only(session: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
+    let read_only: String = sqlx::query_scalar("SELECT current_setting('transaction_read_only')")
+        .fetch_one(&mut *session)
+        .await?;
+    if read_only == "on" {
+        return Err(sqlx::Error::Protocol(
+            "the server takes no writes (a standby, or a read-only database): session refused"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether `db` answers and takes writes, for a paused consumer's probe and

@@ -227,7 +227,7 @@ impl Metrics {
 }
 
 /// The consumers' figures, each series labelled with its queue.
-fn consumer_families(stats: &ConsumerStatsByQueue) -> [Box<dyn Collector>; 4] {
+fn consumer_families(stats: &ConsumerStatsByQueue) -> [Box<dyn Collector>; 5] {
     let family = |name: &str, help: &str, labels: &[&str]| {
         IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric")
     };
@@ -239,6 +239,11 @@ fn consumer_families(stats: &ConsumerStatsByQueue) -> [Box<dyn Collector>; 4] {
     let settle_failures = family(
         "consumer_settle_failures_total",
         "Deliveries whose settlement the broker did not take (redelivered)",
+        &["queue"],
+    );
+    let redeliveries = family(
+        "consumer_redeliveries_total",
+        "Deliveries the broker had delivered before: after a lost connection, a requeue or a queue leader change",
         &["queue"],
     );
     let batches = family(
@@ -273,6 +278,9 @@ fn consumer_families(stats: &ConsumerStatsByQueue) -> [Box<dyn Collector>; 4] {
         batches
             .with_label_values(&queue)
             .inc_by(load(&stats.batches));
+        redeliveries
+            .with_label_values(&queue)
+            .inc_by(load(&stats.redelivered));
         in_flight
             .with_label_values(&queue)
             .set(load(&stats.in_flight) as i64);
@@ -280,6 +288,7 @@ fn consumer_families(stats: &ConsumerStatsByQueue) -> [Box<dyn Collector>; 4] {
     [
         Box::new(settled),
         Box::new(settle_failures),
+        Box::new(redeliveries),
         Box::new(batches),
         Box::new(in_flight),
     ]

@@ -1,7 +1,11 @@
 //! A running system for the system tests: the three real binaries with the
 //! environment variables docker-compose.yml gives them, on a database and a
-//! RabbitMQ vhost of the test's own; and the check that the books balance
-//! once every fault is healed.
+//! RabbitMQ vhost of the test's own; the same on a cluster of containers
+//! ([`cluster`]); clients placing orders under faults ([`clients`]); and the
+//! check that the books balance once every fault is healed.
+
+pub mod clients;
+pub mod cluster;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,7 +13,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use testkit::{
-    BrokerClient, ServiceProcess, TcpProxy, TestDatabase, TestVhost, free_port, http, wait_until,
+    BrokerClient, QueueTotals, ServiceProcess, TcpProxy, TestDatabase, TestVhost, free_port, http,
+    wait_until,
 };
 
 pub const STARTUP: Duration = Duration::from_secs(30);
@@ -279,35 +284,92 @@ impl System {
         }
     }
 
-    /// Waits until every order is final, every event published and every
-    /// email sent and every queue empty — for as long as that work makes
-    /// progress, giving up after `stall` without any; then checks that the
-    /// books balance exactly, `initial_stock` being each product's stock
-    /// before the first order. Panics with what does not add up.
+    /// See [`assert_settled`].
     pub fn assert_settled(&self, initial_stock: &[(&str, i64)], stall: Duration) -> Books {
-        testkit::wait_while_progressing(stall, "every order final and every email sent", || {
-            let orders = self.count("SELECT count(*) FROM orders");
-            let finals = self.count("SELECT count(*) FROM orders WHERE status <> 'pending'");
-            let published =
-                self.count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL");
-            let unpublished = self.count("SELECT count(*) FROM outbox WHERE published_at IS NULL");
-            let sent = self.count("SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL");
-            let done = finals == orders && unpublished == 0 && sent == 2 * orders;
-            ((finals + published + sent) as u64, done)
-        });
-        let books = Books {
-            orders: self.count("SELECT count(*) FROM orders"),
-            confirmed: self.count("SELECT count(*) FROM orders WHERE status = 'confirmed'"),
-            rejected: self.count("SELECT count(*) FROM orders WHERE status = 'rejected'"),
-        };
-        assert_eq!(books.confirmed + books.rejected, books.orders, "{books:?}");
-        assert_eq!(
-            self.count("SELECT count(*) FROM processed_events"),
-            books.orders,
-            "each OrderCreated applied exactly once"
-        );
-        assert_eq!(
-            self.count(
+        assert_settled(self, initial_stock, stall)
+    }
+}
+
+impl Ledger for System {
+    fn count(&self, sql: &str) -> i64 {
+        System::count(self, sql)
+    }
+
+    fn queue_totals(&self, queue: &str) -> anyhow::Result<QueueTotals> {
+        self.vhost.queue_totals(queue)
+    }
+
+    fn stored_orders(&self) -> Vec<(String, String)> {
+        self.rt.block_on(async {
+            let db = self.database.connect().await;
+            let orders = stored_orders(&db).await;
+            db.close().await.ok();
+            orders
+        })
+    }
+}
+
+/// Where the books of a running system are read.
+pub trait Ledger {
+    /// A query whose first column is a bigint (`count(*)`, a sum).
+    fn count(&self, sql: &str) -> i64;
+    /// Messages in one of the system's queues.
+    fn queue_totals(&self, queue: &str) -> anyhow::Result<QueueTotals>;
+    /// Every order stored: its id and its customer's email.
+    fn stored_orders(&self) -> Vec<(String, String)>;
+}
+
+/// Every order's id and customer email in `db`.
+pub async fn stored_orders(db: &sea_orm::DatabaseConnection) -> Vec<(String, String)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT id::text, customer_email FROM orders",
+    ))
+    .await
+    .expect("the orders are read")
+    .into_iter()
+    .map(|row| {
+        (
+            row.try_get_by_index::<String>(0).unwrap(),
+            row.try_get_by_index::<String>(1).unwrap(),
+        )
+    })
+    .collect()
+}
+
+/// Waits until every order is final, every event published and every
+/// email sent and every queue empty — for as long as that work makes
+/// progress, giving up after `stall` without any; then checks that the
+/// books balance exactly, `initial_stock` being each product's stock
+/// before the first order. Panics with what does not add up.
+pub fn assert_settled(
+    ledger: &impl Ledger,
+    initial_stock: &[(&str, i64)],
+    stall: Duration,
+) -> Books {
+    testkit::wait_while_progressing(stall, "every order final and every email sent", || {
+        let orders = ledger.count("SELECT count(*) FROM orders");
+        let finals = ledger.count("SELECT count(*) FROM orders WHERE status <> 'pending'");
+        let published = ledger.count("SELECT count(*) FROM outbox WHERE published_at IS NOT NULL");
+        let unpublished = ledger.count("SELECT count(*) FROM outbox WHERE published_at IS NULL");
+        let sent = ledger.count("SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL");
+        let done = finals == orders && unpublished == 0 && sent == 2 * orders;
+        ((finals + published + sent) as u64, done)
+    });
+    let books = Books {
+        orders: ledger.count("SELECT count(*) FROM orders"),
+        confirmed: ledger.count("SELECT count(*) FROM orders WHERE status = 'confirmed'"),
+        rejected: ledger.count("SELECT count(*) FROM orders WHERE status = 'rejected'"),
+    };
+    assert_eq!(books.confirmed + books.rejected, books.orders, "{books:?}");
+    assert_eq!(
+        ledger.count("SELECT count(*) FROM processed_events"),
+        books.orders,
+        "each OrderCreated applied exactly once"
+    );
+    assert_eq!(
+            ledger.count(
                 "SELECT count(*) FROM orders o WHERE
                    (SELECT count(*) FROM sent_emails e WHERE e.order_id = o.id
                       AND e.kind = 'order_received' AND e.sent_at IS NOT NULL) <> 1
@@ -318,37 +380,36 @@ impl System {
             0,
             "one 'order received' and one outcome email per order"
         );
-        assert_eq!(
-            self.count("SELECT count(*) FROM sent_emails"),
-            2 * books.orders,
-            "no other email"
-        );
-        for (product, initial) in initial_stock {
-            let confirmed = self.count(&format!(
-                "SELECT COALESCE(sum(quantity), 0)::bigint FROM orders
+    assert_eq!(
+        ledger.count("SELECT count(*) FROM sent_emails"),
+        2 * books.orders,
+        "no other email"
+    );
+    for (product, initial) in initial_stock {
+        let confirmed = ledger.count(&format!(
+            "SELECT COALESCE(sum(quantity), 0)::bigint FROM orders
                  WHERE product_id = '{product}' AND status = 'confirmed'"
-            ));
-            let stock = self.count(&format!(
-                "SELECT stock::bigint FROM products WHERE id = '{product}'"
-            ));
-            assert_eq!(
-                stock,
-                initial - confirmed,
-                "product {product}: {initial} − {confirmed} confirmed"
-            );
-            assert!(stock >= 0, "product {product} oversold: {stock}");
-        }
-        wait_until(stall, "every queue empty, nothing unacknowledged", || {
-            QUEUES
-                .iter()
-                .all(|queue| {
-                    matches!(self.vhost.queue_totals(queue),
-                        Ok(totals) if totals.ready == 0 && totals.unacked == 0)
-                })
-                .then_some(())
-        });
-        books
+        ));
+        let stock = ledger.count(&format!(
+            "SELECT stock::bigint FROM products WHERE id = '{product}'"
+        ));
+        assert_eq!(
+            stock,
+            initial - confirmed,
+            "product {product}: {initial} − {confirmed} confirmed"
+        );
+        assert!(stock >= 0, "product {product} oversold: {stock}");
     }
+    wait_until(stall, "every queue empty, nothing unacknowledged", || {
+        QUEUES
+            .iter()
+            .all(|queue| {
+                matches!(ledger.queue_totals(queue),
+                        Ok(totals) if totals.ready == 0 && totals.unacked == 0)
+            })
+            .then_some(())
+    });
+    books
 }
 
 /// How the orders ended.

@@ -32,10 +32,9 @@ fn management_api() -> String {
     std::env::var("TEST_RABBITMQ_API").unwrap_or_else(|_| "http://127.0.0.1:15672/api".into())
 }
 
-/// The user and password of `TEST_AMQP_URL`, which the management API
-/// takes too.
-fn amqp_account() -> (String, String) {
-    let url = crate::url_of(&amqp_base());
+/// The user and password in an AMQP URL, which the management API takes too.
+fn account_of(amqp_url: &str) -> (String, String) {
+    let url = crate::url_of(amqp_url);
     let decode = |part: &str| {
         percent_encoding::percent_decode_str(part)
             .decode_utf8_lossy()
@@ -47,13 +46,6 @@ fn amqp_account() -> (String, String) {
     )
 }
 
-fn basic_auth() -> String {
-    use base64::Engine as _;
-    let (user, password) = amqp_account();
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Basic {token}")
-}
-
 pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -62,51 +54,98 @@ pub(crate) fn agent() -> ureq::Agent {
         .into()
 }
 
-fn management(method: &str, path: &str, body: Option<&str>) -> anyhow::Result<()> {
-    management_json(method, path, body).map(|_| ())
+/// RabbitMQ's management API at `base` (`http://host:15672/api`), logged in
+/// with an AMQP URL's account.
+#[derive(Debug, Clone)]
+pub struct ManagementApi {
+    base: String,
+    user: String,
+    authorization: String,
 }
 
-fn management_json(
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> anyhow::Result<serde_json::Value> {
-    let request = ureq::http::Request::builder()
-        .method(method)
-        .uri(format!("{}{path}", management_api()))
-        .header("authorization", basic_auth())
-        .header("content-type", "application/json")
-        .body(body.unwrap_or("").to_string())?;
-    let mut response = agent().run(request).with_context(|| {
-        format!("RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)")
-    })?;
-    if !response.status().is_success() {
-        bail!(
-            "RabbitMQ management API {method} {path} answered {}",
-            response.status()
-        );
+impl ManagementApi {
+    pub fn new(base: &str, amqp_url: &str) -> Self {
+        use base64::Engine as _;
+        let (user, password) = account_of(amqp_url);
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            user,
+            authorization: format!("Basic {token}"),
+        }
     }
-    let text = response.body_mut().read_to_string()?;
-    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+
+    /// The tests' broker: `TEST_RABBITMQ_API` with `TEST_AMQP_URL`'s account.
+    pub fn from_env() -> Self {
+        Self::new(&management_api(), &amqp_base())
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<()> {
+        self.json(method, path, body).map(|_| ())
+    }
+
+    pub fn json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", &self.authorization)
+            .header("content-type", "application/json")
+            .body(body.unwrap_or("").to_string())?;
+        let mut response = agent().run(request).with_context(|| {
+            format!(
+                "RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)"
+            )
+        })?;
+        if !response.status().is_success() {
+            bail!(
+                "RabbitMQ management API {method} {path} answered {}",
+                response.status()
+            );
+        }
+        let text = response.body_mut().read_to_string()?;
+        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Messages in `queue` of `vhost`, ready and unacknowledged (the API's
+    /// figures lag the queue by a few seconds).
+    pub fn queue_totals(&self, vhost: &str, queue: &str) -> anyhow::Result<QueueTotals> {
+        let vhost =
+            percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC);
+        let queue = self.json("GET", &format!("/queues/{vhost}/{queue}"), None)?;
+        let count = |field: &str| queue[field].as_u64().unwrap_or(0);
+        Ok(QueueTotals {
+            ready: count("messages_ready"),
+            unacked: count("messages_unacknowledged"),
+            acked: queue["message_stats"]["ack"].as_u64().unwrap_or(0),
+        })
+    }
 }
 
 /// A vhost created for one test and deleted (with its queues) with this guard.
 pub struct TestVhost {
     name: String,
     amqp_url: String,
+    api: ManagementApi,
 }
 
 impl TestVhost {
     pub fn create() -> anyhow::Result<Self> {
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-        management("PUT", &format!("/vhosts/{name}"), None)?;
+        let api = ManagementApi::from_env();
+        api.call("PUT", &format!("/vhosts/{name}"), None)?;
         let vhost = Self {
             amqp_url: format!("{}/{name}", amqp_base()),
             name,
+            api,
         };
-        management(
+        vhost.api.call(
             "PUT",
-            &format!("/permissions/{}/{}", vhost.name, amqp_account().0),
+            &format!("/permissions/{}/{}", vhost.name, vhost.api.user),
             Some(r#"{"configure":".*","write":".*","read":".*"}"#),
         )?;
         Ok(vhost)
@@ -123,13 +162,7 @@ impl TestVhost {
     /// Messages in `queue`, ready and unacknowledged, as the management API
     /// reports them (its figures lag the queue by a few seconds).
     pub fn queue_totals(&self, queue: &str) -> anyhow::Result<QueueTotals> {
-        let queue = management_json("GET", &format!("/queues/{}/{queue}", self.name), None)?;
-        let count = |field: &str| queue[field].as_u64().unwrap_or(0);
-        Ok(QueueTotals {
-            ready: count("messages_ready"),
-            unacked: count("messages_unacknowledged"),
-            acked: queue["message_stats"]["ack"].as_u64().unwrap_or(0),
-        })
+        self.api.queue_totals(&self.name, queue)
     }
 }
 
@@ -143,7 +176,10 @@ pub struct QueueTotals {
 
 impl Drop for TestVhost {
     fn drop(&mut self) {
-        if let Err(e) = management("DELETE", &format!("/vhosts/{}", self.name), None) {
+        if let Err(e) = self
+            .api
+            .call("DELETE", &format!("/vhosts/{}", self.name), None)
+        {
             eprintln!("warning: could not delete test vhost {}: {e:#}", self.name);
         }
     }

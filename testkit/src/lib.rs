@@ -11,7 +11,7 @@ pub mod openapi;
 pub mod process;
 pub mod proxy;
 
-pub use broker::{BrokerClient, TestVhost};
+pub use broker::{BrokerClient, ManagementApi, QueueTotals, TestVhost};
 pub use process::{ServiceProcess, binary, free_port};
 pub use proxy::TcpProxy;
 
@@ -127,6 +127,36 @@ impl TestDatabase {
             .await
             .expect("ALTER DATABASE ... ALLOW_CONNECTIONS");
         if refuse {
+            admin
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .await
+                .expect("ending the database's sessions");
+        }
+        admin.close().await.ok();
+    }
+
+    /// Makes every new session on this database read-only, as on a standby,
+    /// and ends the open ones (the primary went away, and the address now
+    /// leads to a server that takes no writes); or lets new sessions write
+    /// again (the address leads to the primary again), leaving the sessions
+    /// opened meanwhile as they are.
+    pub async fn act_as_standby(&self, standby: bool) {
+        let admin = Database::connect(pg_admin_url())
+            .await
+            .expect("connecting to the test PostgreSQL");
+        let name = &self.name;
+        let setting = if standby {
+            "SET default_transaction_read_only = on"
+        } else {
+            "RESET default_transaction_read_only"
+        };
+        admin
+            .execute_unprepared(&format!("ALTER DATABASE \"{name}\" {setting}"))
+            .await
+            .expect("ALTER DATABASE ... default_transaction_read_only");
+        if standby {
             admin
                 .execute_unprepared(&format!(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"

@@ -146,3 +146,28 @@ async fn a_database_outage_parks_deliveries_without_burning_the_delivery_limit()
     assert_eq!(app.processed_events().await, 3);
     assert_eq!(app.stock("456").await, stock - 3);
 }
+
+#[actix_web::test]
+async fn sessions_opened_on_a_standby_are_not_kept_once_the_primary_is_back() {
+    // Arrange
+    let app = spawn_app().await;
+    let stock = app.stock("456").await;
+
+    // Act: for a while the database address leads to a server that takes
+    // no writes, as it can to a standby after a failover; an order arrives
+    // then, and the consumer waits the outage out.
+    app.database.act_as_standby(true).await;
+    app.publish(&OrderCreated::new("456".into(), 1)).await;
+    eventually(WAIT, "the order parked through the outage", || async {
+        (app.consumer_stats.parked.load(Ordering::SeqCst) >= 1).then_some(())
+    })
+    .await;
+    app.database.act_as_standby(false).await;
+
+    // Assert: applied on the primary, not failing for ever on sessions kept
+    // from the standby.
+    app.wait_settled(1).await;
+    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), 1);
+    assert_eq!(app.processed_events().await, 1);
+    assert_eq!(app.stock("456").await, stock - 1);
+}

@@ -33,8 +33,8 @@ pub struct TestApp {
     pub consumer_stats: Arc<ConsumerStats>,
     pub broker: BrokerClient,
     pub db: DatabaseConnection,
+    pub database: TestDatabase,
     _vhost: TestVhost,
-    _database: TestDatabase,
 }
 
 /// The product service on port 0 with its own database and vhost, consuming.
@@ -71,8 +71,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
             .await
             .expect("a broker connection"),
         db: database.connect().await,
+        database,
         _vhost: vhost,
-        _database: database,
     };
     // The consumer declares and binds its queue once connected; publishing
     // before that would reach no queue.

@@ -30,6 +30,7 @@ pub(super) fn incoming(delivery: Delivery, channel: &Channel, queue: &str) -> In
         header_count(&headers, "x-delivery-count").unwrap_or(0),
         header_count(&headers, PARKED_HEADER).unwrap_or(0),
     );
+    let redelivered = delivery.redelivered;
     let settler = LapinSettler {
         acker: delivery.acker,
         channel: channel.clone(),
@@ -39,6 +40,7 @@ pub(super) fn incoming(delivery: Delivery, channel: &Channel, queue: &str) -> In
         parked: counts.1,
     };
     IncomingMessage::new(delivery.data, message_id, counts, Box::new(settler))
+        .with_redelivered(redelivered)
 }
 
 /// A count in a header: quorum queues add `x-delivery-count` to a

@@ -18,6 +18,8 @@ pub struct ConsumerStats {
     pub parked: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub settle_failures: AtomicU64,
+    /// Deliveries the broker had delivered before.
+    pub redelivered: AtomicU64,
     /// Batches handed to the domain actor.
     pub batches: AtomicU64,
 }

@@ -191,6 +191,11 @@ async fn settles_each_delivery_by_whose_fault_the_failure_is() {
     assert_eq!(harness.stat(|s| &s.acked), 2);
     assert_eq!(harness.stat(|s| &s.dead_lettered), 2);
     assert_eq!(harness.stat(|s| &s.retried), 3);
+    assert_eq!(
+        harness.stat(|s| &s.redelivered),
+        2,
+        "the retried one, twice"
+    );
 }
 
 #[actix::test]

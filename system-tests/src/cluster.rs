@@ -1,0 +1,217 @@
+//! The system on a cluster of containers, as `deploy/cluster/cluster` brings
+//! it up: three RabbitMQ nodes, a PostgreSQL primary with two synchronous
+//! standbys, HAProxy in the place of Kubernetes Services, and two replicas of
+//! each service from the project's image. Faults go through the same script
+//! a person would use (`kill rabbit2`, `pg-failover`, ...).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use testkit::{ManagementApi, QueueTotals, http};
+
+use crate::Ledger;
+
+/// Each service's HTTP port, as the script starts its replicas.
+pub const SERVICES: [(&str, u16); 3] = [("order", 5002), ("product", 5001), ("notification", 5003)];
+
+pub struct Cluster {
+    name: String,
+    pub order_url: String,
+    pub product_url: String,
+    /// The read-write endpoint.
+    pub database_url: String,
+    api: ManagementApi,
+    rt: tokio::runtime::Runtime,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster/cluster")
+}
+
+impl Cluster {
+    /// Brings a cluster of this test process's own up (its containers and
+    /// network are named after the process), and takes it down when dropped.
+    pub fn up() -> Self {
+        let name = format!("ecommerce-test-{}", std::process::id());
+        let mut cluster = Self {
+            name,
+            order_url: String::new(),
+            product_url: String::new(),
+            database_url: String::new(),
+            api: ManagementApi::new("http://unset", "amqp://unset"),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+        };
+        // From here on, a failure takes down what was brought up.
+        let endpoints = cluster.run(&["up"]);
+        let endpoint = |key: &str| {
+            endpoints
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{key}=")))
+                .unwrap_or_else(|| panic!("`cluster up` printed no {key}: {endpoints}"))
+                .to_string()
+        };
+        cluster.order_url = endpoint("ORDER_URL");
+        cluster.product_url = endpoint("PRODUCT_URL");
+        cluster.database_url = endpoint("DATABASE_URL");
+        cluster.api = ManagementApi::new(&endpoint("RABBITMQ_API"), &endpoint("AMQP_URL"));
+        cluster
+    }
+
+    /// Runs `deploy/cluster/cluster ARGS` on this cluster; returns what it
+    /// printed on stdout (its log goes to stderr as it runs).
+    pub fn run(&self, args: &[&str]) -> String {
+        let output = Command::new(script())
+            .args(args)
+            .env("CLUSTER", &self.name)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("running deploy/cluster/cluster: {e}"));
+        assert!(
+            output.status.success(),
+            "`deploy/cluster/cluster {}` failed",
+            args.join(" ")
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    }
+
+    /// The RabbitMQ node leading `queue` (`rabbit2`).
+    pub fn leader(&self, queue: &str) -> String {
+        self.run(&["leader", queue])
+    }
+
+    /// Every queue on the cluster, as the management API describes it.
+    pub fn queues(&self) -> Vec<serde_json::Value> {
+        match self.api.json("GET", "/queues/%2F", None) {
+            Ok(serde_json::Value::Array(queues)) => queues,
+            other => panic!("GET /api/queues/%2F: {other:?}"),
+        }
+    }
+
+    /// The PostgreSQL node behind the read-write endpoint (`pg1`).
+    pub fn pg_primary(&self) -> String {
+        self.run(&["pg-primary"])
+    }
+
+    /// Adds a product through the read-write endpoint.
+    pub fn add_product(&self, id: &str, stock: i64) {
+        let sql =
+            format!("INSERT INTO products (id, name, stock) VALUES ('{id}', 'Test item', {stock})");
+        self.rt.block_on(async {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(&self.database_url)
+                .await
+                .unwrap();
+            db.execute_unprepared(&sql).await.unwrap();
+            db.close().await.ok();
+        });
+    }
+
+    /// The sum of a counter over every replica of every service (each
+    /// replica's `GET /metrics`, straight at its container).
+    pub fn counter_total(&self, name: &str) -> f64 {
+        let mut total = 0.0;
+        for (service, port) in SERVICES {
+            for replica in 1..=2 {
+                let container = format!("{}-{service}{replica}", self.name);
+                let ip = docker(&[
+                    "inspect",
+                    "-f",
+                    &format!(
+                        "{{{{ (index .NetworkSettings.Networks \"{}\").IPAddress }}}}",
+                        self.name
+                    ),
+                    &container,
+                ]);
+                let (status, text) = http("GET", &format!("http://{ip}:{port}/metrics"), None)
+                    .unwrap_or_else(|e| panic!("GET /metrics of {container}: {e}"));
+                assert_eq!(status, 200, "GET /metrics of {container}");
+                total += text
+                    .lines()
+                    .filter(|line| line.starts_with(name))
+                    .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+                    .sum::<f64>();
+            }
+        }
+        total
+    }
+
+    /// Keeps every container's log in a folder of the temp dir, before the
+    /// cluster goes: when a test fails, or always with `CLUSTER_KEEP_LOGS`.
+    fn keep_logs(&self) {
+        let dir = std::env::temp_dir().join(&self.name);
+        let _ = std::fs::create_dir_all(&dir);
+        let names = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=ecommerce.cluster={}", self.name),
+            "--format",
+            "{{.Names}}",
+        ]);
+        for container in names.lines() {
+            if let Ok(output) = Command::new("docker").args(["logs", container]).output() {
+                let mut log = output.stdout;
+                log.extend(output.stderr);
+                let _ = std::fs::write(dir.join(format!("{container}.log")), log);
+            }
+        }
+        eprintln!("cluster logs kept in {}", dir.display());
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running docker: {e}"));
+    assert!(
+        output.status.success(),
+        "`docker {}` failed",
+        args.join(" ")
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+impl Ledger for Cluster {
+    fn count(&self, sql: &str) -> i64 {
+        self.rt.block_on(async {
+            let db = sea_orm::Database::connect(&self.database_url)
+                .await
+                .expect("the read-write endpoint answers");
+            let value = testkit::count(&db, sql).await;
+            db.close().await.ok();
+            value
+        })
+    }
+
+    fn queue_totals(&self, queue: &str) -> anyhow::Result<QueueTotals> {
+        self.api.queue_totals("/", queue)
+    }
+
+    fn stored_orders(&self) -> Vec<(String, String)> {
+        self.rt.block_on(async {
+            let db = sea_orm::Database::connect(&self.database_url)
+                .await
+                .expect("the read-write endpoint answers");
+            let orders = crate::stored_orders(&db).await;
+            db.close().await.ok();
+            orders
+        })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("CLUSTER_KEEP_LOGS").is_some() {
+            self.keep_logs();
+        }
+        let _ = Command::new(script())
+            .arg("down")
+            .env("CLUSTER", &self.name)
+            .status();
+    }
+}
