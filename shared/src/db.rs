@@ -77,7 +77,7 @@ pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
 /// consumer again. Refused, it is an outage, and the next session is opened
 /// through the endpoint again, to the primary. The same check as libpq's
 /// `target_session_attrs=read-write`.
-pub fn connect_options(url: &str) -> ConnectOptions {
+fn connect_options(url: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
     options
         .max_connections(10)

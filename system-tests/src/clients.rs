@@ -39,7 +39,7 @@ pub struct Outcomes {
     pub by_status: BTreeMap<String, u64>,
     /// When each `201` came.
     pub accepted_at: Vec<Instant>,
-    /// When each other answer came (each attempt).
+    /// When each attempt answered otherwise was sent.
     pub not_accepted_at: Vec<Instant>,
 }
 
@@ -66,7 +66,7 @@ impl Outcomes {
             .sum()
     }
 
-    /// Answers other than `201` that came after `from`.
+    /// Attempts sent from `from` on that were answered otherwise than `201`.
     pub fn not_accepted_since(&self, from: Instant) -> usize {
         self.not_accepted_at.iter().filter(|t| **t >= from).count()
     }
@@ -217,8 +217,9 @@ impl Client {
             let mut statuses = vec![];
             let answer = loop {
                 attempts += 1;
+                let sent = Instant::now();
                 let (answer, status) = post_order(&self.url, &body, key.as_deref());
-                statuses.push((status, Instant::now()));
+                statuses.push((status, sent));
                 let answer = match answer {
                     Answer::Refused if open => Answer::Unknown,
                     answer => answer,
@@ -239,9 +240,9 @@ impl Client {
                 _ => None,
             };
             let mut outcomes = outcomes.lock().unwrap();
-            for (status, at) in statuses {
+            for (status, sent) in statuses {
                 if status != "201" {
-                    outcomes.not_accepted_at.push(at);
+                    outcomes.not_accepted_at.push(sent);
                 }
                 *outcomes.by_status.entry(status).or_default() += 1;
             }

@@ -11,41 +11,41 @@ use testkit::{ManagementApi, QueueTotals, http};
 
 use crate::Ledger;
 
-/// Each service's HTTP port, as the script starts its replicas.
-pub const SERVICES: [(&str, u16); 3] = [("order", 5002), ("product", 5001), ("notification", 5003)];
-
 pub struct Cluster {
-    name: String,
+    /// The order service's endpoint.
     pub order_url: String,
-    pub product_url: String,
     /// The read-write endpoint.
     pub database_url: String,
     api: ManagementApi,
     rt: tokio::runtime::Runtime,
+    down: Down,
 }
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/cluster/cluster")
 }
 
+/// Takes down what `cluster up` brought up, also when it failed half way.
+struct Down(String);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("CLUSTER_KEEP_LOGS").is_some() {
+            keep_logs(&self.0);
+        }
+        let _ = Command::new(script())
+            .arg("down")
+            .env("CLUSTER", &self.0)
+            .status();
+    }
+}
+
 impl Cluster {
     /// Brings a cluster of this test process's own up (its containers and
     /// network are named after the process), and takes it down when dropped.
     pub fn up() -> Self {
-        let name = format!("ecommerce-test-{}", std::process::id());
-        let mut cluster = Self {
-            name,
-            order_url: String::new(),
-            product_url: String::new(),
-            database_url: String::new(),
-            api: ManagementApi::new("http://unset", "amqp://unset"),
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap(),
-        };
-        // From here on, a failure takes down what was brought up.
-        let endpoints = cluster.run(&["up"]);
+        let down = Down(format!("ecommerce-test-{}", std::process::id()));
+        let endpoints = run(&down.0, &["up"]);
         let endpoint = |key: &str| {
             endpoints
                 .lines()
@@ -53,29 +53,22 @@ impl Cluster {
                 .unwrap_or_else(|| panic!("`cluster up` printed no {key}: {endpoints}"))
                 .to_string()
         };
-        cluster.order_url = endpoint("ORDER_URL");
-        cluster.product_url = endpoint("PRODUCT_URL");
-        cluster.database_url = endpoint("DATABASE_URL");
-        cluster.api = ManagementApi::new(&endpoint("RABBITMQ_API"), &endpoint("AMQP_URL"));
-        cluster
+        Self {
+            order_url: endpoint("ORDER_URL"),
+            database_url: endpoint("DATABASE_URL"),
+            api: ManagementApi::new(&endpoint("RABBITMQ_API"), &endpoint("AMQP_URL")),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            down,
+        }
     }
 
     /// Runs `deploy/cluster/cluster ARGS` on this cluster; returns what it
     /// printed on stdout (its log goes to stderr as it runs).
     pub fn run(&self, args: &[&str]) -> String {
-        let output = Command::new(script())
-            .args(args)
-            .env("CLUSTER", &self.name)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("running deploy/cluster/cluster: {e}"));
-        assert!(
-            output.status.success(),
-            "`deploy/cluster/cluster {}` failed",
-            args.join(" ")
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
+        run(&self.down.0, args)
     }
 
     /// The RabbitMQ node leading `queue` (`rabbit2`).
@@ -113,54 +106,67 @@ impl Cluster {
     /// The sum of a counter over every replica of every service (each
     /// replica's `GET /metrics`, straight at its container).
     pub fn counter_total(&self, name: &str) -> f64 {
+        let endpoints = self.run(&["endpoints"]);
+        let replicas = endpoints
+            .lines()
+            .find_map(|line| line.strip_prefix("REPLICAS="))
+            .expect("`cluster endpoints` lists the replicas");
         let mut total = 0.0;
-        for (service, port) in SERVICES {
-            for replica in 1..=2 {
-                let container = format!("{}-{service}{replica}", self.name);
-                let ip = docker(&[
-                    "inspect",
-                    "-f",
-                    &format!(
-                        "{{{{ (index .NetworkSettings.Networks \"{}\").IPAddress }}}}",
-                        self.name
-                    ),
-                    &container,
-                ]);
-                let (status, text) = http("GET", &format!("http://{ip}:{port}/metrics"), None)
-                    .unwrap_or_else(|e| panic!("GET /metrics of {container}: {e}"));
-                assert_eq!(status, 200, "GET /metrics of {container}");
-                total += text
-                    .lines()
-                    .filter(|line| line.starts_with(name))
-                    .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-                    .sum::<f64>();
-            }
+        for replica in replicas.split_whitespace() {
+            let (status, text) = http("GET", &format!("{replica}/metrics"), None)
+                .unwrap_or_else(|e| panic!("GET {replica}/metrics: {e}"));
+            assert_eq!(status, 200, "GET {replica}/metrics");
+            total += text
+                .lines()
+                .filter(|line| line.starts_with(name))
+                .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
+                .sum::<f64>();
         }
         total
     }
+}
 
-    /// Keeps every container's log in a folder of the temp dir, before the
-    /// cluster goes: when a test fails, or always with `CLUSTER_KEEP_LOGS`.
-    fn keep_logs(&self) {
-        let dir = std::env::temp_dir().join(&self.name);
-        let _ = std::fs::create_dir_all(&dir);
-        let names = docker(&[
-            "ps",
-            "-a",
-            "--filter",
-            &format!("label=ecommerce.cluster={}", self.name),
-            "--format",
-            "{{.Names}}",
-        ]);
-        for container in names.lines() {
-            if let Ok(output) = Command::new("docker").args(["logs", container]).output() {
-                let mut log = output.stdout;
-                log.extend(output.stderr);
-                let _ = std::fs::write(dir.join(format!("{container}.log")), log);
-            }
+/// Runs `deploy/cluster/cluster ARGS` on the cluster `name`, for at most
+/// ten minutes.
+fn run(name: &str, args: &[&str]) -> String {
+    let output = Command::new("timeout")
+        .arg("600")
+        .arg(script())
+        .args(args)
+        .env("CLUSTER", name)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("running deploy/cluster/cluster: {e}"));
+    assert!(
+        output.status.success(),
+        "`deploy/cluster/cluster {}` failed",
+        args.join(" ")
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// Keeps every container's log of the cluster `name` in a folder of the
+/// temp dir: when a test fails, or always with `CLUSTER_KEEP_LOGS`.
+fn keep_logs(name: &str) {
+    let dir = std::env::temp_dir().join(name);
+    let _ = std::fs::create_dir_all(&dir);
+    let names = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label=ecommerce.cluster={name}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    for container in names.lines() {
+        if let Ok(output) = Command::new("docker").args(["logs", container]).output() {
+            let mut log = output.stdout;
+            log.extend(output.stderr);
+            let _ = std::fs::write(dir.join(format!("{container}.log")), log);
         }
-        eprintln!("cluster logs kept in {}", dir.display());
     }
+    eprintln!("cluster logs kept in {}", dir.display());
 }
 
 fn docker(args: &[&str]) -> String {
@@ -201,17 +207,5 @@ impl Ledger for Cluster {
             db.close().await.ok();
             orders
         })
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        if std::thread::panicking() || std::env::var_os("CLUSTER_KEEP_LOGS").is_some() {
-            self.keep_logs();
-        }
-        let _ = Command::new(script())
-            .arg("down")
-            .env("CLUSTER", &self.name)
-            .status();
     }
 }

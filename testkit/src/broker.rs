@@ -112,15 +112,21 @@ impl ManagementApi {
     }
 
     /// Messages in `queue` of `vhost`, ready and unacknowledged (the API's
-    /// figures lag the queue by a few seconds).
+    /// figures lag the queue by a few seconds). An error while the API does
+    /// not know them (it leaves them out for a moment after a queue's
+    /// leader moved, say): unknown is not empty.
     pub fn queue_totals(&self, vhost: &str, queue: &str) -> anyhow::Result<QueueTotals> {
         let vhost =
             percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC);
         let queue = self.json("GET", &format!("/queues/{vhost}/{queue}"), None)?;
-        let count = |field: &str| queue[field].as_u64().unwrap_or(0);
+        let count = |field: &str| {
+            queue[field]
+                .as_u64()
+                .with_context(|| format!("the management API gives no {field} for the queue"))
+        };
         Ok(QueueTotals {
-            ready: count("messages_ready"),
-            unacked: count("messages_unacknowledged"),
+            ready: count("messages_ready")?,
+            unacked: count("messages_unacknowledged")?,
             acked: queue["message_stats"]["ack"].as_u64().unwrap_or(0),
         })
     }
