@@ -89,15 +89,20 @@ impl Cluster {
         self.run(&["pg-primary"])
     }
 
+    /// A connection through the read-write endpoint.
+    async fn session(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(&self.database_url)
+            .await
+            .expect("the read-write endpoint answers")
+    }
+
     /// Adds a product through the read-write endpoint.
     pub fn add_product(&self, id: &str, stock: i64) {
         let sql =
             format!("INSERT INTO products (id, name, stock) VALUES ('{id}', 'Test item', {stock})");
         self.rt.block_on(async {
             use sea_orm::ConnectionTrait;
-            let db = sea_orm::Database::connect(&self.database_url)
-                .await
-                .unwrap();
+            let db = self.session().await;
             db.execute_unprepared(&sql).await.unwrap();
             db.close().await.ok();
         });
@@ -129,21 +134,18 @@ impl Cluster {
 /// Runs `deploy/cluster/cluster ARGS` on the cluster `name`, for at most
 /// ten minutes.
 fn run(name: &str, args: &[&str]) -> String {
-    let output = Command::new("timeout")
+    let mut command = Command::new("timeout");
+    command
         .arg("600")
         .arg(script())
         .args(args)
         .env("CLUSTER", name)
         .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("running deploy/cluster/cluster: {e}"));
-    assert!(
-        output.status.success(),
-        "`deploy/cluster/cluster {}` failed",
-        args.join(" ")
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_string()
+        .stderr(Stdio::inherit());
+    stdout_of(
+        command,
+        &format!("deploy/cluster/cluster {}", args.join(" ")),
+    )
 }
 
 /// Keeps every container's log of the cluster `name` in a folder of the
@@ -170,24 +172,25 @@ fn keep_logs(name: &str) {
 }
 
 fn docker(args: &[&str]) -> String {
-    let output = Command::new("docker")
-        .args(args)
+    let mut command = Command::new("docker");
+    command.args(args);
+    stdout_of(command, &format!("docker {}", args.join(" ")))
+}
+
+/// What `command` printed on stdout, trimmed; panics naming `what` when it
+/// fails.
+fn stdout_of(mut command: Command, what: &str) -> String {
+    let output = command
         .output()
-        .unwrap_or_else(|e| panic!("running docker: {e}"));
-    assert!(
-        output.status.success(),
-        "`docker {}` failed",
-        args.join(" ")
-    );
+        .unwrap_or_else(|e| panic!("running `{what}`: {e}"));
+    assert!(output.status.success(), "`{what}` failed");
     String::from_utf8(output.stdout).unwrap().trim().to_string()
 }
 
 impl Ledger for Cluster {
     fn count(&self, sql: &str) -> i64 {
         self.rt.block_on(async {
-            let db = sea_orm::Database::connect(&self.database_url)
-                .await
-                .expect("the read-write endpoint answers");
+            let db = self.session().await;
             let value = testkit::count(&db, sql).await;
             db.close().await.ok();
             value
@@ -200,9 +203,7 @@ impl Ledger for Cluster {
 
     fn stored_orders(&self) -> Vec<(String, String)> {
         self.rt.block_on(async {
-            let db = sea_orm::Database::connect(&self.database_url)
-                .await
-                .expect("the read-write endpoint answers");
+            let db = self.session().await;
             let orders = crate::stored_orders(&db).await;
             db.close().await.ok();
             orders

@@ -71,6 +71,29 @@ pub fn rabbitmqctl(args: &[&str]) {
     assert!(status.success(), "`{command} {}` failed", args.join(" "));
 }
 
+/// A number from the environment (`CHAOS_SECONDS=600`), if set and valid.
+pub fn env_u64(var: &str) -> Option<u64> {
+    std::env::var(var).ok().and_then(|v| v.parse().ok())
+}
+
+/// Says how to replay a seeded run when the test fails: `var=seed`.
+pub struct SeedOnFailure {
+    pub test: &'static str,
+    pub var: &'static str,
+    pub seed: u64,
+}
+
+impl Drop for SeedOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "{} failed; replay with {}={}",
+                self.test, self.var, self.seed
+            );
+        }
+    }
+}
+
 /// The catalogue the migrations insert.
 pub const DEMO_STOCK: [(&str, i64); 2] = [("123", 10), ("456", 50)];
 

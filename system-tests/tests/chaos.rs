@@ -17,7 +17,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use system_tests::clients::{CATALOGUE, Clients, assert_outcomes};
-use system_tests::{DEMO_STOCK, Options, STARTUP, STOP, Service, System, rabbitmqctl};
+use system_tests::{
+    DEMO_STOCK, Options, STARTUP, STOP, SeedOnFailure, Service, System, env_u64, rabbitmqctl,
+};
 use testkit::wait_until;
 
 const CLIENTS: usize = 3;
@@ -25,10 +27,6 @@ const LONGEST_CUT: u64 = 90;
 /// Once every fault is healed, the backlog must keep shrinking: the test
 /// fails if no order, event or email moves on for this long.
 const STALL: Duration = Duration::from_secs(120);
-
-fn env_u64(var: &str) -> Option<u64> {
-    std::env::var(var).ok().and_then(|v| v.parse().ok())
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -42,23 +40,16 @@ fn any_service(rng: &mut fastrand::Rng) -> Service {
     Service::ALL[rng.usize(0..Service::ALL.len())]
 }
 
-/// Prints the seed when the test fails, so the run can be replayed.
-struct SeedOnFailure(u64);
-
-impl Drop for SeedOnFailure {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("chaos test failed; replay with CHAOS_SEED={}", self.0);
-        }
-    }
-}
-
 #[test]
 fn every_accepted_order_reaches_a_final_state_whatever_fails() {
     // Arrange
     let seconds = env_u64("CHAOS_SECONDS").unwrap_or(60);
     let seed = env_u64("CHAOS_SEED").unwrap_or_else(|| fastrand::u64(..));
-    let _report_seed = SeedOnFailure(seed);
+    let _report_seed = SeedOnFailure {
+        test: "chaos test",
+        var: "CHAOS_SEED",
+        seed,
+    };
     eprintln!("chaos: seed {seed}, {seconds} s");
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut system = System::start_with(Options {

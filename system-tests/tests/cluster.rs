@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use system_tests::clients::{CATALOGUE, Clients, Outcomes, assert_outcomes};
 use system_tests::cluster::Cluster;
-use system_tests::{DEMO_STOCK, Ledger, PRODUCT_QUEUE, QUEUES, STARTUP, assert_settled};
+use system_tests::{
+    DEMO_STOCK, Ledger, PRODUCT_QUEUE, QUEUES, STARTUP, SeedOnFailure, assert_settled, env_u64,
+};
 use testkit::wait_until;
 
 const CLIENTS: usize = 4;
@@ -47,10 +49,6 @@ const ORDERS_AFTER: usize = 20;
 /// nothing left over from the fault (a session kept on a standby, say)
 /// may keep refusing orders.
 const AFTERMATH: Duration = Duration::from_secs(5);
-
-fn env_u64(var: &str) -> Option<u64> {
-    std::env::var(var).ok().and_then(|v| v.parse().ok())
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -210,27 +208,17 @@ struct Figures {
     redelivered: f64,
 }
 
-/// Prints the seed when the test fails, so the mix can be replayed.
-struct SeedOnFailure(u64);
-
-impl Drop for SeedOnFailure {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "cluster test failed; replay the mix with CLUSTER_SEED={}",
-                self.0
-            );
-        }
-    }
-}
-
 #[test]
 #[ignore = "needs Docker, the stand-in images and ecommerce-rs:dev; .ci/run runs it (README, Cluster test)"]
 fn the_books_balance_through_node_loss_partitions_and_failover() {
     // Arrange: the cluster, its queues as production declares them.
     let seed = env_u64("CLUSTER_SEED").unwrap_or_else(|| fastrand::u64(..));
     let mix_seconds = env_u64("CLUSTER_MIX_SECONDS").unwrap_or(60);
-    let _report_seed = SeedOnFailure(seed);
+    let _report_seed = SeedOnFailure {
+        test: "cluster test",
+        var: "CLUSTER_SEED",
+        seed,
+    };
     eprintln!("cluster: seed {seed}, mix {mix_seconds} s");
     let mut rng = fastrand::Rng::with_seed(seed);
     let cluster = Cluster::up();
