@@ -83,6 +83,17 @@ pub struct SeedOnFailure {
     pub seed: u64,
 }
 
+impl SeedOnFailure {
+    /// The seed in `var`, else a fresh one.
+    pub fn from_env(test: &'static str, var: &'static str) -> Self {
+        Self {
+            test,
+            var,
+            seed: env_u64(var).unwrap_or_else(|| fastrand::u64(..)),
+        }
+    }
+}
+
 impl Drop for SeedOnFailure {
     fn drop(&mut self) {
         if std::thread::panicking() {

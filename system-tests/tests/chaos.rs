@@ -44,12 +44,8 @@ fn any_service(rng: &mut fastrand::Rng) -> Service {
 fn every_accepted_order_reaches_a_final_state_whatever_fails() {
     // Arrange
     let seconds = env_u64("CHAOS_SECONDS").unwrap_or(60);
-    let seed = env_u64("CHAOS_SEED").unwrap_or_else(|| fastrand::u64(..));
-    let _report_seed = SeedOnFailure {
-        test: "chaos test",
-        var: "CHAOS_SEED",
-        seed,
-    };
+    let report_seed = SeedOnFailure::from_env("chaos test", "CHAOS_SEED");
+    let seed = report_seed.seed;
     eprintln!("chaos: seed {seed}, {seconds} s");
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut system = System::start_with(Options {

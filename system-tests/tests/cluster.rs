@@ -212,13 +212,9 @@ struct Figures {
 #[ignore = "needs Docker, the stand-in images and ecommerce-rs:dev; .ci/run runs it (README, Cluster test)"]
 fn the_books_balance_through_node_loss_partitions_and_failover() {
     // Arrange: the cluster, its queues as production declares them.
-    let seed = env_u64("CLUSTER_SEED").unwrap_or_else(|| fastrand::u64(..));
+    let report_seed = SeedOnFailure::from_env("cluster test", "CLUSTER_SEED");
+    let seed = report_seed.seed;
     let mix_seconds = env_u64("CLUSTER_MIX_SECONDS").unwrap_or(60);
-    let _report_seed = SeedOnFailure {
-        test: "cluster test",
-        var: "CLUSTER_SEED",
-        seed,
-    };
     eprintln!("cluster: seed {seed}, mix {mix_seconds} s");
     let mut rng = fastrand::Rng::with_seed(seed);
     let cluster = Cluster::up();
