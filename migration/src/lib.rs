@@ -12,6 +12,7 @@ mod m20251125_000005_order_lifecycle;
 mod m20251126_000006_reliable_delivery;
 mod m20251126_000007_group_commit;
 mod m20261126_000008_request_ids;
+mod m20261202_000009_heartbeats;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251126_000006_reliable_delivery::Migration),
             Box::new(m20251126_000007_group_commit::Migration),
             Box::new(m20261126_000008_request_ids::Migration),
+            Box::new(m20261202_000009_heartbeats::Migration),
         ]
     }
 }

@@ -37,9 +37,10 @@ pub use context::ConsumerContext;
 use settle::settle;
 pub use stats::{ConsumerStats, ConsumerStatsByQueue};
 
-/// A message parked this often met "the dependency is down" each time the
-/// probe had found it up again: it is failing for a reason of its own.
-const PARK_LIMIT: u32 = 20;
+/// A message parked this many times more is logged again: one that keeps
+/// meeting an outage while the probe finds the database writable deserves
+/// an operator's look, but it is never retried as its own fault.
+const PARKED_WARNING_EVERY: u32 = 20;
 /// Longest hold before a retried message goes back to the queue.
 const RETRY_HOLD_CAP: Duration = Duration::from_secs(10);
 
@@ -346,11 +347,21 @@ where
     fn settlement_for(&self, kind: FailureKind, cause: &str, pending: &Pending<E>) -> Settlement {
         let delivery = &pending.delivery;
         match kind {
-            FailureKind::Outage if delivery.parked < PARK_LIMIT => {
+            // A degraded database (disk full, timeouts, deadlocks) can fail
+            // the work while the probe succeeds, time after time: still an
+            // outage, never counted toward the delivery limit, so no good
+            // event is dead-lettered for it. The gate's backoff grows with
+            // each relapse.
+            FailureKind::Outage => {
+                let parked = delivery.parked + 1;
+                if parked % PARKED_WARNING_EVERY == 0 {
+                    warn!(pending.log, "the message keeps meeting a database failure while the database answers the probe; parked again";
+                        "err" => cause, "parked" => parked);
+                }
                 self.context.gate.report_outage(&cause);
                 Settlement::Park
             }
-            FailureKind::Outage | FailureKind::Retry => {
+            FailureKind::Retry => {
                 warn!(pending.log, "the message failed, it will be redelivered";
                     "err" => cause, "delivery_count" => delivery.delivery_count,
                     "parked" => delivery.parked);

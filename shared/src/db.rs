@@ -140,6 +140,28 @@ pub fn probe(db: &DatabaseConnection) -> Probe {
     })
 }
 
+/// Whether `db` takes a write, for a paused consumer's probe: a database
+/// with a full disk, or one that times out or deadlocks, may answer reads
+/// while every write fails, and resuming on a read alone would only fail
+/// the deliveries again. Rewrites `service`'s row in `heartbeats`.
+pub fn write_probe(db: &DatabaseConnection, service: &'static str) -> Probe {
+    let db = db.clone();
+    std::sync::Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move {
+            db.execute_raw(Statement::from_sql_and_values(
+                db.get_database_backend(),
+                "INSERT INTO heartbeats (service) VALUES ($1) \
+                 ON CONFLICT (service) DO UPDATE SET beaten_at = now()",
+                [service.into()],
+            ))
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("the database takes no writes: {e}"))
+        })
+    })
+}
+
 /// An outage when the database cannot be reached or cannot serve right now;
 /// anything else is taken to be about the work at hand.
 pub fn failure_kind(error: &DbErr) -> FailureKind {

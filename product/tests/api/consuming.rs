@@ -171,3 +171,85 @@ async fn sessions_opened_on_a_standby_are_not_kept_once_the_primary_is_back() {
     assert_eq!(app.processed_events().await, 1);
     assert_eq!(app.stock("456").await, stock - 1);
 }
+
+/// Makes every write of the stock keeper's work fail with `sqlstate` while
+/// reads keep working, as a full disk (53100), a statement timeout (57014),
+/// a lock timeout (55P03) or a deadlock (40P01) does.
+async fn fail_writes_with(db: &sea_orm::DatabaseConnection, sqlstate: &str) {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(&format!(
+        "CREATE OR REPLACE FUNCTION degraded() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'degraded database' USING ERRCODE = '{sqlstate}'; END $$;
+         CREATE TRIGGER degraded BEFORE INSERT ON processed_events
+         FOR EACH STATEMENT EXECUTE FUNCTION degraded();"
+    ))
+    .await
+    .expect("the trigger that fails writes");
+}
+
+async fn heal_writes(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared("DROP TRIGGER degraded ON processed_events")
+        .await
+        .expect("dropping the trigger");
+}
+
+#[actix_web::test]
+async fn a_database_that_answers_reads_but_fails_writes_is_waited_out_never_dead_lettered() {
+    // Arrange: a delivery limit of 2, and a session of our own.
+    let app = spawn_app_with(|settings, _| settings.common.consumer.delivery_limit = 2).await;
+    let admin = app.database.connect().await;
+    let stock = app.stock("456").await;
+    let mut published = 0;
+
+    for sqlstate in ["53100", "57014", "55P03", "40P01"] {
+        // Act: writes fail while an order arrives; it meets the failure
+        // again after each probe (more often than the delivery limit)
+        // until writes work again.
+        fail_writes_with(&admin, sqlstate).await;
+        let parked_before = app.consumer_stats.parked.load(Ordering::SeqCst);
+        app.publish(&OrderCreated::new("456".into(), 1)).await;
+        published += 1;
+        eventually(
+            WAIT,
+            &format!("the order parked 3 times ({sqlstate})"),
+            || async {
+                let parked = app.consumer_stats.parked.load(Ordering::SeqCst);
+                (parked >= parked_before + 3).then_some(())
+            },
+        )
+        .await;
+        heal_writes(&admin).await;
+        app.wait_settled(published).await;
+    }
+
+    // Act: a real lock held on the stock for longer than the lock timeout.
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let holder = admin.begin().await.unwrap();
+    holder
+        .execute_unprepared("LOCK TABLE products IN EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let parked_before = app.consumer_stats.parked.load(Ordering::SeqCst);
+    app.publish(&OrderCreated::new("456".into(), 1)).await;
+    published += 1;
+    eventually(
+        Duration::from_secs(30),
+        "the order parked by a held lock",
+        || async {
+            (app.consumer_stats.parked.load(Ordering::SeqCst) > parked_before).then_some(())
+        },
+    )
+    .await;
+    holder.commit().await.unwrap();
+
+    // Assert: every order applied once; nothing returned as its own fault,
+    // nothing dead.
+    app.wait_settled(published).await;
+    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), published);
+    assert_eq!(app.consumer_stats.retried.load(Ordering::SeqCst), 0);
+    assert_eq!(app.consumer_stats.dead_lettered.load(Ordering::SeqCst), 0);
+    assert_eq!(app.broker.ready_count(DEAD_QUEUE).await.unwrap(), 0);
+    assert_eq!(app.processed_events().await, published as i64);
+    assert_eq!(app.stock("456").await, stock - published as i64);
+}

@@ -26,11 +26,18 @@ pub struct ConsumerContext {
 }
 
 impl ConsumerContext {
-    /// The context of a service whose consumers depend on the database `db`.
-    pub fn for_database(db: &sea_orm::DatabaseConnection, max_batch: u16, log: Logger) -> Self {
+    /// The context of a service whose consumers depend on the database
+    /// `db`: paused, they resume once it takes a write again (the heartbeat
+    /// of `service`); readiness asks only that it answers as the primary.
+    pub fn for_database(
+        service: &'static str,
+        db: &sea_orm::DatabaseConnection,
+        max_batch: u16,
+        log: Logger,
+    ) -> Self {
         let database = crate::db::probe(db);
         Self {
-            gate: Gate::new(database.clone(), log.clone()),
+            gate: Gate::new(crate::db::write_probe(db, service), log.clone()),
             health: ServiceHealth::new(),
             stats: ConsumerStatsByQueue::default(),
             readiness: Readiness::new(database, log.clone()),

@@ -10,9 +10,11 @@ use crate::telemetry::test_logger;
 /// A domain actor whose answer the test scripts by product id: "retry"
 /// fails for its own reason, "poison" can never succeed, "panic" kills the
 /// actor, "slow" takes 200 ms; while `database_up` is false the whole batch
-/// fails with an outage.
+/// fails with an outage, and so does each of the next `degraded` batches
+/// (a database that answers the probe but fails the work).
 struct ScriptedHandler {
     database_up: Arc<AtomicBool>,
+    degraded: Arc<AtomicU32>,
     handled: Arc<AtomicU32>,
 }
 
@@ -54,7 +56,11 @@ impl actix::Handler<Handle> for ScriptedHandler {
             "a scripted bug in a handler"
         );
         let slow = events.iter().any(|e| product(e) == "slow");
-        let answer = if self.database_up.load(Ordering::SeqCst) {
+        let degraded = self
+            .degraded
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let answer = if self.database_up.load(Ordering::SeqCst) && !degraded {
             Ok(events
                 .iter()
                 .map(|event| match product(event).as_str() {
@@ -77,6 +83,7 @@ impl actix::Handler<Handle> for ScriptedHandler {
 
 struct Harness {
     database_up: Arc<AtomicBool>,
+    degraded: Arc<AtomicU32>,
     handled: Arc<AtomicU32>,
     probes: Arc<AtomicU32>,
     context: ConsumerContext,
@@ -106,8 +113,10 @@ impl Harness {
             max_batch: 64,
             log: test_logger(),
         };
+        let degraded = Arc::new(AtomicU32::new(0));
         let handler = ScriptedHandler {
             database_up: database_up.clone(),
+            degraded: degraded.clone(),
             handled: handled.clone(),
         }
         .start();
@@ -115,6 +124,7 @@ impl Harness {
             .start_on(broker.subscribe());
         Self {
             database_up,
+            degraded,
             handled,
             probes,
             context,
@@ -247,6 +257,35 @@ async fn an_outage_parks_the_deliveries_and_pauses_until_the_probe_succeeds() {
 }
 
 #[actix::test]
+async fn a_database_that_answers_the_probe_but_fails_the_work_never_dead_letters_good_events() {
+    // Arrange: a queue that dead-letters after 2 redeliveries, and a
+    // database that passes every probe yet fails the work 30 times in a row
+    // (disk full, timeouts, deadlocks). Time is paused: the gate's backoff
+    // between the relapses passes at once.
+    tokio::time::pause();
+    let broker = InMemoryBroker::with_delivery_limit(2);
+    let harness = Harness::start(broker.clone());
+    harness.degraded.store(30, Ordering::SeqCst);
+
+    // Act
+    broker.enqueue(body("123"), Some("good"));
+
+    // Assert: parked through every failure, uncounted, then applied.
+    wait_for("the order acknowledged", || harness.stat(|s| &s.acked) == 1).await;
+    let settlements = broker.settlements();
+    assert_eq!(settlements.len(), 31, "{settlements:?}");
+    assert!(
+        settlements[..30]
+            .iter()
+            .all(|(_, s)| *s == Settlement::Park),
+        "{settlements:?}"
+    );
+    assert_eq!(broker.dead_lettered(), []);
+    assert_eq!(harness.stat(|s| &s.retried), 0);
+    assert_eq!(harness.context.gate.pauses(), 30);
+}
+
+#[actix::test]
 async fn a_dead_domain_actor_stops_consumption_and_fails_the_service() {
     // Arrange
     let broker = InMemoryBroker::new();
@@ -337,6 +376,7 @@ async fn each_queue_is_counted_and_reported_under_its_name() {
     let harness = Harness::start(broker.clone());
     let handler = ScriptedHandler {
         database_up: harness.database_up.clone(),
+        degraded: harness.degraded.clone(),
         handled: harness.handled.clone(),
     }
     .start();
