@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use shared::amqp::ORDER_EXCHANGE;
 use shared::consumer::FailureKind;
-use shared::db::{bounded, failure_kind};
+use shared::db::{bounded, failure_kind, rolled_back_by_server};
 use shared::events::{Event, OrderCreated, StockEvent};
 use shared::outbox;
 use uuid::Uuid;
@@ -23,6 +23,10 @@ use crate::domain::order_status::OrderStatus;
 use crate::entity::{idempotency_keys, orders};
 use crate::error::PlaceError;
 use crate::startup::SERVICE;
+
+/// How often a group rolled back by the server (deadlock, serialization
+/// failure) is run before its requests are answered `503`.
+const ROLLBACK_ATTEMPTS: u32 = 3;
 
 /// An order to place, with its idempotency key if the client gave one.
 #[derive(Debug, Clone)]
@@ -88,7 +92,7 @@ async fn claim_keys<C: ConnectionTrait>(
     prepared: &[Prepared],
     leader_of: &[Option<usize>],
 ) -> Result<HashSet<String>, DbErr> {
-    let keys: Vec<idempotency_keys::ActiveModel> = requests
+    let mut keys: Vec<idempotency_keys::ActiveModel> = requests
         .iter()
         .zip(prepared)
         .zip(leader_of)
@@ -106,6 +110,9 @@ async fn claim_keys<C: ConnectionTrait>(
     if keys.is_empty() {
         return Ok(HashSet::new());
     }
+    // One order of taking keys for every replica: groups holding the same
+    // keys then wait for each other instead of deadlocking.
+    keys.sort_by(|a, b| a.key.try_as_ref().cmp(&b.key.try_as_ref()));
     let mut insert = Query::insert();
     insert
         .into_table(idempotency_keys::Entity)
@@ -167,7 +174,7 @@ impl OrderStore {
     /// open. A failure that is not an outage is retried request by request,
     /// so that one bad row fails only its own request.
     pub async fn place_all(&self, requests: &[NewOrder]) -> Vec<Result<Placed, PlaceError>> {
-        match self.place_together(requests).await {
+        match self.place_together_retrying(requests).await {
             Ok(placed) => placed,
             Err(e) if requests.len() > 1 && failure_kind(&e) != FailureKind::Outage => {
                 let mut placed = Vec::with_capacity(requests.len());
@@ -185,6 +192,22 @@ impl OrderStore {
                 .iter()
                 .map(|_| Err(PlaceError::Storage(e.clone())))
                 .collect(),
+        }
+    }
+
+    /// [`Self::place_together`], again when the server rolled the group
+    /// back to break a deadlock (or a serialization conflict) with another
+    /// replica: nothing was stored, and a second run usually passes.
+    async fn place_together_retrying(
+        &self,
+        requests: &[NewOrder],
+    ) -> Result<Vec<Result<Placed, PlaceError>>, DbErr> {
+        let mut attempt = 1;
+        loop {
+            match self.place_together(requests).await {
+                Err(e) if attempt < ROLLBACK_ATTEMPTS && rolled_back_by_server(&e) => attempt += 1,
+                placed => return placed,
+            }
         }
     }
 

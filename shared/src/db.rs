@@ -189,6 +189,20 @@ pub fn failure_kind(error: &DbErr) -> FailureKind {
     }
 }
 
+/// Whether the server rolled the transaction back to break a deadlock or a
+/// serialization conflict (SQLSTATE class 40): nothing of it was stored,
+/// and running it again is the remedy.
+pub fn rolled_back_by_server(error: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = error
+    else {
+        return false;
+    };
+    match e.as_ref() {
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| code.starts_with("40")),
+        _ => false,
+    }
+}
+
 /// SQLSTATE classes of an unavailable server: connection exceptions (08),
 /// transaction rollbacks such as deadlocks and serialization failures (40),
 /// lock not available (55P03), insufficient resources (53), operator

@@ -4,8 +4,10 @@ use order::domain::order::Placed;
 use order::domain::order_request::{IdempotencyKey, OrderRequest, ProductId, Quantity};
 use order::error::PlaceError;
 use order::store::{NewOrder, OrderStore};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
-use testkit::{TestDatabase, count};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use testkit::{TestDatabase, count, eventually};
+
+use crate::helpers::WAIT;
 
 async fn database() -> (TestDatabase, DatabaseConnection) {
     let database = TestDatabase::create().await.unwrap();
@@ -126,4 +128,59 @@ async fn a_row_the_database_refuses_fails_only_its_own_order() {
     );
     assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 2);
     assert_eq!(count(&db, "SELECT count(*) FROM outbox").await, 2);
+}
+
+#[actix_web::test]
+async fn replicas_whose_groups_cross_the_same_keys_never_refuse_an_order() {
+    // Arrange: two replicas, each with its own sessions; in each round one
+    // holds 200 new keys in ascending order, the other the same keys
+    // descending, as two desks can when clients retry on both. A table lock
+    // of ours holds both groups at their first key until both wait, so that
+    // they run at the same moment.
+    let (database, db) = database().await;
+    let (first, second) = (
+        OrderStore::new(database.connect().await),
+        OrderStore::new(database.connect().await),
+    );
+    for round in 0..5 {
+        let keys: Vec<String> = (0..200).map(|n| format!("r{round}-k{n:03}")).collect();
+        let ascending: Vec<NewOrder> = keys.iter().map(|k| order("123", 1, Some(k))).collect();
+        let descending: Vec<NewOrder> = ascending.iter().rev().cloned().collect();
+        let gate = db.begin().await.unwrap();
+        gate.execute_unprepared("LOCK TABLE idempotency_keys IN SHARE MODE")
+            .await
+            .unwrap();
+
+        // Act
+        let placing =
+            async { tokio::join!(first.place_all(&ascending), second.place_all(&descending)) };
+        let opening = async {
+            eventually(WAIT, "both groups waiting at the table lock", || async {
+                let waiting = count(
+                    &db,
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = \
+                     (SELECT oid FROM pg_database WHERE datname = current_database())",
+                )
+                .await;
+                (waiting == 2).then_some(())
+            })
+            .await;
+            gate.commit().await.unwrap();
+        };
+        let ((a, b), ()) = tokio::join!(placing, opening);
+
+        // Assert: every request answered with an order, each key's one.
+        for placed in a.iter().chain(&b) {
+            assert!(placed.is_ok(), "round {round}: {placed:?}");
+        }
+        let mut from_b: Vec<_> = b.iter().map(id_of).collect();
+        from_b.reverse();
+        assert_eq!(
+            a.iter().map(id_of).collect::<Vec<_>>(),
+            from_b,
+            "round {round}"
+        );
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM orders").await, 1000);
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox").await, 1000);
 }
