@@ -119,16 +119,6 @@ impl EmailLedger {
         Ok(())
     }
 
-    pub async fn mark_sent(&self, event_id: Uuid) -> Result<(), DbErr> {
-        sent_emails::Entity::update_many()
-            .col_expr(sent_emails::Column::SentAt, Expr::current_timestamp())
-            .filter(sent_emails::Column::EventId.eq(event_id))
-            .filter(sent_emails::Column::SentAt.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(())
-    }
-
     /// Claims up to `limit` pending emails whose lease ran out, oldest
     /// first; replicas sweeping at once claim different ones.
     pub async fn take_over_unsent(&self, limit: u64) -> Result<Vec<Email>, DbErr> {

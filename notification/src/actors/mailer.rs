@@ -1,11 +1,14 @@
 //! The `Mailer` "sends" the customer's emails — a log line until an SMTP
 //! provider is wired in. Each email is recorded as pending before it goes
 //! out and marked sent after, so a redelivery of a sent email sends
-//! nothing. An email whose mark was lost to an outage is marked when its
-//! delivery comes back; one lost to a crash between sending and marking is
-//! sent again by the sweep of pending emails (at start and every 30 s) once
-//! its lease ends: at least once, and exactly once unless the process dies
-//! in that window.
+//! nothing. A mark that fails (the database is down, or failing over) is
+//! retried by the sender itself until it lands, and the delivery is
+//! acknowledged all the same: no other delivery or replica has reason to
+//! send it again. Only a sender that dies between sending and marking, or
+//! that cannot reach the database for longer than its lease (5 minutes,
+//! longer than a failover), leaves an email to the sweep of pending emails
+//! (at start and every 30 s), which sends it again: exactly once unless
+//! that happens, never lost.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use sea_orm::DbErr;
 use shared::consumer::{BatchResult, Classify, FailureKind};
 use shared::db::bounded;
 use shared::events::{OrderCreated, StockEvent};
+use shared::retry::backoff;
 use shared::telemetry::event_logger;
 use slog::{Logger, info, warn};
 use uuid::Uuid;
@@ -23,8 +27,12 @@ use crate::domain::Email;
 use crate::domain::mailing::{self, EmailOutcome, MailCounter, MailerCounters};
 use crate::store::EmailLedger;
 
-/// How long a sender may hold a pending email before another takes it over.
-pub const SEND_LEASE: Duration = Duration::from_secs(30);
+/// How long a sender may hold a pending email before another takes it
+/// over: longer than a database failover (under a minute in the cluster
+/// test), through which the sender keeps retrying its marks.
+pub const SEND_LEASE: Duration = Duration::from_secs(300);
+/// Longest pause between two attempts to mark sent emails.
+const MARK_RETRY_CAP: Duration = Duration::from_secs(2);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 const SWEEP_BATCH: u64 = 100;
 
@@ -72,38 +80,96 @@ pub struct GetMailerCounters;
 
 pub struct Mailer {
     ledger: EmailLedger,
-    /// Sent, not yet marked: a retry after an outage only marks them.
+    /// Sent, not yet marked: retried until marked, and only marked (never
+    /// sent again) when their events come back or the sweep finds them.
     unmarked: HashSet<Uuid>,
+    /// Failed attempts to mark since the last that succeeded; while
+    /// nonzero, a retry is scheduled.
+    mark_failures: u32,
     counters: MailerCounters,
     log: Logger,
 }
+
+/// Mark the emails sent but not yet marked.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+struct RetryMarks;
 
 impl Mailer {
     pub fn new(ledger: EmailLedger, log: Logger) -> Self {
         Self {
             ledger,
             unmarked: HashSet::new(),
+            mark_failures: 0,
             counters: MailerCounters::default(),
             log,
         }
     }
 
-    /// Marks the emails of `event_ids` sent; until that is committed they
-    /// are remembered, so that a redelivery after an outage only marks them.
-    fn mark_all(&mut self, event_ids: Vec<Uuid>) -> ResponseActFuture<Self, Result<(), MailError>> {
+    /// Marks the emails of `event_ids` sent. Until that is committed they
+    /// are remembered, and retried in the background if it fails: the
+    /// caller need not wait for the database to send nothing twice.
+    fn mark_all(&mut self, event_ids: Vec<Uuid>) -> ResponseActFuture<Self, ()> {
         self.unmarked.extend(event_ids.iter().copied());
         let ledger = self.ledger.clone();
         Box::pin(
             async move {
-                bounded(ledger.mark_all_sent(&event_ids)).await?;
-                Ok::<_, MailError>(event_ids)
+                bounded(ledger.mark_all_sent(&event_ids))
+                    .await
+                    .map(|()| event_ids)
             }
             .into_actor(self)
-            .map(|marked, mailer, _| {
-                for event_id in marked? {
-                    mailer.unmarked.remove(&event_id);
+            .map(|marked, mailer, ctx| match marked {
+                Ok(event_ids) => {
+                    for event_id in event_ids {
+                        mailer.unmarked.remove(&event_id);
+                    }
                 }
-                Ok(())
+                Err(e) => mailer.retry_marks_later(&e, ctx),
+            }),
+        )
+    }
+
+    fn retry_marks_later(&mut self, cause: &DbErr, ctx: &mut Context<Self>) {
+        self.mark_failures += 1;
+        if self.mark_failures == 1 {
+            warn!(self.log, "could not mark emails sent; retrying until it succeeds, sending nothing again";
+                "unmarked" => self.unmarked.len(), "err" => %cause);
+            ctx.notify_later(RetryMarks, backoff(1, MARK_RETRY_CAP));
+        }
+    }
+}
+
+impl Handler<RetryMarks> for Mailer {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: RetryMarks, _: &mut Context<Self>) -> Self::Result {
+        let event_ids: Vec<Uuid> = self.unmarked.iter().copied().collect();
+        let ledger = self.ledger.clone();
+        Box::pin(
+            async move {
+                bounded(ledger.mark_all_sent(&event_ids))
+                    .await
+                    .map(|()| event_ids)
+            }
+            .into_actor(self)
+            .map(|marked, mailer, ctx| match marked {
+                Ok(event_ids) => {
+                    for event_id in &event_ids {
+                        mailer.unmarked.remove(event_id);
+                    }
+                    info!(mailer.log, "marked the emails sent before the database failed";
+                            "count" => event_ids.len(), "attempts" => mailer.mark_failures);
+                    mailer.mark_failures = 0;
+                }
+                Err(e) => {
+                    mailer.mark_failures += 1;
+                    if mailer.mark_failures % 10 == 0 {
+                        warn!(mailer.log, "still cannot mark emails sent";
+                                "unmarked" => mailer.unmarked.len(), "err" => %e);
+                    }
+                    ctx.notify_later(RetryMarks, backoff(mailer.mark_failures, MARK_RETRY_CAP));
+                }
             }),
         )
     }
@@ -180,10 +246,13 @@ impl Handler<SendEmail> for Mailer {
                         }
                         outcomes.push(effects.outcome);
                     }
-                    Box::pin(mailer.mark_all(to_mark).map(move |marked, _, _| {
-                        marked?;
-                        Ok(outcomes.into_iter().map(Ok).collect())
-                    }))
+                    // Sent is sent: the delivery is done whether or not the
+                    // mark lands now (a failed one is retried in process).
+                    Box::pin(
+                        mailer
+                            .mark_all(to_mark)
+                            .map(move |(), _, _| Ok(outcomes.into_iter().map(Ok).collect())),
+                    )
                 }),
         )
     }
@@ -193,36 +262,35 @@ impl Handler<SendUnsentEmails> for Mailer {
     type Result = ResponseActFuture<Self, Result<u64, MailError>>;
 
     fn handle(&mut self, _: SendUnsentEmails, _: &mut Context<Self>) -> Self::Result {
-        let (ledger, log) = (self.ledger.clone(), self.log.clone());
+        let ledger = self.ledger.clone();
         Box::pin(
-            async move {
-                let mut sent = vec![];
-                for email in bounded(ledger.take_over_unsent(SWEEP_BATCH)).await? {
-                    send(&log, &email);
-                    sent.push(email.kind);
-                    // A failed mark leaves the email to a later sweep.
-                    bounded(ledger.mark_sent(email.event_id)).await?;
-                }
-                Ok::<_, MailError>(sent)
-            }
-            .into_actor(self)
-            .map(|sent, mailer, _| match sent {
-                Ok(kinds) => {
-                    for &kind in &kinds {
-                        mailer.counters.count(kind, MailCounter::Sent);
-                        mailer.counters.count(kind, MailCounter::Resent);
+            async move { bounded(ledger.take_over_unsent(SWEEP_BATCH)).await }
+                .into_actor(self)
+                .then(|taken, mailer, _| -> Self::Result {
+                    let taken = match taken {
+                        Ok(taken) => taken,
+                        Err(e) => {
+                            warn!(mailer.log, "could not send pending emails"; "err" => %e);
+                            return Box::pin(fut::ready(Err(e.into())));
+                        }
+                    };
+                    let mut resent = 0;
+                    let mut to_mark = Vec::with_capacity(taken.len());
+                    for email in taken {
+                        // Ours, sent and still being marked: only marked.
+                        if !mailer.unmarked.contains(&email.event_id) {
+                            send(&mailer.log, &email);
+                            mailer.counters.count(email.kind, MailCounter::Sent);
+                            mailer.counters.count(email.kind, MailCounter::Resent);
+                            resent += 1;
+                        }
+                        to_mark.push(email.event_id);
                     }
-                    if !kinds.is_empty() {
-                        info!(mailer.log, "sent emails whose sender had died";
-                            "count" => kinds.len());
+                    if resent > 0 {
+                        info!(mailer.log, "sent emails whose sender had died"; "count" => resent);
                     }
-                    Ok(kinds.len() as u64)
-                }
-                Err(e) => {
-                    warn!(mailer.log, "could not send pending emails"; "err" => %e);
-                    Err(e)
-                }
-            }),
+                    Box::pin(mailer.mark_all(to_mark).map(move |(), _, _| Ok(resent)))
+                }),
         )
     }
 }

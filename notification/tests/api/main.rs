@@ -101,7 +101,7 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
 #[actix_web::test]
 async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     // Arrange: two emails recorded and never marked sent: one by a process
-    // that died a minute ago, one claimed just now by a live sender.
+    // that died ten minutes ago, one claimed just now by a live sender.
     let (_database, db) = migrated_database().await;
     let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
     let [lost, in_progress] = [
@@ -113,7 +113,7 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
         .to_vec();
     ledger.record_all(&emails).await.unwrap();
     db.execute_unprepared(&format!(
-        "UPDATE sent_emails SET claimed_at = now() - interval '1 minute' WHERE event_id = '{}'",
+        "UPDATE sent_emails SET claimed_at = now() - interval '10 minutes' WHERE event_id = '{}'",
         lost.event_id
     ))
     .await
@@ -383,4 +383,70 @@ async fn a_redelivered_batch_with_nothing_new_to_record_is_only_marked() {
         .await,
         1
     );
+}
+
+#[actix_web::test]
+async fn an_email_whose_mark_fails_in_a_failover_is_sent_once_by_two_replicas() {
+    // Arrange: two replicas' Mailers on one database, with a short lease;
+    // marking emails sent fails (57P01: the server is shutting down, as in
+    // a failover), right between sending and marking.
+    use notification::actors::mailer::{SendEmail, SendUnsentEmails};
+    let (_database, db) = migrated_database().await;
+    let lease = Duration::from_secs(2);
+    let first = Mailer::new(EmailLedger::new(db.clone(), lease), test_logger()).start();
+    let second = Mailer::new(EmailLedger::new(db.clone(), lease), test_logger()).start();
+    db.execute_unprepared(
+        "CREATE FUNCTION failover() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'failing over' USING ERRCODE = '57P01'; END $$;
+         CREATE TRIGGER failover BEFORE UPDATE ON sent_emails
+         FOR EACH STATEMENT EXECUTE FUNCTION failover();",
+    )
+    .await
+    .unwrap();
+    let event = OrderCreated::new("123".into(), 1);
+    let email = notification::domain::Email::from(event.clone());
+
+    // Act: the first replica sends, its mark fails; the database is back.
+    let answer = first.send(SendEmail(vec![email.clone()])).await.unwrap();
+    db.execute_unprepared("DROP TRIGGER failover ON sent_emails")
+        .await
+        .unwrap();
+
+    // Assert: the sender marks it by itself, without a redelivery.
+    eventually(WAIT, "the email marked sent by its sender", || async {
+        let marked = count(
+            &db,
+            "SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL",
+        )
+        .await;
+        (marked == 1).then_some(())
+    })
+    .await;
+    assert!(
+        matches!(answer.as_deref(), Ok([Ok(EmailOutcome::Sent)])),
+        "sent is sent, whatever became of the mark: {answer:?}"
+    );
+
+    // Act: once the lease has run out, the other replica sweeps, and the
+    // event comes to it again.
+    eventually(WAIT, "the lease to run out", || async {
+        let leased = count(
+            &db,
+            "SELECT count(*) FROM sent_emails WHERE claimed_at > now() - interval '2 seconds'",
+        )
+        .await;
+        (leased == 0).then_some(())
+    })
+    .await;
+    let swept = second.send(SendUnsentEmails).await.unwrap().unwrap();
+    let redelivered = second.send(SendEmail(vec![email])).await.unwrap();
+
+    // Assert: sent once in all.
+    assert_eq!(swept, 0);
+    assert!(
+        matches!(redelivered.as_deref(), Ok([Ok(EmailOutcome::AlreadySent)])),
+        "{redelivered:?}"
+    );
+    assert_eq!(order_received_counts(&first).await.sent, 1);
+    assert_eq!(order_received_counts(&second).await.sent, 0);
 }
