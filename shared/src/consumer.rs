@@ -354,7 +354,7 @@ where
             // each relapse.
             FailureKind::Outage => {
                 let parked = delivery.parked + 1;
-                if parked % PARKED_WARNING_EVERY == 0 {
+                if parked.is_multiple_of(PARKED_WARNING_EVERY) {
                     warn!(pending.log, "the message keeps meeting a database failure while the database answers the probe; parked again";
                         "err" => cause, "parked" => parked);
                 }

@@ -164,7 +164,7 @@ impl Handler<RetryMarks> for Mailer {
                 }
                 Err(e) => {
                     mailer.mark_failures += 1;
-                    if mailer.mark_failures % 10 == 0 {
+                    if mailer.mark_failures.is_multiple_of(10) {
                         warn!(mailer.log, "still cannot mark emails sent";
                                 "unmarked" => mailer.unmarked.len(), "err" => %e);
                     }

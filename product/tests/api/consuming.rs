@@ -253,3 +253,36 @@ async fn a_database_that_answers_reads_but_fails_writes_is_waited_out_never_dead
     assert_eq!(app.processed_events().await, published as i64);
     assert_eq!(app.stock("456").await, stock - published as i64);
 }
+
+#[actix_web::test]
+async fn the_probe_that_resumes_consumers_needs_a_write_not_only_a_read() {
+    // Arrange: a database that answers reads and fails every write.
+    use sea_orm::ConnectionTrait;
+    let app = spawn_app().await;
+    let admin = app.database.connect().await;
+    let probe = shared::db::write_probe(&app.db, "product");
+    admin
+        .execute_unprepared(
+            "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = '53100'; END $$;
+             CREATE TRIGGER disk_full BEFORE INSERT OR UPDATE ON heartbeats
+             FOR EACH STATEMENT EXECUTE FUNCTION disk_full();",
+        )
+        .await
+        .unwrap();
+
+    // Act
+    let read = shared::db::probe(&app.db)().await;
+    let degraded = probe().await;
+    admin
+        .execute_unprepared("DROP TRIGGER disk_full ON heartbeats")
+        .await
+        .unwrap();
+    let healed = probe().await;
+
+    // Assert
+    assert_eq!(read, Ok(()), "reads still work");
+    let error = degraded.unwrap_err();
+    assert!(error.contains("could not extend file"), "{error}");
+    assert_eq!(healed, Ok(()));
+}
