@@ -65,6 +65,36 @@ impl Cluster {
         }
     }
 
+    /// How many emails the notification replicas have sent: their
+    /// `[x] NOTIFICATION` lines, restarts included (what customers got,
+    /// where `sent_emails` holds what was recorded).
+    pub fn emails_sent(&self) -> i64 {
+        let containers = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=ecommerce.cluster={}", self.down.0),
+            "--filter",
+            "name=-notification",
+            "--format",
+            "{{.Names}}",
+        ]);
+        containers
+            .lines()
+            .map(|container| {
+                let output = Command::new("docker")
+                    .args(["logs", container])
+                    .output()
+                    .unwrap_or_else(|e| panic!("docker logs {container}: {e}"));
+                [output.stdout, output.stderr]
+                    .iter()
+                    .flat_map(|log| log.split(|&byte| byte == b'\n'))
+                    .filter(|line| line.windows(16).any(|w| w == b"[x] NOTIFICATION"))
+                    .count() as i64
+            })
+            .sum()
+    }
+
     /// Runs `deploy/cluster/cluster ARGS` on this cluster; returns what it
     /// printed on stdout (its log goes to stderr as it runs).
     pub fn run(&self, args: &[&str]) -> String {

@@ -13,7 +13,9 @@
 //!   - a seeded random mix of these, in the manner of `chaos.rs`.
 //!
 //! After each, with the clients stopped, the books must balance exactly
-//! (`assert_settled`, `assert_outcomes`), and the test prints per fault how
+//! (`assert_settled`, `assert_outcomes`), each email must have gone out
+//! exactly once (the notification replicas' log lines against
+//! `sent_emails`), and the test prints per fault how
 //! long orders stood still, the answers other than `201`, and the
 //! redeliveries (README, "Cluster test").
 //!
@@ -312,6 +314,18 @@ fn the_books_balance_through_node_loss_partitions_and_failover() {
 
         // Assert: the books balance, over every order so far.
         assert_settled(&cluster, &initial_stock, STALL);
+        // Recorded once is not enough: each email went out once, failovers
+        // between sending and marking included (the log lines may trail the
+        // marks by a moment).
+        let recorded = cluster.count("SELECT count(*) FROM sent_emails");
+        let sent = wait_until(Duration::from_secs(10), "the email lines", || {
+            let sent = cluster.emails_sent();
+            (sent >= recorded).then_some(sent)
+        });
+        assert_eq!(
+            sent, recorded,
+            "{name}: emails sent, against emails recorded"
+        );
         let (orders_still, emails_still) = progress.stop();
         let figures = Figures {
             name,
