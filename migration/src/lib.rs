@@ -13,6 +13,7 @@ mod m20251126_000006_reliable_delivery;
 mod m20251126_000007_group_commit;
 mod m20261126_000008_request_ids;
 mod m20261202_000009_heartbeats;
+mod m20261202_000010_email_senders;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20251126_000007_group_commit::Migration),
             Box::new(m20261126_000008_request_ids::Migration),
             Box::new(m20261202_000009_heartbeats::Migration),
+            Box::new(m20261202_000010_email_senders::Migration),
         ]
     }
 }

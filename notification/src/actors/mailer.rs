@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use crate::domain::Email;
 use crate::domain::mailing::{self, EmailOutcome, MailCounter, MailerCounters};
-use crate::store::EmailLedger;
+use crate::store::{EmailLedger, TakenOver};
 
 /// How long a sender may hold a pending email before another takes it
 /// over: longer than a database failover (the cluster test's stall under
@@ -87,6 +87,8 @@ pub struct Mailer {
     /// Failed attempts to mark since the last that succeeded; while
     /// nonzero, a retry is scheduled.
     mark_failures: u32,
+    /// Being recorded and sent by a batch right now.
+    sending: HashSet<Uuid>,
     counters: MailerCounters,
     log: Logger,
 }
@@ -102,6 +104,7 @@ impl Mailer {
             ledger,
             unmarked: HashSet::new(),
             mark_failures: 0,
+            sending: HashSet::new(),
             counters: MailerCounters::default(),
             log,
         }
@@ -129,6 +132,12 @@ impl Mailer {
                 Err(e) => mailer.retry_marks_later(&e, ctx),
             }),
         )
+    }
+
+    /// This sender's pending emails that its own work is sending or
+    /// marking: never to be taken back from the ledger meanwhile.
+    fn in_hand(&self) -> Vec<Uuid> {
+        self.unmarked.union(&self.sending).copied().collect()
     }
 
     fn retry_marks_later(&mut self, cause: &DbErr, ctx: &mut Context<Self>) {
@@ -204,70 +213,99 @@ impl Handler<SendEmail> for Mailer {
 
     fn handle(&mut self, SendEmail(emails): SendEmail, _: &mut Context<Self>) -> Self::Result {
         let ledger = self.ledger.clone();
-        // Sent already, their mark lost to an outage: only mark them.
-        let sent_before: Vec<bool> = emails
+        // Sent already, their mark lost to an outage: only mark them. Being
+        // handled by another batch of ours right now: leave them to it.
+        let earlier: Vec<Option<EmailOutcome>> = emails
             .iter()
-            .map(|email| self.unmarked.contains(&email.event_id))
+            .map(|email| {
+                if self.unmarked.contains(&email.event_id) {
+                    Some(EmailOutcome::AlreadySent)
+                } else if self.sending.contains(&email.event_id) {
+                    Some(EmailOutcome::InProgress)
+                } else {
+                    None
+                }
+            })
             .collect();
+        let in_hand = self.in_hand();
         let to_record: Vec<Email> = emails
             .iter()
-            .zip(&sent_before)
-            .filter(|(_, sent)| !**sent)
+            .zip(&earlier)
+            .filter(|(_, earlier)| earlier.is_none())
             .map(|(email, _)| email.clone())
             .collect();
+        self.sending
+            .extend(to_record.iter().map(|email| email.event_id));
         Box::pin(
-            async move { bounded(ledger.record_all(&to_record)).await }
-                .into_actor(self)
-                .then(move |recorded, mailer, _| -> Self::Result {
-                    let mut recorded = match recorded {
-                        Ok(recorded) => recorded.into_iter(),
-                        Err(e) => return Box::pin(fut::ready(Err(e.into()))),
-                    };
-                    let mut outcomes = Vec::with_capacity(emails.len());
-                    let mut to_mark = vec![];
-                    for (email, sent_before) in emails.iter().zip(sent_before) {
-                        if sent_before {
+            async move {
+                let recorded = bounded(ledger.record_all(&to_record, &in_hand)).await;
+                (recorded, to_record)
+            }
+            .into_actor(self)
+            .then(move |(recorded, to_record), mailer, _| -> Self::Result {
+                for email in &to_record {
+                    mailer.sending.remove(&email.event_id);
+                }
+                let mut recorded = match recorded {
+                    Ok(recorded) => recorded.into_iter(),
+                    Err(e) => return Box::pin(fut::ready(Err(e.into()))),
+                };
+                let mut outcomes = Vec::with_capacity(emails.len());
+                let mut to_mark = vec![];
+                for (email, earlier) in emails.iter().zip(earlier) {
+                    match earlier {
+                        Some(EmailOutcome::AlreadySent) => {
                             mailer.counters.count(email.kind, MailCounter::AlreadySent);
                             to_mark.push(email.event_id);
                             outcomes.push(EmailOutcome::AlreadySent);
                             continue;
                         }
-                        let recorded = recorded.next().expect("one answer per email recorded");
-                        let effects = mailing::after_record(email, recorded);
-                        if let Some(counter) = effects.count {
-                            mailer.counters.count(email.kind, counter);
+                        Some(outcome) => {
+                            mailer.counters.count(email.kind, MailCounter::InProgress);
+                            outcomes.push(outcome);
+                            continue;
                         }
-                        if let Some(line) = effects.log {
-                            line.write(&email_log(&mailer.log, email));
-                        }
-                        if effects.outcome == EmailOutcome::Sent {
-                            send(&mailer.log, email);
-                            mailer.counters.count(email.kind, MailCounter::Sent);
-                            to_mark.push(email.event_id);
-                        }
-                        outcomes.push(effects.outcome);
+                        None => {}
                     }
-                    // Sent is sent: the delivery is done whether or not the
-                    // mark lands now (a failed one is retried in process).
-                    Box::pin(
-                        mailer
-                            .mark_all(to_mark)
-                            .map(move |(), _, _| Ok(outcomes.into_iter().map(Ok).collect())),
-                    )
-                }),
+                    let recorded = recorded.next().expect("one answer per email recorded");
+                    let effects = mailing::after_record(email, recorded);
+                    if let Some(counter) = effects.count {
+                        mailer.counters.count(email.kind, counter);
+                    }
+                    if let Some(line) = effects.log {
+                        line.write(&email_log(&mailer.log, email));
+                    }
+                    if effects.outcome == EmailOutcome::Sent {
+                        send(&mailer.log, email);
+                        mailer.counters.count(email.kind, MailCounter::Sent);
+                        to_mark.push(email.event_id);
+                    }
+                    outcomes.push(effects.outcome);
+                }
+                // Sent is sent: the delivery is done whether or not the
+                // mark lands now (a failed one is retried in process).
+                Box::pin(
+                    mailer
+                        .mark_all(to_mark)
+                        .map(move |(), _, _| Ok(outcomes.into_iter().map(Ok).collect())),
+                )
+            }),
         )
     }
 }
 
 impl Handler<SendUnsentEmails> for Mailer {
-    type Result = ResponseActFuture<Self, Result<u64, MailError>>;
+    /// Atomic: no batch of this sender records an email while its sweep
+    /// decides which of its own pending emails nobody here is handling.
+    type Result = AtomicResponse<Self, Result<u64, MailError>>;
 
     fn handle(&mut self, _: SendUnsentEmails, _: &mut Context<Self>) -> Self::Result {
         let ledger = self.ledger.clone();
-        Box::pin(
-            async move { bounded(ledger.take_over_unsent(SWEEP_BATCH)).await }
+        let in_hand = self.in_hand();
+        AtomicResponse::new(Box::pin(
+            async move { bounded(ledger.take_over_unsent(SWEEP_BATCH, &in_hand)).await }
                 .into_actor(self)
-                .then(|taken, mailer, _| -> Self::Result {
+                .then(|taken, mailer, _| -> ResponseActFuture<Self, Result<u64, MailError>> {
                     let taken = match taken {
                         Ok(taken) => taken,
                         Err(e) => {
@@ -275,24 +313,28 @@ impl Handler<SendUnsentEmails> for Mailer {
                             return Box::pin(fut::ready(Err(e.into())));
                         }
                     };
-                    let mut resent = 0;
+                    let (mut sent, mut resent) = (0, 0);
                     let mut to_mark = Vec::with_capacity(taken.len());
-                    for email in taken {
-                        // Ours, sent and still being marked: only marked.
-                        if !mailer.unmarked.contains(&email.event_id) {
-                            send(&mailer.log, &email);
-                            mailer.counters.count(email.kind, MailCounter::Sent);
+                    for TakenOver { email, own } in taken {
+                        send(&mailer.log, &email);
+                        mailer.counters.count(email.kind, MailCounter::Sent);
+                        if !own {
                             mailer.counters.count(email.kind, MailCounter::Resent);
                             resent += 1;
                         }
+                        sent += 1;
                         to_mark.push(email.event_id);
                     }
                     if resent > 0 {
                         info!(mailer.log, "sent emails whose sender had died"; "count" => resent);
                     }
-                    Box::pin(mailer.mark_all(to_mark).map(move |(), _, _| Ok(resent)))
+                    if sent > resent {
+                        info!(mailer.log, "sent emails recorded without this sender learning it";
+                            "count" => sent - resent);
+                    }
+                    Box::pin(mailer.mark_all(to_mark).map(move |(), _, _| Ok(sent)))
                 }),
-        )
+        ))
     }
 }
 

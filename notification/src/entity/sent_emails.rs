@@ -16,6 +16,8 @@ pub struct Model {
     /// When a sender last took the email on; one that has held it
     /// unsent for long is taken to have died.
     pub claimed_at: DateTimeWithTimeZone,
+    /// The sender (a process's random id) that last took the email on.
+    pub claimed_by: Option<Uuid>,
     pub recipient: Option<String>,
     pub quantity: i32,
 }

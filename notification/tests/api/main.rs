@@ -103,7 +103,7 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     // Arrange: two emails recorded and never marked sent: one by a process
     // that died ten minutes ago, one claimed just now by a live sender.
     let (_database, db) = migrated_database().await;
-    let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
+    let others = EmailLedger::new(db.clone(), SEND_LEASE);
     let [lost, in_progress] = [
         OrderCreated::new("123".into(), 1),
         OrderCreated::new("456".into(), 1),
@@ -111,7 +111,7 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     let emails: Vec<_> = [&lost, &in_progress]
         .map(|event| event.clone().into())
         .to_vec();
-    ledger.record_all(&emails).await.unwrap();
+    others.record_all(&emails, &[]).await.unwrap();
     db.execute_unprepared(&format!(
         "UPDATE sent_emails SET claimed_at = now() - interval '10 minutes' WHERE event_id = '{}'",
         lost.event_id
@@ -120,7 +120,7 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
     .unwrap();
 
     // Act: a Mailer starts (and sweeps); the live sender's event is redelivered.
-    let mailer = Mailer::new(ledger, test_logger()).start();
+    let mailer = Mailer::new(EmailLedger::new(db.clone(), SEND_LEASE), test_logger()).start();
     eventually(WAIT, "the lost email to be sent", || async {
         let sent = count(
             &db,
@@ -365,12 +365,12 @@ async fn a_redelivered_batch_with_nothing_new_to_record_is_only_marked() {
     let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
     let email = notification::domain::Email::from(OrderCreated::new("123".into(), 1));
     ledger
-        .record_all(std::slice::from_ref(&email))
+        .record_all(std::slice::from_ref(&email), &[])
         .await
         .unwrap();
 
     // Act: the redelivery records no email, then marks the one sent.
-    let recorded = ledger.record_all(&[]).await;
+    let recorded = ledger.record_all(&[], &[]).await;
     ledger.mark_all_sent(&[email.event_id]).await.unwrap();
 
     // Assert
@@ -448,5 +448,58 @@ async fn an_email_whose_mark_fails_in_a_failover_is_sent_once_by_two_replicas() 
         "{redelivered:?}"
     );
     assert_eq!(order_received_counts(&first).await.sent, 1);
+    assert_eq!(order_received_counts(&second).await.sent, 0);
+}
+
+#[actix_web::test]
+async fn an_email_recorded_without_its_sender_learning_it_is_sent_by_that_sender_without_waiting_for_the_lease()
+ {
+    // Arrange: two replicas with the full lease; the first one's record of
+    // two emails commits, but the answer is lost (a failover), so it sent
+    // neither: both stay claimed by it.
+    use notification::actors::mailer::{SendEmail, SendUnsentEmails};
+    let (_database, db) = migrated_database().await;
+    let first_ledger = EmailLedger::new(db.clone(), SEND_LEASE);
+    let first = Mailer::new(first_ledger.clone(), test_logger()).start();
+    let second = Mailer::new(EmailLedger::new(db.clone(), SEND_LEASE), test_logger()).start();
+    // Its start-up sweep done: what it finds from now on is the test's.
+    first.send(SendUnsentEmails).await.unwrap().unwrap();
+    let [swept, redelivered]: [notification::domain::Email; 2] = [
+        OrderCreated::new("123".into(), 1).into(),
+        OrderCreated::new("456".into(), 1).into(),
+    ];
+    first_ledger
+        .record_all(&[swept.clone(), redelivered.clone()], &[])
+        .await
+        .unwrap();
+
+    // Act: one event comes again to the other replica, which leaves it to
+    // its claimant; the other comes again to the first replica; the first
+    // replica sweeps.
+    let at_second = second.send(SendEmail(vec![swept])).await.unwrap();
+    let at_first = first.send(SendEmail(vec![redelivered])).await.unwrap();
+    let sweep = first.send(SendUnsentEmails).await.unwrap().unwrap();
+
+    // Assert: each sent once, by its claimant, long before the lease ends.
+    assert!(
+        matches!(at_second.as_deref(), Ok([Ok(EmailOutcome::InProgress)])),
+        "{at_second:?}"
+    );
+    assert!(
+        matches!(at_first.as_deref(), Ok([Ok(EmailOutcome::Sent)])),
+        "{at_first:?}"
+    );
+    assert_eq!(sweep, 1);
+    eventually(WAIT, "both emails marked sent", || async {
+        let marked = count(
+            &db,
+            "SELECT count(*) FROM sent_emails WHERE sent_at IS NOT NULL",
+        )
+        .await;
+        (marked == 2).then_some(())
+    })
+    .await;
+    let first_counts = order_received_counts(&first).await;
+    assert_eq!((first_counts.sent, first_counts.resent), (2, 0));
     assert_eq!(order_received_counts(&second).await.sent, 0);
 }
