@@ -157,7 +157,7 @@ pub fn write_probe(db: &DatabaseConnection, service: &'static str) -> Probe {
             ))
             .await
             .map(|_| ())
-            .map_err(|e| format!("the database takes no writes: {e}"))
+            .map_err(|e| format!("the heartbeat write failed: {e}"))
         })
     })
 }
