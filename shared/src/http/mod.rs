@@ -153,7 +153,8 @@ fn method_not_allowed(request: &HttpRequest, allow: &str) -> HttpResponse {
 }
 
 /// The body of every error: `{"error": message}`, plus `"field"` when one
-/// input is to blame. A 503 is a passing outage: `Retry-After` says so.
+/// input is to blame. A 503 is a passing outage: `Retry-After` says so. A
+/// 408 closes the connection: the rest of a slow request is not waited for.
 pub fn error_response(
     status: StatusCode,
     message: impl std::fmt::Display,
@@ -166,6 +167,9 @@ pub fn error_response(
     let mut response = HttpResponse::build(status);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((RETRY_AFTER, "1"));
+    }
+    if status == StatusCode::REQUEST_TIMEOUT {
+        response.force_close();
     }
     response.json(body)
 }
