@@ -5,6 +5,10 @@ use shared::outbox::relay::RelaySettings;
 
 /// Orders committed together at most, by default.
 pub const DEFAULT_INTAKE_GROUP: u16 = 256;
+/// Orders that may wait for a commit at most, by default: four full groups
+/// behind the one committing; more are refused at once rather than queued
+/// without bound while the database is slow.
+pub const DEFAULT_INTAKE_QUEUE: u16 = 1024;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -15,6 +19,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// The most orders committed together at intake (`INTAKE_GROUP`).
     pub intake_group: u16,
+    /// The most orders waiting for a commit (`INTAKE_QUEUE`); beyond, `503`.
+    pub intake_queue: u16,
 }
 
 impl Settings {
@@ -28,6 +34,7 @@ impl Settings {
             },
             admin_token: config::secret(env, "ADMIN_TOKEN")?,
             intake_group: config::positive_u16(env, "INTAKE_GROUP", DEFAULT_INTAKE_GROUP)?,
+            intake_queue: config::positive_u16(env, "INTAKE_QUEUE", DEFAULT_INTAKE_QUEUE)?,
         })
     }
 }

@@ -21,7 +21,7 @@ use crate::amqp::{AmqpPublisher, Topology};
 use crate::config::{ConfigError, Env, HttpLimits, ProcessEnv};
 use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
-use crate::http::{Http10Lengths, observe};
+use crate::http::{Http10Lengths, RequestDeadline, observe};
 use crate::outbox::Outbox;
 use crate::outbox::relay::{OutboxRelay, RelaySettings};
 use crate::telemetry;
@@ -207,11 +207,18 @@ impl Running {
                     .into_factory()
                     .map_err(|e: actix_web::Error| e.error_response());
                 let shutdown = shutdown.clone();
-                fn_service(|stream: tokio::net::TcpStream| async move {
+                // A request whose handler cannot time it (a chunked body
+                // after the answer, a body nobody reads, the head of a later
+                // request) is timed on the connection.
+                let deadline = limits.head_timeout + limits.body_timeout;
+                fn_service(move |stream: tokio::net::TcpStream| async move {
                     let peer = stream.peer_addr().ok();
                     // As HttpServer: small answers are not held back.
                     let _ = stream.set_nodelay(true);
-                    Ok((Http10Lengths::new(stream), peer))
+                    Ok((
+                        Http10Lengths::new(RequestDeadline::new(stream, deadline)),
+                        peer,
+                    ))
                 })
                 .and_then(
                     HttpService::build()

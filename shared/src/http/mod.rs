@@ -13,6 +13,7 @@ mod body;
 mod http10;
 mod observe;
 pub mod openapi;
+mod request_deadline;
 mod request_id;
 mod staff;
 
@@ -20,6 +21,7 @@ pub use body::{BodyError, read_json, read_json_body};
 pub use http10::Http10Lengths;
 pub use observe::observe;
 pub use openapi::{ApiDocument, DOCUMENT_PATH, ErrorBody, StaffToken, openapi_json, swagger_ui};
+pub use request_deadline::RequestDeadline;
 pub use request_id::{REQUEST_ID_HEADER, RequestId, RequestLog, TRACEPARENT_HEADER};
 pub use staff::{Access, AccessError, StaffAccess, StaffOnly, check_access};
 
