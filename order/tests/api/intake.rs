@@ -164,7 +164,9 @@ async fn trickling_clients_are_cut_off_while_orders_keep_being_placed() {
 #[actix_web::test]
 async fn while_the_database_is_known_to_be_down_orders_are_refused_at_once_and_never_stored() {
     // Arrange: the service reaches PostgreSQL through a proxy; one order
-    // goes through, then the database is cut and an order meets the outage.
+    // goes through; the database is cut and an order meets the outage; then
+    // the network swallows everything, so that reaching the database would
+    // take a connect timeout (5 s).
     let proxy = TcpProxy::start(testkit::pg_address());
     let app = spawn_app_with(|settings, database| {
         settings.common.database_url = database.url_via(proxy.port());
@@ -174,12 +176,14 @@ async fn while_the_database_is_known_to_be_down_orders_are_refused_at_once_and_n
     proxy.cut();
     let first = place(&app, Some("down-0"), Duration::from_secs(30)).await;
     assert_eq!(first.map(|(status, _, _)| status), Some(503));
+    proxy.hold();
 
-    // Act: 20 more orders, each given 2 s, a fraction of one attempt to
-    // reach the database (the pool's 5 s acquire timeout).
-    let refused =
-        futures_util::future::join_all((1..=20).map(|_| place(&app, None, Duration::from_secs(2))))
-            .await;
+    // Act: 20 more orders, each given 2 s, as a proxy in front might.
+    let refused = futures_util::future::join_all((1..=20).map(|i| {
+        let app = &app;
+        async move { place(app, Some(&format!("down-{i}")), Duration::from_secs(2)).await }
+    }))
+    .await;
 
     // Assert: each refused at once, saying nothing was ordered.
     for answer in refused {
@@ -189,9 +193,9 @@ async fn while_the_database_is_known_to_be_down_orders_are_refused_at_once_and_n
         );
     }
 
-    // Act: the database comes back.
+    // Act: the database comes back (the probe backs off up to 10 s).
     proxy.restore();
-    let after = eventually(WAIT, "orders to be placed again", || async {
+    let after = eventually(WAIT * 3, "orders to be placed again", || async {
         let (status, _, body) = place(&app, Some("after"), WAIT).await?;
         (status == 201).then_some(body)
     })
