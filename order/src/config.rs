@@ -5,10 +5,12 @@ use shared::outbox::relay::RelaySettings;
 
 /// Orders committed together at most, by default.
 pub const DEFAULT_INTAKE_GROUP: u16 = 256;
-/// Orders that may wait for a commit at most, by default: four full groups
-/// behind the one committing; more are refused at once rather than queued
-/// without bound while the database is slow.
-pub const DEFAULT_INTAKE_QUEUE: u16 = 1024;
+/// Orders that may wait for a commit at most, by default; more are refused
+/// at once rather than queued without bound while the database is slow.
+/// Sixteen full groups, about 1.5 s of intake at the ~2,800 orders/s
+/// measured (bench/BENCHMARKS.md), and as many as the benchmark's largest
+/// closed loop has clients, so that it is never refused.
+pub const DEFAULT_INTAKE_QUEUE: u16 = 4096;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

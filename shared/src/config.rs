@@ -133,7 +133,8 @@ pub struct HttpLimits {
     pub keep_alive: Duration,
     /// Connections served at once by each worker thread (one per core);
     /// further ones wait in the listen backlog (`HTTP_MAX_CONNECTIONS`,
-    /// 1024, where actix-web has 25,000).
+    /// 4096, where actix-web has 25,000: as many as the benchmark's largest
+    /// run opens, so that one worker alone could serve it).
     pub max_connections: u16,
 }
 
@@ -143,7 +144,7 @@ impl Default for HttpLimits {
             head_timeout: Duration::from_secs(5),
             body_timeout: Duration::from_secs(10),
             keep_alive: Duration::from_secs(5),
-            max_connections: 1024,
+            max_connections: 4096,
         }
     }
 }

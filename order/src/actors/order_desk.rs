@@ -220,6 +220,7 @@ impl OrderDesk {
             return;
         };
         self.database.report_outage(outage);
+        self.give_up_abandoned();
         for queued in std::mem::take(&mut self.queued) {
             let refused = Err(PlaceError::DatabaseDown);
             self.apply(order::after_placing(&refused), &self.log.clone());
@@ -252,6 +253,10 @@ impl Handler<PlaceOrder> for OrderDesk {
     type Result = Result<Ticket, PlaceError>;
 
     fn handle(&mut self, request: PlaceOrder, ctx: &mut Context<Self>) -> Self::Result {
+        if self.queued.len() >= self.max_waiting {
+            // Orders already given up hold no place.
+            self.give_up_abandoned();
+        }
         let database_down = self.database.state() == GateState::Paused;
         if let Err(refused) = order::admit(self.queued.len(), self.max_waiting, database_down) {
             let log = with_request_id(&self.log, request.request_id.as_deref());
