@@ -348,3 +348,42 @@ async fn an_order_whose_client_went_away_before_its_commit_is_never_stored() {
         0
     );
 }
+
+#[actix_web::test]
+async fn beyond_its_connections_the_server_takes_a_new_one_only_once_another_closed() {
+    // Arrange: one connection per worker thread (one per core), each taken
+    // by a client that sends nothing, and closed by the server after 1 s.
+    let app = spawn_app_with(|settings, _| {
+        settings.common.http.max_connections = 1;
+        settings.common.http.head_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..workers {
+        let mut idle = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let closed = closed.clone();
+        actix_web::rt::spawn(async move {
+            let _ = idle.read_to_end(&mut Vec::new()).await;
+            closed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+
+    // Act: another client asks.
+    let status = awc::Client::default()
+        .get(format!("{}/health", app.address))
+        .timeout(WAIT)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    let closed_before_the_answer = closed.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Assert: it was served, once an idle connection had been closed.
+    assert_eq!(status.as_u16(), 200);
+    assert!(
+        closed_before_the_answer >= 1,
+        "answered while all {workers} connections were taken"
+    );
+}
