@@ -68,6 +68,7 @@ impl Application {
 
         let running = Running::start(
             settings.common.http_addr,
+            settings.common.http,
             &consumers,
             vec![order_consumer.recipient(), stock_consumer.recipient()],
             &log,

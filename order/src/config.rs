@@ -5,6 +5,12 @@ use shared::outbox::relay::RelaySettings;
 
 /// Orders committed together at most, by default.
 pub const DEFAULT_INTAKE_GROUP: u16 = 256;
+/// Orders that may wait for a commit at most, by default; more are refused
+/// at once rather than queued without bound while the database is slow.
+/// Sixteen full groups, about 1.5 s of intake at the ~2,800 orders/s
+/// measured (bench/BENCHMARKS.md), and as many as the benchmark's largest
+/// closed loop has clients, so that it is never refused.
+pub const DEFAULT_INTAKE_QUEUE: u16 = 4096;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -15,6 +21,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// The most orders committed together at intake (`INTAKE_GROUP`).
     pub intake_group: u16,
+    /// The most orders waiting for a commit (`INTAKE_QUEUE`); beyond, `503`.
+    pub intake_queue: u16,
 }
 
 impl Settings {
@@ -28,6 +36,7 @@ impl Settings {
             },
             admin_token: config::secret(env, "ADMIN_TOKEN")?,
             intake_group: config::positive_u16(env, "INTAKE_GROUP", DEFAULT_INTAKE_GROUP)?,
+            intake_queue: config::positive_u16(env, "INTAKE_QUEUE", DEFAULT_INTAKE_QUEUE)?,
         })
     }
 }

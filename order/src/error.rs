@@ -17,6 +17,12 @@ pub enum PlaceError {
     /// COMMIT failed: the order may or may not be stored.
     #[error("the database did not confirm the commit: {0}")]
     OutcomeUnknown(DbErr),
+    /// Not taken: the last commit met an outage not yet over.
+    #[error("the database is down: the order was not taken")]
+    DatabaseDown,
+    /// Not taken: as many orders as may wait are waiting.
+    #[error("too many orders are waiting for a commit: the order was not taken")]
+    QueueFull,
 }
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
@@ -42,6 +48,8 @@ pub enum ApiError {
         "the database did not confirm the order: it may or may not have been stored; retry with the same Idempotency-Key to find out without ordering twice"
     )]
     OutcomeUnknown,
+    #[error("too many orders are waiting to be stored; nothing was ordered, retry later")]
+    Busy,
     #[error("orders cannot be read right now: the database is unavailable; retry later")]
     Unreadable,
     #[error("the order service is shutting down, retry later")]
@@ -61,7 +69,8 @@ impl From<PlaceError> for ApiError {
         // The OrderDesk has logged the cause.
         match e {
             PlaceError::KeyReused => ApiError::IdempotencyKeyReused,
-            PlaceError::Storage(_) => ApiError::NotStored,
+            PlaceError::Storage(_) | PlaceError::DatabaseDown => ApiError::NotStored,
+            PlaceError::QueueFull => ApiError::Busy,
             PlaceError::OutcomeUnknown(_) => ApiError::OutcomeUnknown,
         }
     }
@@ -75,6 +84,7 @@ impl ResponseError for ApiError {
             ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
             ApiError::OrderNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::NotStored
+            | ApiError::Busy
             | ApiError::OutcomeUnknown
             | ApiError::Unreadable
             | ApiError::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,

@@ -14,7 +14,7 @@ use shared::service::{Running, Service};
 use slog::Logger;
 
 use crate::actors::StockEventConsumer;
-use crate::actors::order_desk::{GetOrderCounters, OrderDesk};
+use crate::actors::order_desk::{GetOrderCounters, Intake, OrderDesk};
 use crate::config::Settings;
 use crate::routes::OrderApi;
 use crate::routes::orders::query_error;
@@ -52,7 +52,11 @@ impl Application {
         let order_desk = OrderDesk::new(
             OrderStore::new(db.clone()),
             relay.clone(),
-            settings.intake_group,
+            Intake {
+                max_group: settings.intake_group,
+                max_waiting: settings.intake_queue,
+                database: consumers.gate.clone(),
+            },
             consumers.metrics.pipeline_histogram(
                 "order_accept_to_final_seconds",
                 "Time from an order's acceptance to its final status",
@@ -66,7 +70,7 @@ impl Application {
         let desk = order_desk.clone();
         consumers.metrics.watch_counters(
             "orders_total",
-            "Orders accepted, replayed by key, not stored, confirmed and rejected",
+            "Orders queued for a commit, accepted, replayed by key, not stored, confirmed, rejected, refused at once and abandoned by their callers",
             ["event"],
             Arc::new(move || {
                 let desk = desk.clone();
@@ -90,6 +94,7 @@ impl Application {
         ));
         let running = Running::start(
             settings.common.http_addr,
+            settings.common.http,
             &consumers,
             vec![consumer.recipient()],
             &log,

@@ -83,6 +83,7 @@ impl Application {
         ));
         let running = Running::start(
             settings.common.http_addr,
+            settings.common.http,
             &consumers,
             vec![consumer.recipient()],
             &log,

@@ -2,6 +2,7 @@
 //! value is reported as one clear error naming the variable.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 mod logging;
 
@@ -99,6 +100,7 @@ pub struct ServiceSettings {
     pub database_url: String,
     pub amqp_url: String,
     pub consumer: ConsumerSettings,
+    pub http: HttpLimits,
 }
 
 impl ServiceSettings {
@@ -108,8 +110,57 @@ impl ServiceSettings {
             database_url: database_url(env)?,
             amqp_url: amqp_url(env)?,
             consumer: consumer(env)?,
+            http: http_limits(env)?,
         })
     }
+}
+
+/// How long the HTTP edge waits for a client, and how many it serves, so
+/// that slow or idle clients cannot hold the service: a connection that
+/// stalls is closed after a bounded time whatever it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// A request's head must arrive within this (`HTTP_HEAD_TIMEOUT_SECS`,
+    /// 5, actix-web's own); else `408` and the connection closes.
+    pub head_timeout: Duration,
+    /// A request's body must arrive within this once its handler reads it
+    /// (`HTTP_BODY_TIMEOUT_SECS`, 10: 16 KiB at 1.6 KiB/s); else `408` and
+    /// the connection closes.
+    pub body_timeout: Duration,
+    /// An idle keep-alive connection closes after this
+    /// (`HTTP_KEEP_ALIVE_SECS`, 5, actix-web's own). A proxy that keeps
+    /// connections to the service open must close idle ones sooner.
+    pub keep_alive: Duration,
+    /// Connections served at once by each worker thread (one per core);
+    /// further ones wait in the listen backlog (`HTTP_MAX_CONNECTIONS`,
+    /// 4096, where actix-web has 25,000: as many as the benchmark's largest
+    /// run opens, so that one worker alone could serve it).
+    pub max_connections: u16,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            head_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(5),
+            max_connections: 4096,
+        }
+    }
+}
+
+pub fn http_limits(env: &dyn Env) -> Result<HttpLimits, ConfigError> {
+    let defaults = HttpLimits::default();
+    let seconds = |var, default: Duration| -> Result<Duration, ConfigError> {
+        let default = u16::try_from(default.as_secs()).expect("defaults fit");
+        Ok(Duration::from_secs(positive_u16(env, var, default)?.into()))
+    };
+    Ok(HttpLimits {
+        head_timeout: seconds("HTTP_HEAD_TIMEOUT_SECS", defaults.head_timeout)?,
+        body_timeout: seconds("HTTP_BODY_TIMEOUT_SECS", defaults.body_timeout)?,
+        keep_alive: seconds("HTTP_KEEP_ALIVE_SECS", defaults.keep_alive)?,
+        max_connections: positive_u16(env, "HTTP_MAX_CONNECTIONS", defaults.max_connections)?,
+    })
 }
 
 /// How a service consumes from RabbitMQ.
@@ -273,6 +324,24 @@ mod tests {
         for error in errors {
             assert!(!error.to_string().contains("hunter2"), "{error}");
         }
+    }
+
+    #[test]
+    fn http_limits_are_read_in_seconds_and_zero_is_refused() {
+        let env = HashMap::from([
+            ("HTTP_BODY_TIMEOUT_SECS", "3"),
+            ("HTTP_MAX_CONNECTIONS", "64"),
+        ]);
+        assert_eq!(
+            http_limits(&env).unwrap(),
+            HttpLimits {
+                body_timeout: Duration::from_secs(3),
+                max_connections: 64,
+                ..HttpLimits::default()
+            }
+        );
+        let env = HashMap::from([("HTTP_KEEP_ALIVE_SECS", "0")]);
+        assert_eq!(http_limits(&env).unwrap_err().var, "HTTP_KEEP_ALIVE_SECS");
     }
 
     #[test]

@@ -18,10 +18,10 @@ use sea_orm::DatabaseConnection;
 use slog::{Logger, error, info};
 
 use crate::amqp::{AmqpPublisher, Topology};
-use crate::config::{ConfigError, Env, ProcessEnv};
+use crate::config::{ConfigError, Env, HttpLimits, ProcessEnv};
 use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
-use crate::http::{Http10Lengths, observe};
+use crate::http::{Http10Lengths, RequestDeadline, observe};
 use crate::outbox::Outbox;
 use crate::outbox::relay::{OutboxRelay, RelaySettings};
 use crate::telemetry;
@@ -165,9 +165,11 @@ impl Running {
     /// Binds `addr` and serves what `configure` registers (routes and their
     /// data), behind the shared HTTP edge: request ids, metrics and access
     /// lines ([`observe`]), and the data of `/health`, `/ready` and
-    /// `/metrics`.
+    /// `/metrics`. `limits` bound how long a client may take and how many
+    /// are served at once.
     pub fn start<F>(
         addr: SocketAddr,
+        limits: HttpLimits,
         consumers: &ConsumerContext,
         drains: Vec<Recipient<Drain>>,
         log: &Logger,
@@ -184,10 +186,12 @@ impl Running {
         let context_data = web::Data::new(consumers.clone());
         let metrics_data = web::Data::new(consumers.metrics.clone());
         let log_data = web::Data::new(log.clone());
+        let limits_data = web::Data::new(limits);
         let local_addr = listener.local_addr()?;
         // actix-web's HttpServer, put together from its parts so that
         // Http10Lengths can sit between the socket and the HTTP/1 parser.
-        let builder = actix_server::Server::build();
+        let builder =
+            actix_server::Server::build().max_concurrent_connections(limits.max_connections.into());
         let shutdown = builder.graceful_shutdown_signal();
         let server = builder
             .listen("http", listener, move || {
@@ -198,15 +202,23 @@ impl Running {
                     .app_data(context_data.clone())
                     .app_data(metrics_data.clone())
                     .app_data(log_data.clone())
+                    .app_data(limits_data.clone())
                     .configure(configure.clone())
                     .into_factory()
                     .map_err(|e: actix_web::Error| e.error_response());
                 let shutdown = shutdown.clone();
-                fn_service(|stream: tokio::net::TcpStream| async move {
+                // A request whose handler cannot time it (a chunked body
+                // after the answer, a body nobody reads, the head of a later
+                // request) is timed on the connection.
+                let deadline = limits.head_timeout + limits.body_timeout;
+                fn_service(move |stream: tokio::net::TcpStream| async move {
                     let peer = stream.peer_addr().ok();
                     // As HttpServer: small answers are not held back.
                     let _ = stream.set_nodelay(true);
-                    Ok((Http10Lengths::new(stream), peer))
+                    Ok((
+                        Http10Lengths::new(RequestDeadline::new(stream, deadline)),
+                        peer,
+                    ))
                 })
                 .and_then(
                     HttpService::build()
@@ -216,7 +228,14 @@ impl Running {
                             let shutdown = shutdown.clone();
                             async move { shutdown.notified().await }
                         })
+                        .client_request_timeout(limits.head_timeout)
+                        .keep_alive(limits.keep_alive)
                         .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                        // A client that closes its side has gone (nginx
+                        // giving up on a slow answer does so): its request
+                        // is dropped rather than finished for nobody, so an
+                        // order still waiting for its commit is given up.
+                        .h1_allow_half_closed(false)
                         .local_addr(local_addr)
                         .h1(map_config(app, move |_| AppConfig::default())),
                 )

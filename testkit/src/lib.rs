@@ -220,6 +220,7 @@ pub fn service_settings(
         database_url: database.url().to_string(),
         amqp_url: amqp_url.to_string(),
         consumer: shared::config::ConsumerSettings::default(),
+        http: shared::config::HttpLimits::default(),
     }
 }
 

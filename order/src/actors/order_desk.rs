@@ -7,29 +7,62 @@
 use actix::prelude::*;
 use prometheus::Histogram;
 use sea_orm::DbErr;
-use shared::consumer::{BatchResult, batch_or_each};
-use shared::db::bounded;
+use shared::consumer::{BatchResult, FailureKind, batch_or_each};
+use shared::db::{bounded, failure_kind};
 use shared::events::{Event, StockEvent};
+use shared::outage::{Gate, GateState};
 use shared::outbox::relay::{OutboxRelay, WakeRelay};
 use shared::telemetry::{event_logger, with_request_id};
-use slog::Logger;
+use slog::{Logger, info};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::domain::order::{self, Effects, OrderCounters, OrderView, OutcomeApplied, Placed};
+use crate::domain::order::{
+    self, Effects, OrderCounter, OrderCounters, OrderView, OutcomeApplied, Placed,
+};
 use crate::domain::order_request::{IdempotencyKey, OrderRequest};
 use crate::domain::order_status::OrderStatus;
 use crate::error::PlaceError;
 use crate::store::{NewOrder, OrderStore};
 
-/// Accept `order`, once per `idempotency_key` when one is given.
+/// Accept `order`, once per `idempotency_key` when one is given. Answered
+/// at once: refused (nothing is ordered), or taken to wait for a commit,
+/// with the [`Ticket`] its outcome comes by.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Placed, PlaceError>")]
+#[rtype(result = "Result<Ticket, PlaceError>")]
 pub struct PlaceOrder {
     pub order: OrderRequest,
     pub idempotency_key: Option<IdempotencyKey>,
     /// The HTTP request's id, carried by the order's events.
     pub request_id: Option<String>,
+}
+
+/// An order waiting for its commit. Dropped before the order's group is
+/// taken (its client went away, or gave up), the order is given up: never
+/// stored, so nobody is told "not placed" of an order that is.
+#[derive(Debug)]
+pub struct Ticket(oneshot::Receiver<Result<Placed, PlaceError>>);
+
+impl Ticket {
+    pub async fn outcome(self) -> Result<Placed, PlaceError> {
+        self.0.await.unwrap_or_else(|_| {
+            // The desk stopped with the order's commit in flight.
+            Err(PlaceError::OutcomeUnknown(DbErr::Custom(
+                "the order desk stopped".into(),
+            )))
+        })
+    }
+}
+
+/// How the desk takes orders in.
+pub struct Intake {
+    /// The most orders committed together.
+    pub max_group: u16,
+    /// The most orders waiting for a commit.
+    pub max_waiting: u16,
+    /// Paused while the database is known to be down; the service's
+    /// consumers share it, and its probe reopens it.
+    pub database: Gate,
 }
 
 /// One order by id.
@@ -70,6 +103,8 @@ pub struct OrderDesk {
     committing: bool,
     /// The most orders committed together.
     max_group: usize,
+    max_waiting: usize,
+    database: Gate,
     counters: OrderCounters,
     accepted_to_final: Histogram,
     log: Logger,
@@ -87,7 +122,7 @@ impl OrderDesk {
     pub fn new(
         store: OrderStore,
         relay: Addr<OutboxRelay>,
-        max_group: u16,
+        intake: Intake,
         accepted_to_final: Histogram,
         log: Logger,
     ) -> Self {
@@ -97,7 +132,9 @@ impl OrderDesk {
             accepted_to_final,
             queued: Vec::new(),
             committing: false,
-            max_group: usize::from(max_group.max(1)),
+            max_group: usize::from(intake.max_group.max(1)),
+            max_waiting: usize::from(intake.max_waiting),
+            database: intake.database,
             counters: OrderCounters::default(),
             log,
         }
@@ -107,7 +144,11 @@ impl OrderDesk {
     /// arrive meanwhile go together into the next one (a group commit), so
     /// intake costs one commit per group rather than per order.
     fn commit_next(&mut self, ctx: &mut Context<Self>) {
-        if self.committing || self.queued.is_empty() {
+        if self.committing {
+            return;
+        }
+        self.give_up_abandoned();
+        if self.queued.is_empty() {
             return;
         }
         let size = self.queued.len().min(self.max_group);
@@ -120,6 +161,7 @@ impl OrderDesk {
                 .into_actor(self)
                 .map(move |placed, desk, ctx| {
                     desk.committing = false;
+                    desk.watch_database(&placed);
                     let mut wake_relay = false;
                     for (queued, placed) in group.into_iter().zip(placed) {
                         let log = with_request_id(&desk.log, queued.request.request_id.as_deref());
@@ -141,6 +183,49 @@ impl OrderDesk {
                     desk.commit_next(ctx);
                 }),
         );
+    }
+
+    /// Orders whose callers dropped their tickets are never committed: their
+    /// clients have gone, or were told by a proxy that they failed.
+    fn give_up_abandoned(&mut self) {
+        let waiting = self.queued.len();
+        self.queued.retain(|queued| !queued.answer.is_closed());
+        let abandoned = waiting - self.queued.len();
+        if abandoned == 0 {
+            return;
+        }
+        for _ in 0..abandoned {
+            self.counters.count(OrderCounter::Abandoned);
+        }
+        info!(self.log, "orders given up by their callers before their commit: not stored";
+            "orders" => abandoned);
+    }
+
+    /// An outage met by a commit closes the gate, and the orders waiting are
+    /// refused at once: their commit would only fail too, later. Orders are
+    /// refused from then on until the gate's probe finds the database back.
+    fn watch_database(&mut self, placed: &[Result<Placed, PlaceError>]) {
+        let outage = placed.iter().find_map(|placed| match placed {
+            Err(PlaceError::Storage(e) | PlaceError::OutcomeUnknown(e))
+                if failure_kind(e) == FailureKind::Outage =>
+            {
+                Some(e)
+            }
+            _ => None,
+        });
+        let Some(outage) = outage else {
+            if placed.iter().any(Result::is_ok) {
+                self.database.report_success();
+            }
+            return;
+        };
+        self.database.report_outage(outage);
+        self.give_up_abandoned();
+        for queued in std::mem::take(&mut self.queued) {
+            let refused = Err(PlaceError::DatabaseDown);
+            self.apply(order::after_placing(&refused), &self.log.clone());
+            let _ = queued.answer.send(refused);
+        }
     }
 
     /// Does what the domain decided should follow a store call.
@@ -165,9 +250,20 @@ impl Actor for OrderDesk {
 }
 
 impl Handler<PlaceOrder> for OrderDesk {
-    type Result = ResponseFuture<Result<Placed, PlaceError>>;
+    type Result = Result<Ticket, PlaceError>;
 
     fn handle(&mut self, request: PlaceOrder, ctx: &mut Context<Self>) -> Self::Result {
+        if self.queued.len() >= self.max_waiting {
+            // Orders already given up hold no place.
+            self.give_up_abandoned();
+        }
+        let database_down = self.database.state() == GateState::Paused;
+        if let Err(refused) = order::admit(self.queued.len(), self.max_waiting, database_down) {
+            let log = with_request_id(&self.log, request.request_id.as_deref());
+            self.apply(order::after_placing(&Err(refused.clone())), &log);
+            return Err(refused);
+        }
+        self.counters.count(OrderCounter::Queued);
         let (answer, answered) = oneshot::channel();
         self.queued.push(Queued {
             request: NewOrder {
@@ -178,14 +274,7 @@ impl Handler<PlaceOrder> for OrderDesk {
             answer,
         });
         self.commit_next(ctx);
-        Box::pin(async move {
-            answered.await.unwrap_or_else(|_| {
-                // The desk stopped with the order's commit in flight.
-                Err(PlaceError::OutcomeUnknown(DbErr::Custom(
-                    "the order desk stopped".into(),
-                )))
-            })
-        })
+        Ok(Ticket(answered))
     }
 }
 

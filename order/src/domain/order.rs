@@ -57,6 +57,13 @@ pub struct OrderCounters {
     pub storage_failures: u64,
     pub confirmed: u64,
     pub rejected: u64,
+    /// Taken to wait for a commit.
+    pub queued: u64,
+    /// Refused at once: the database was known to be down, or too many
+    /// orders waited.
+    pub refused: u64,
+    /// Given up by their callers before their commit, and so never stored.
+    pub abandoned: u64,
 }
 
 impl OrderCounters {
@@ -68,6 +75,9 @@ impl OrderCounters {
             (["storage_failure"], self.storage_failures),
             (["confirmed"], self.confirmed),
             (["rejected"], self.rejected),
+            (["queued"], self.queued),
+            (["refused"], self.refused),
+            (["abandoned"], self.abandoned),
         ]
     }
 }
@@ -80,6 +90,9 @@ pub enum OrderCounter {
     StorageFailures,
     Confirmed,
     Rejected,
+    Queued,
+    Refused,
+    Abandoned,
 }
 
 impl OrderCounters {
@@ -90,6 +103,9 @@ impl OrderCounters {
             OrderCounter::StorageFailures => &mut self.storage_failures,
             OrderCounter::Confirmed => &mut self.confirmed,
             OrderCounter::Rejected => &mut self.rejected,
+            OrderCounter::Queued => &mut self.queued,
+            OrderCounter::Refused => &mut self.refused,
+            OrderCounter::Abandoned => &mut self.abandoned,
         };
         *count += 1;
     }
@@ -144,6 +160,20 @@ pub fn apply_outcomes(
         .collect()
 }
 
+/// Whether an order may wait for the next commit, `waiting` orders waiting
+/// already: not while the database is known to be down, where it would
+/// only wait to fail, nor beyond `max_waiting`, where waiting has no bound.
+/// Refused, it is answered at once and nothing is ordered.
+pub fn admit(waiting: usize, max_waiting: usize, database_down: bool) -> Result<(), PlaceError> {
+    if database_down {
+        Err(PlaceError::DatabaseDown)
+    } else if waiting >= max_waiting {
+        Err(PlaceError::QueueFull)
+    } else {
+        Ok(())
+    }
+}
+
 pub fn after_placing(placed: &Result<Placed, PlaceError>) -> Effects {
     match placed {
         Ok(Placed::Created(order)) => Effects {
@@ -163,6 +193,11 @@ pub fn after_placing(placed: &Result<Placed, PlaceError>) -> Effects {
         ),
         // The client is told; nothing went wrong here.
         Err(PlaceError::KeyReused) => Effects::default(),
+        // Answered at once and counted; the outage has its own log lines.
+        Err(PlaceError::DatabaseDown | PlaceError::QueueFull) => Effects {
+            count: Some(OrderCounter::Refused),
+            ..Effects::default()
+        },
         Err(PlaceError::Storage(e)) => Effects::new(
             Some(OrderCounter::StorageFailures),
             LogLine::warn("order not accepted: it could not be stored").with("err", e.to_string()),

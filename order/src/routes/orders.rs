@@ -55,10 +55,11 @@ struct IdempotencyHeader {
     responses(
         (status = 201, description = "Stored (status pending) and queued for publishing; Location: /orders/{id}", body = CreatedOrder),
         (status = 400, description = "Invalid body or header; `field` names the culprit", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within the service's body timeout (10 s); the connection is closed", body = ErrorBody),
         (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
-        (status = 503, description = "The database is unavailable (nothing was ordered), or did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1", body = ErrorBody),
+        (status = 503, description = "The database is unavailable or too many orders are waiting to be stored (nothing was ordered; answered at once while the database is known to be down), or the database did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1", body = ErrorBody),
     ),
 )]
 pub async fn create_order(
@@ -78,13 +79,16 @@ pub async fn create_order(
             }
         })?)?),
     };
-    let placed = desk
+    let ticket = desk
         .send(PlaceOrder {
             order,
             idempotency_key,
             request_id: Some(request_id.0),
         })
         .await??;
+    // Should this request be dropped while the order waits (its client went
+    // away), the ticket goes with it and the order is not placed.
+    let placed = ticket.outcome().await?;
     let (order, replayed) = match placed {
         Placed::Created(order) => (order, false),
         Placed::Replayed(order) => (order, true),

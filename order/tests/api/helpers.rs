@@ -59,6 +59,7 @@ async fn spawn_app_on(
         relay: relay_settings(),
         admin_token: Some(ADMIN_TOKEN.to_string()),
         intake_group: order::config::DEFAULT_INTAKE_GROUP,
+        intake_queue: order::config::DEFAULT_INTAKE_QUEUE,
     };
     adjust(&mut settings, &database);
     let app = Application::build(settings, test_logger())

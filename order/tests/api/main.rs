@@ -1,6 +1,7 @@
 mod create_order;
 mod group_commit;
 mod helpers;
+mod intake;
 mod lifecycle;
 mod metrics;
 mod outages;

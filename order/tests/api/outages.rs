@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use testkit::TcpProxy;
 
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, WAIT, spawn_app, spawn_app_with};
 
 async fn orders(app: &TestApp) -> i64 {
     let row = app
@@ -86,7 +86,11 @@ async fn with_the_database_down_nothing_is_ordered_and_the_client_is_told_so() {
     );
     assert_eq!(orders(&app).await, 0);
     proxy.restore();
-    assert_eq!(post_order(&app, "down-1").await.0, 201, "served again");
+    // Refused at once until the probe finds the database back.
+    testkit::eventually(WAIT, "orders to be served again", || async {
+        (post_order(&app, "down-1").await.0 == 201).then_some(())
+    })
+    .await;
 }
 
 #[actix_web::test]

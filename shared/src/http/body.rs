@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::{MAX_BODY_BYTES, error_response};
+use crate::config::HttpLimits;
 
 /// Why a request body was not read.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,11 @@ pub enum BodyError {
     TooLarge,
     #[error("unsupported content type {0:?}: send JSON with Content-Type: application/json")]
     NotJson(String),
+    #[error(
+        "the request body did not arrive within {} s; send it at once",
+        .0.as_secs_f32()
+    )]
+    TimedOut(std::time::Duration),
     #[error("could not read the request body: {0}")]
     Unreadable(String),
     #[error("invalid JSON body: {0}")]
@@ -26,6 +32,7 @@ impl ResponseError for BodyError {
         match self {
             BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::NotJson(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             BodyError::Unreadable(_) | BodyError::Invalid(_) => StatusCode::BAD_REQUEST,
         }
     }
@@ -36,9 +43,26 @@ impl ResponseError for BodyError {
 }
 
 /// Reads a body of at most [`MAX_BODY_BYTES`] that says it is JSON
-/// (`application/json` or `+json`; no content type is read as JSON). A blank
-/// body needs no content type: it is for the caller to say what it means.
+/// (`application/json` or `+json`; no content type is read as JSON), within
+/// the service's [`HttpLimits::body_timeout`]. A blank body needs no content
+/// type: it is for the caller to say what it means.
 pub async fn read_json_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+) -> Result<web::Bytes, BodyError> {
+    // actix-web times only the head: a body trickled a byte at a time would
+    // hold its connection (and the handler) for as long as the client likes.
+    let limit = request
+        .app_data::<web::Data<HttpLimits>>()
+        .map_or(HttpLimits::default().body_timeout, |limits| {
+            limits.body_timeout
+        });
+    tokio::time::timeout(limit, read_limited(request, payload))
+        .await
+        .map_err(|_| BodyError::TimedOut(limit))?
+}
+
+async fn read_limited(
     request: &HttpRequest,
     mut payload: web::Payload,
 ) -> Result<web::Bytes, BodyError> {
@@ -162,6 +186,47 @@ mod tests {
                 400,
                 json!({ "error": "invalid JSON body: the body is empty" })
             )
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_body_that_does_not_arrive_in_time_gets_a_json_408_closing_the_connection() {
+        // Arrange: a client that sends the head and then nothing.
+        async fn raw(
+            request: HttpRequest,
+            payload: web::Payload,
+        ) -> Result<HttpResponse, BodyError> {
+            read_json_body(&request, payload).await?;
+            Ok(HttpResponse::Ok().finish())
+        }
+        let limits = HttpLimits {
+            body_timeout: std::time::Duration::from_millis(50),
+            ..HttpLimits::default()
+        };
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(web::Data::new(limits))
+                .route("/raw", web::post().to(raw)),
+        )
+        .await;
+        let mut request = actix_test::TestRequest::post().uri("/raw").to_request();
+        *request.payload() = actix_web::dev::Payload::Stream {
+            payload: Box::pin(futures_util::stream::pending()),
+        };
+
+        // Act
+        let response = actix_test::call_service(&app, request).await;
+
+        // Assert
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            response.response().head().connection_type(),
+            actix_web::http::ConnectionType::Close
+        );
+        let body: Value = actix_test::read_body_json(response).await;
+        assert_eq!(
+            body,
+            json!({ "error": "the request body did not arrive within 0.05 s; send it at once" })
         );
     }
 

@@ -13,6 +13,7 @@ mod body;
 mod http10;
 mod observe;
 pub mod openapi;
+mod request_deadline;
 mod request_id;
 mod staff;
 
@@ -20,6 +21,7 @@ pub use body::{BodyError, read_json, read_json_body};
 pub use http10::Http10Lengths;
 pub use observe::observe;
 pub use openapi::{ApiDocument, DOCUMENT_PATH, ErrorBody, StaffToken, openapi_json, swagger_ui};
+pub use request_deadline::RequestDeadline;
 pub use request_id::{REQUEST_ID_HEADER, RequestId, RequestLog, TRACEPARENT_HEADER};
 pub use staff::{Access, AccessError, StaffAccess, StaffOnly, check_access};
 
@@ -153,7 +155,8 @@ fn method_not_allowed(request: &HttpRequest, allow: &str) -> HttpResponse {
 }
 
 /// The body of every error: `{"error": message}`, plus `"field"` when one
-/// input is to blame. A 503 is a passing outage: `Retry-After` says so.
+/// input is to blame. A 503 is a passing outage: `Retry-After` says so. A
+/// 408 closes the connection: the rest of a slow request is not waited for.
 pub fn error_response(
     status: StatusCode,
     message: impl std::fmt::Display,
@@ -166,6 +169,9 @@ pub fn error_response(
     let mut response = HttpResponse::build(status);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((RETRY_AFTER, "1"));
+    }
+    if status == StatusCode::REQUEST_TIMEOUT {
+        response.force_close();
     }
     response.json(body)
 }

@@ -192,3 +192,22 @@ fn counters_count_what_they_are_named() {
         }
     );
 }
+
+#[test]
+fn orders_wait_for_a_commit_only_while_the_database_is_up_and_there_is_room() {
+    assert!(admit(0, 2, false).is_ok());
+    assert!(admit(1, 2, false).is_ok());
+    assert!(matches!(admit(2, 2, false), Err(PlaceError::QueueFull)));
+    assert!(matches!(admit(0, 2, true), Err(PlaceError::DatabaseDown)));
+}
+
+#[test]
+fn refusals_are_counted_without_a_log_line_each() {
+    for refused in [PlaceError::DatabaseDown, PlaceError::QueueFull] {
+        let effects = after_placing(&Err(refused));
+
+        assert_eq!(effects.count, Some(OrderCounter::Refused));
+        assert_eq!(effects.log, None);
+        assert!(!effects.wake_relay);
+    }
+}
