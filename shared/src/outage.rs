@@ -24,8 +24,10 @@ use crate::retry::backoff;
 /// Checks whether a dependency answers again.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
-/// Longest pause between two probes (before jitter).
-pub const PROBE_CAP: Duration = Duration::from_secs(5);
+/// Longest pause between two probes (before jitter): the order service
+/// refuses orders while its gate is paused, so a database that is back is
+/// noticed within a few seconds; one small write every 2–4 s is no load.
+pub const PROBE_CAP: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GateState {
