@@ -101,13 +101,14 @@ mod properties {
             trace in "[0-9a-f]{32}",
             parent in "[0-9a-f]{16}",
             flags in "[0-9a-f]{2}",
+            extra in proptest::option::of("-[0-9a-f]{0,4}"),
         ) {
-            let header = format!("{version}-{trace}-{parent}-{flags}");
+            let header = format!("{version}-{trace}-{parent}-{flags}{}", extra.as_deref().unwrap_or(""));
             let zero = |s: &str| s.bytes().all(|b| b == b'0');
 
             let named = trace_id(&header);
 
-            if zero(&trace) || zero(&parent) {
+            if zero(&trace) || zero(&parent) || extra.is_some() {
                 prop_assert_eq!(named, None);
             } else {
                 prop_assert_eq!(named, Some(trace.as_str()));
