@@ -13,6 +13,9 @@ pub const MAX_PRODUCT_ID_CHARS: usize = 64;
 pub const MAX_QUANTITY: u32 = 1000;
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+/// What an `Idempotency-Key` header may hold, as its document states it:
+/// printable ASCII (all a header can carry as text), not all blank.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]*[!-~][ -~]*$";
 
 // The `#[schema]` limits below are literals (utoipa takes no constants); a
 // test of the document holds them to the constants above. The `serde`
@@ -176,10 +179,10 @@ pub struct Quantity(u32);
 impl Quantity {
     pub const ONE: Self = Self(1);
 
-    /// The `quantity` of a JSON body, which may be any JSON value.
+    /// The `quantity` of a JSON body, which may be any JSON value; a whole
+    /// number may be written as `2.0`, as JSON Schema's `integer` allows.
     pub fn from_json(quantity: &Value) -> Result<Self, InvalidOrder> {
-        quantity
-            .as_u64()
+        shared::json::whole_number(quantity)
             .and_then(|q| u32::try_from(q).ok())
             .ok_or_else(|| invalid_quantity(quantity))
             .and_then(Self::try_from)
@@ -248,7 +251,8 @@ impl CustomerEmail {
 }
 
 /// An `Idempotency-Key` header value: 1 to [`MAX_IDEMPOTENCY_KEY_CHARS`]
-/// printable characters, not all blank.
+/// printable characters, not all blank ([`IDEMPOTENCY_KEY_PATTERN`] once
+/// the header has made it ASCII).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 

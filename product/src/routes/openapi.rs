@@ -42,6 +42,7 @@ mod tests {
         assert_eq!(product["id"]["maxLength"], json!(MAX_ID_CHARS));
         assert_eq!(product["name"]["maxLength"], json!(MAX_NAME_CHARS));
         assert_eq!(product["stock"]["maximum"], json!(i32::MAX));
+        assert_eq!(product["price_cents"]["maximum"], json!(i64::MAX));
         assert_eq!(restock["quantity"]["maximum"], json!(MAX_RESTOCK));
     }
 
