@@ -307,3 +307,36 @@ async fn with_the_database_down_stock_requests_get_a_plain_503() {
     proxy.restore();
     assert_eq!(app.get_products().await.0, 200, "served again");
 }
+
+#[actix_web::test]
+async fn whole_numbers_written_as_floats_are_taken_as_the_document_allows_and_fractions_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    let cable = r#"{"id":"789","name":"Cable","stock":60.0,"price_cents":999.0}"#;
+
+    // Act
+    let (created, product) = call(&app, "POST", "/products", Some(ADMIN_TOKEN), Some(cable)).await;
+    let (restocked, _) = call(
+        &app,
+        "POST",
+        "/products/789/restock",
+        Some(ADMIN_TOKEN),
+        Some(r#"{"quantity":5.0}"#),
+    )
+    .await;
+    let (fraction, error) = call(
+        &app,
+        "POST",
+        "/products/789/restock",
+        Some(ADMIN_TOKEN),
+        Some(r#"{"quantity":1.5}"#),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(created, 201, "{product}");
+    assert_eq!(product["price_cents"], json!(999));
+    assert_eq!(restocked, 200);
+    assert_eq!(fraction, 400, "{error}");
+    assert_eq!(app.stock("789").await, 65);
+}
