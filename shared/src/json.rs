@@ -1,14 +1,28 @@
-//! JSON numbers read as the OpenAPI documents describe them. A JSON Schema
-//! `integer` is any number whose fractional part is zero, so `2.0` and `2e3`
-//! are integers; clients that write every number as a float (JavaScript
-//! after arithmetic, a schema-driven client) are answered as the document
-//! promises rather than with `400`.
+//! JSON values read as the OpenAPI documents describe them, so that what a
+//! document allows is what the code takes:
+//! - a JSON Schema `integer` is any number whose fractional part is zero, so
+//!   `2.0` and `2e3` are integers; clients that write every number as a
+//!   float (JavaScript after arithmetic, a schema-driven client) are
+//!   answered as the document promises rather than with `400`;
+//! - printable text, the rule of ids and names, has a pattern the documents
+//!   state.
 
 use std::fmt;
 
 use serde::Deserializer;
 use serde::de::{self, Visitor};
 use serde_json::Value;
+
+/// Printable text as a JSON Schema `pattern` (ECMA-262 and Python read it
+/// alike): no control character (Unicode `Cc`), and at least one character
+/// that is not white space. It is [`is_printable_text`], spelled out; a test
+/// holds the two together.
+pub const PRINTABLE_TEXT_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$";
+
+/// Text a person can read back: not blank, no control characters.
+pub fn is_printable_text(text: &str) -> bool {
+    !text.trim().is_empty() && !text.chars().any(char::is_control)
+}
 
 /// The whole number `value` holds, written as an integer or as a number
 /// with a zero fractional part; `None` for anything else, or beyond `i64`.
@@ -121,6 +135,15 @@ mod tests {
     // 256 cases each (the default, stated so that the unit tests stay fast).
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn the_printable_text_pattern_allows_exactly_the_printable_text(
+            text in "[ a\\t\\n\\x00-\\x1f\\x7f-\\u{a0}\\u{1680}\\u{2000}-\\u{200b}\\u{2028}\\u{2029}\\u{202f}\\u{205f}\\u{3000}\\u{feff}\\u{e9}\\u{1f600}]{0,4}|\\PC{0,4}|.{0,4}",
+        ) {
+            let pattern = regex::Regex::new(PRINTABLE_TEXT_PATTERN).unwrap();
+
+            prop_assert_eq!(pattern.is_match(&text), is_printable_text(&text), "{:?}", text);
+        }
 
         // Up to 15 digits, which serde_json reads exactly as a float too.
         #[test]

@@ -142,7 +142,11 @@ impl OrderRequest {
 
 /// A product id: printable text of 1 to [`MAX_PRODUCT_ID_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
-#[schema(min_length = 1, max_length = 64)]
+#[schema(
+    min_length = 1,
+    max_length = 64,
+    pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+)]
 pub struct ProductId(String);
 
 impl TryFrom<&str> for ProductId {
@@ -158,7 +162,7 @@ impl TryFrom<&str> for ProductId {
                 "product_id must be at most {MAX_PRODUCT_ID_CHARS} characters"
             )));
         }
-        if id.chars().any(char::is_control) {
+        if !shared::json::is_printable_text(id) {
             return Err(invalid("product_id must be printable text".into()));
         }
         Ok(Self(id.to_string()))

@@ -74,6 +74,10 @@ mod tests {
             schemas["ProductId"]["maxLength"],
             json!(MAX_PRODUCT_ID_CHARS)
         );
+        assert_eq!(
+            schemas["ProductId"]["pattern"],
+            json!(shared::json::PRINTABLE_TEXT_PATTERN)
+        );
         assert_eq!(schemas["Quantity"]["maximum"], json!(MAX_QUANTITY));
         assert_eq!(
             schemas["CustomerEmail"]["maxLength"],

@@ -2,17 +2,9 @@
 //! client (`.ci/api-fuzz`) sends exactly that.
 
 use serde_json::{Value, json};
+use testkit::openapi::{allows_text, document};
 
 use crate::helpers::{TestApp, spawn_app};
-
-async fn document(app: &TestApp) -> Value {
-    let mut response = awc::Client::default()
-        .get(format!("{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap();
-    response.json::<Value>().limit(1 << 20).await.unwrap()
-}
 
 async fn place(app: &TestApp, key: Option<&str>, body: &str) -> (u16, Value) {
     let mut request = awc::Client::default()
@@ -30,7 +22,7 @@ async fn place(app: &TestApp, key: Option<&str>, body: &str) -> (u16, Value) {
 async fn an_idempotency_key_is_taken_exactly_when_the_document_allows_it() {
     // Arrange: the header's schema as served.
     let app = spawn_app().await;
-    let document = document(&app).await;
+    let document = document(&app.address).await;
     let parameters = document["paths"]["/orders"]["post"]["parameters"]
         .as_array()
         .unwrap();
@@ -38,8 +30,6 @@ async fn an_idempotency_key_is_taken_exactly_when_the_document_allows_it() {
         .iter()
         .find(|p| p["name"] == "Idempotency-Key")
         .unwrap()["schema"];
-    let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap_or("")).unwrap();
-    let lengths = schema["minLength"].as_u64().unwrap_or(0)..=schema["maxLength"].as_u64().unwrap();
     let longest = "k".repeat(255);
     let too_long = "k".repeat(256);
     let keys = [
@@ -47,7 +37,7 @@ async fn an_idempotency_key_is_taken_exactly_when_the_document_allows_it() {
     ];
 
     for key in keys {
-        let documented = lengths.contains(&(key.len() as u64)) && pattern.is_match(key);
+        let documented = allows_text(schema, key);
 
         // Act
         let (status, body) = place(&app, Some(key), "{}").await;
@@ -72,4 +62,40 @@ async fn a_quantity_written_as_a_whole_float_is_that_many_and_a_fraction_is_refu
     assert_eq!(order["quantity"], json!(2));
     assert_eq!(fraction, 400, "{error}");
     assert_eq!(error["field"], "quantity");
+}
+
+#[actix_web::test]
+async fn a_product_id_is_taken_exactly_when_the_document_allows_it() {
+    // Arrange
+    let app = spawn_app().await;
+    let document = document(&app.address).await;
+    let schema = &document["components"]["schemas"]["ProductId"];
+    let longest = "p".repeat(64);
+    let too_long = "p".repeat(65);
+    let ids = [
+        "",
+        " ",
+        "\t",
+        "\u{3000}",
+        "a\u{1}b",
+        "a\u{85}",
+        "456",
+        " 456 ",
+        "caf\u{e9}",
+        "\u{feff}",
+        &longest,
+        &too_long,
+    ];
+
+    for id in ids {
+        let documented = allows_text(schema, id);
+        let body = json!({ "product_id": id }).to_string();
+
+        // Act
+        let (status, answer) = place(&app, None, &body).await;
+
+        // Assert
+        let expected = if documented { 201 } else { 400 };
+        assert_eq!(status, expected, "{id:?} -> {answer}");
+    }
 }

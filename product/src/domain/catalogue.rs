@@ -28,10 +28,18 @@ pub struct ProductDetails {
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     /// Printable text.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub id: String,
     /// Printable text.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     #[schema(minimum = 0, maximum = 2147483647)]
     #[serde(deserialize_with = "shared::json::deserialize_whole_number")]
@@ -67,7 +75,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InvalidProduct {
 
 impl NewProduct {
     pub fn validate(self) -> Result<ProductDetails, InvalidProduct> {
-        let printable = |s: &str| !s.trim().is_empty() && !s.chars().any(char::is_control);
+        let printable = shared::json::is_printable_text;
         if !printable(&self.id) || self.id.chars().count() > MAX_ID_CHARS {
             return Err(invalid(
                 "id",

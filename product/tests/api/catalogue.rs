@@ -340,3 +340,46 @@ async fn whole_numbers_written_as_floats_are_taken_as_the_document_allows_and_fr
     assert_eq!(fraction, 400, "{error}");
     assert_eq!(app.stock("789").await, 65);
 }
+
+#[actix_web::test]
+async fn ids_and_names_are_taken_exactly_when_the_document_allows_them() {
+    // Arrange
+    let app = spawn_app().await;
+    let document = testkit::openapi::document(&app.address).await;
+    let fields = &document["components"]["schemas"]["NewProduct"]["properties"];
+    let texts = [
+        "",
+        " ",
+        "\t",
+        "\u{3000}",
+        "a\u{1}b",
+        "a\u{85}",
+        "Cable",
+        " Cable ",
+        "caf\u{e9}",
+        "\u{feff}",
+    ];
+
+    for (n, text) in texts.into_iter().enumerate() {
+        for field in ["id", "name"] {
+            let documented = testkit::openapi::allows_text(&fields[field], text);
+            let mut product =
+                json!({"id": format!("p{n}-{field}"), "name": "n", "stock": 1, "price_cents": 1});
+            product[field] = json!(text);
+
+            // Act
+            let (status, answer) = call(
+                &app,
+                "POST",
+                "/products",
+                Some(ADMIN_TOKEN),
+                Some(&product.to_string()),
+            )
+            .await;
+
+            // Assert
+            let expected = if documented { 201 } else { 400 };
+            assert_eq!(status, expected, "{field} {text:?} -> {answer}");
+        }
+    }
+}
