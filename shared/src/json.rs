@@ -156,7 +156,7 @@ mod tests {
         #[test]
         fn any_number_is_read_exactly_when_it_is_whole_and_fits(f in any::<f64>()) {
             let whole = f.is_finite() && f.fract() == 0.0 && f >= i64::MIN as f64 && f < 9.3e18;
-            let expected = whole.then(|| f as i64).filter(|n| *n as f64 == f);
+            let expected = whole.then_some(f as i64).filter(|n| *n as f64 == f);
 
             prop_assert_eq!(whole_number(&json!(f)), expected);
         }
