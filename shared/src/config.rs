@@ -411,3 +411,87 @@ mod tests {
         }
     }
 }
+
+/// Properties over generated settings, 256 cases each (stated so that the
+/// unit tests stay fast).
+#[cfg(test)]
+mod properties {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A URL of `scheme`, whose password is a token found nowhere else in it.
+    fn url_with_password() -> impl Strategy<Value = (String, String)> {
+        (
+            "postgres|postgresql|amqp|amqps|mysql|[a-z]{1,6}",
+            "[a-z]{0,6}",
+            "PW[A-Z0-9%@:]{4,12}",
+            "[a-z]{1,8}(\\.[a-z]{1,5})?|\\[::1\\]|127\\.0\\.0\\.1|",
+            proptest::option::of(any::<u16>()),
+            "(/[a-z%0-9]{0,8})?(\\?[a-z=&]{0,10})?",
+        )
+            .prop_map(|(scheme, user, password, host, port, rest)| {
+                let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+                (
+                    format!("{scheme}://{user}:{password}@{host}{port}{rest}"),
+                    password,
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_positive_u16_is_read_exactly_when_it_is_one_to_65535(value in "[ 0-9+-]{0,7}|.{0,7}") {
+            let env = HashMap::from([("AMQP_PREFETCH", value.as_str())]);
+
+            let read = positive_u16(&env, "AMQP_PREFETCH", 9);
+
+            match value.trim() {
+                "" => prop_assert_eq!(read.unwrap(), 9),
+                set => match set.parse::<u16>() {
+                    Ok(n) if n > 0 => prop_assert_eq!(read.unwrap(), n),
+                    _ => prop_assert_eq!(read.unwrap_err().var, "AMQP_PREFETCH"),
+                },
+            }
+        }
+
+        #[test]
+        fn no_url_setting_ever_shows_its_password((url, password) in url_with_password()) {
+            let env = HashMap::from([("DATABASE_URL", url.as_str()), ("AMQP_URL", url.as_str())]);
+
+            let errors = [database_url(&env).err(), amqp_url(&env).err()];
+
+            let redacted = redact_url(&url);
+            prop_assert!(!redacted.contains(&password), "{} shows {}", redacted, password);
+            for error in errors.into_iter().flatten() {
+                prop_assert!(!error.to_string().contains(&password), "{} shows {}", error, password);
+            }
+        }
+
+        #[test]
+        fn a_secret_is_never_echoed(value in ".{0,24}") {
+            let env = HashMap::from([("ADMIN_TOKEN", value.as_str())]);
+
+            match secret(&env, "ADMIN_TOKEN") {
+                Ok(token) => prop_assert_eq!(
+                    token.as_deref(),
+                    Some(value.trim()).filter(|v| !v.is_empty())
+                ),
+                Err(e) => prop_assert!(value.trim().len() < 2 || !e.to_string().contains(value.trim())),
+            }
+        }
+
+        #[test]
+        fn any_log_settings_are_read_or_refused_by_name(format in ".{0,8}", level in ".{0,8}") {
+            let env = HashMap::from([("LOG_FORMAT", format.as_str()), ("LOG_LEVEL", level.as_str())]);
+
+            if let Err(e) = logging(&env) {
+                prop_assert!(e.var == "LOG_FORMAT" || e.var == "LOG_LEVEL");
+            }
+        }
+    }
+}

@@ -317,3 +317,146 @@ mod tests {
         assert_eq!(reserved.rejection(), None);
     }
 }
+
+/// Properties of the decoder over generated bodies, 256 cases each (the
+/// default, stated so that the unit tests stay fast).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// Any JSON value a field could be sent as.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(2, 8, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    prop_compose! {
+        /// An order event with fields that may or may not be valid.
+        fn any_order()(
+            product_id in "[ -~]{0,8}",
+            quantity in prop_oneof![Just(0u32), Just(1), any::<u32>()],
+            customer_email in proptest::option::of("[a-z]{1,5}@[a-z]{1,5}\\.com"),
+            request_id in proptest::option::of("[ -~]{0,130}|[!-~]{1,128}"),
+        ) -> OrderCreated {
+            OrderCreated {
+                customer_email,
+                request_id,
+                ..OrderCreated::new(product_id, quantity)
+            }
+        }
+    }
+
+    /// The rules of an order line, stated independently of `check_line`.
+    fn is_valid(order: &OrderCreated) -> bool {
+        !order.product_id.trim().is_empty()
+            && order.quantity > 0
+            && order.request_id.as_deref().is_none_or(|id| {
+                !id.is_empty() && id.len() <= 128 && !id.contains(|c: char| !c.is_ascii_graphic())
+            })
+    }
+
+    /// Decoding answers a value that validates and re-encodes to itself, or
+    /// an error; it never panics.
+    fn decodes_to_itself_or_refuses<E>(body: &[u8]) -> Result<(), TestCaseError>
+    where
+        E: Event + Serialize + PartialEq + std::fmt::Debug,
+    {
+        if let Ok(event) = decode::<E>(body) {
+            prop_assert!(event.validate().is_ok());
+            let again = decode::<E>(&serde_json::to_vec(&event).unwrap());
+            prop_assert_eq!(again.ok(), Some(event));
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_bytes_decode_to_a_valid_event_or_an_error(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            decodes_to_itself_or_refuses::<OrderCreated>(&body)?;
+            decodes_to_itself_or_refuses::<StockEvent>(&body)?;
+        }
+
+        #[test]
+        fn an_event_with_any_field_replaced_decodes_to_a_valid_event_or_an_error(
+            order in any_order(),
+            field in prop::sample::select(vec![
+                "event_id", "order_id", "product_id", "quantity", "customer_email",
+                "created_at", "request_id", "type", "reason", "unknown",
+            ]),
+            value in any_json(),
+        ) {
+            let mut body = serde_json::to_value(&order).unwrap();
+            body[field] = value.clone();
+            decodes_to_itself_or_refuses::<OrderCreated>(body.to_string().as_bytes())?;
+
+            let mut stock = serde_json::to_value(StockEvent::answering(&order, None)).unwrap();
+            stock[field] = value;
+            decodes_to_itself_or_refuses::<StockEvent>(stock.to_string().as_bytes())?;
+        }
+
+        #[test]
+        fn an_order_event_round_trips_exactly_when_it_is_valid(order in any_order()) {
+            let body = serde_json::to_vec(&order).unwrap();
+
+            let decoded = decode::<OrderCreated>(&body);
+
+            match decoded {
+                Ok(decoded) => {
+                    prop_assert!(is_valid(&order), "accepted {:?}", order);
+                    prop_assert_eq!(decoded, order);
+                }
+                Err(e) => {
+                    prop_assert!(!is_valid(&order), "refused {:?}: {}", order, e);
+                    prop_assert!(!matches!(e, InvalidEvent::Malformed { .. }), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn a_stock_event_round_trips_exactly_when_its_order_is_valid(
+            order in any_order(),
+            rejection in proptest::option::of(prop_oneof![
+                Just(RejectionReason::OutOfStock),
+                Just(RejectionReason::UnknownProduct),
+            ]),
+        ) {
+            let event = StockEvent::answering(&order, rejection);
+            let body = serde_json::to_vec(&event).unwrap();
+
+            let decoded = decode::<StockEvent>(&body);
+
+            prop_assert_eq!(decoded.is_ok(), is_valid(&order));
+            if let Ok(decoded) = decoded {
+                prop_assert_eq!(decoded.rejection(), rejection);
+                prop_assert_eq!(decoded, event);
+            }
+        }
+
+        #[test]
+        fn a_request_id_is_valid_exactly_when_it_is_1_to_128_printable_ascii(
+            id in "[ -~\u{80}-\u{10ffff}]{0,140}|[!-~]{120,135}"
+        ) {
+            let printable = !id.is_empty() && id.chars().all(|c| c.is_ascii_graphic());
+
+            prop_assert_eq!(valid_request_id(&id), printable && id.len() <= MAX_REQUEST_ID_CHARS);
+        }
+    }
+}

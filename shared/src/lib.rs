@@ -10,6 +10,7 @@ pub mod db;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod json;
 pub mod metrics;
 pub mod outage;
 pub mod outbox;

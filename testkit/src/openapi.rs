@@ -5,6 +5,34 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+/// The document a running service serves at `{address}/openapi.json`.
+pub async fn document(address: &str) -> Value {
+    let mut response = awc::Client::default()
+        .get(format!("{address}/openapi.json"))
+        .send()
+        .await
+        .expect("GET /openapi.json");
+    response
+        .json()
+        .limit(1 << 20)
+        .await
+        .expect("a JSON document")
+}
+
+/// Whether the string `schema` of a document allows `text`: its
+/// `minLength` and `maxLength` (in characters, as JSON Schema counts them)
+/// and its `pattern`. What a schema-driven client may send, the service
+/// must take.
+pub fn allows_text(schema: &Value, text: &str) -> bool {
+    let length = text.chars().count() as u64;
+    let pattern = schema["pattern"]
+        .as_str()
+        .map(|p| regex::Regex::new(p).expect("the document's pattern compiles"));
+    schema["minLength"].as_u64().is_none_or(|min| length >= min)
+        && schema["maxLength"].as_u64().is_none_or(|max| length <= max)
+        && pattern.is_none_or(|p| p.is_match(text))
+}
+
 /// Asserts that the document at `{address}/openapi.json` describes exactly
 /// `routes` (method, path), and that the running service answers each
 /// documented operation from a handler rather than the router's 404 or 405,

@@ -13,6 +13,9 @@ pub const MAX_PRODUCT_ID_CHARS: usize = 64;
 pub const MAX_QUANTITY: u32 = 1000;
 pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+/// What an `Idempotency-Key` header may hold, as its document states it:
+/// printable ASCII (all a header can carry as text), not all blank.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[ -~]*[!-~][ -~]*$";
 
 // The `#[schema]` limits below are literals (utoipa takes no constants); a
 // test of the document holds them to the constants above. The `serde`
@@ -139,7 +142,11 @@ impl OrderRequest {
 
 /// A product id: printable text of 1 to [`MAX_PRODUCT_ID_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq, ToSchema)]
-#[schema(min_length = 1, max_length = 64)]
+#[schema(
+    min_length = 1,
+    max_length = 64,
+    pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+)]
 pub struct ProductId(String);
 
 impl TryFrom<&str> for ProductId {
@@ -155,7 +162,7 @@ impl TryFrom<&str> for ProductId {
                 "product_id must be at most {MAX_PRODUCT_ID_CHARS} characters"
             )));
         }
-        if id.chars().any(char::is_control) {
+        if !shared::json::is_printable_text(id) {
             return Err(invalid("product_id must be printable text".into()));
         }
         Ok(Self(id.to_string()))
@@ -176,10 +183,10 @@ pub struct Quantity(u32);
 impl Quantity {
     pub const ONE: Self = Self(1);
 
-    /// The `quantity` of a JSON body, which may be any JSON value.
+    /// The `quantity` of a JSON body, which may be any JSON value; a whole
+    /// number may be written as `2.0`, as JSON Schema's `integer` allows.
     pub fn from_json(quantity: &Value) -> Result<Self, InvalidOrder> {
-        quantity
-            .as_u64()
+        shared::json::whole_number(quantity)
             .and_then(|q| u32::try_from(q).ok())
             .ok_or_else(|| invalid_quantity(quantity))
             .and_then(Self::try_from)
@@ -248,7 +255,8 @@ impl CustomerEmail {
 }
 
 /// An `Idempotency-Key` header value: 1 to [`MAX_IDEMPOTENCY_KEY_CHARS`]
-/// printable characters, not all blank.
+/// printable characters, not all blank ([`IDEMPOTENCY_KEY_PATTERN`] once
+/// the header has made it ASCII).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 

@@ -57,8 +57,8 @@ mod tests {
 
     use super::*;
     use crate::domain::order_request::{
-        DEFAULT_PRODUCT_ID, FIELDS, MAX_EMAIL_CHARS, MAX_IDEMPOTENCY_KEY_CHARS,
-        MAX_PRODUCT_ID_CHARS, MAX_QUANTITY,
+        DEFAULT_PRODUCT_ID, FIELDS, IDEMPOTENCY_KEY_PATTERN, MAX_EMAIL_CHARS,
+        MAX_IDEMPOTENCY_KEY_CHARS, MAX_PRODUCT_ID_CHARS, MAX_QUANTITY,
     };
     use crate::routes::orders::MAX_PAGE;
 
@@ -73,6 +73,10 @@ mod tests {
         assert_eq!(
             schemas["ProductId"]["maxLength"],
             json!(MAX_PRODUCT_ID_CHARS)
+        );
+        assert_eq!(
+            schemas["ProductId"]["pattern"],
+            json!(shared::json::PRINTABLE_TEXT_PATTERN)
         );
         assert_eq!(schemas["Quantity"]["maximum"], json!(MAX_QUANTITY));
         assert_eq!(
@@ -136,7 +140,9 @@ mod tests {
         for path in ["/create_order", "/orders"] {
             let key = param(path, "post", "Idempotency-Key");
             assert_eq!(key["in"], "header");
+            assert_eq!(key["schema"]["minLength"], json!(1));
             assert_eq!(key["schema"]["maxLength"], json!(MAX_IDEMPOTENCY_KEY_CHARS));
+            assert_eq!(key["schema"]["pattern"], json!(IDEMPOTENCY_KEY_PATTERN));
         }
         assert_eq!(
             param("/orders", "get", "limit")["schema"]["maximum"],

@@ -39,8 +39,13 @@ pub struct OrderPage {
 #[allow(dead_code)] // describes the header; `create_order` reads it
 struct IdempotencyHeader {
     /// A retry with the same key and body returns the same order; another
-    /// body gets 409.
-    #[param(rename = "Idempotency-Key", max_length = 255)]
+    /// body gets 409. Printable ASCII, not all blank.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[ -~]*[!-~][ -~]*$"
+    )]
     idempotency_key: Option<String>,
 }
 

@@ -1,4 +1,5 @@
 mod create_order;
+mod documented;
 mod group_commit;
 mod helpers;
 mod intake;

@@ -8,7 +8,8 @@ pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_RESTOCK: i64 = 1_000_000;
 
 // The `#[schema]` limits below are literals (utoipa takes no constants); a
-// test of the document holds them to the constants above.
+// test of the document holds them to the constants above. Whole numbers may
+// be written as `2.0`, as JSON Schema's `integer` allows.
 
 /// A product in full, as `GET /products/{id}` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -27,14 +28,24 @@ pub struct ProductDetails {
 #[serde(deny_unknown_fields)]
 pub struct NewProduct {
     /// Printable text.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub id: String,
     /// Printable text.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub name: String,
     #[schema(minimum = 0, maximum = 2147483647)]
+    #[serde(deserialize_with = "shared::json::deserialize_whole_number")]
     pub stock: i64,
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    #[serde(deserialize_with = "shared::json::deserialize_whole_number")]
     pub price_cents: i64,
 }
 
@@ -43,6 +54,7 @@ pub struct NewProduct {
 #[serde(deny_unknown_fields)]
 pub struct RestockRequest {
     #[schema(minimum = 1, maximum = 1000000)]
+    #[serde(deserialize_with = "shared::json::deserialize_whole_number")]
     pub quantity: i64,
 }
 
@@ -63,7 +75,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InvalidProduct {
 
 impl NewProduct {
     pub fn validate(self) -> Result<ProductDetails, InvalidProduct> {
-        let printable = |s: &str| !s.trim().is_empty() && !s.chars().any(char::is_control);
+        let printable = shared::json::is_printable_text;
         if !printable(&self.id) || self.id.chars().count() > MAX_ID_CHARS {
             return Err(invalid(
                 "id",
@@ -147,6 +159,80 @@ mod tests {
                 RestockRequest { quantity }.validate().is_err(),
                 "{quantity}"
             );
+        }
+    }
+
+    /// Properties of the body decoders over generated bodies, 256 cases
+    /// each (stated so that the unit tests stay fast).
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::*;
+
+        fn any_json() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                (-5i64..5).prop_map(|n| json!(n as f64)),
+                any::<f64>().prop_map(Value::from),
+                ".{0,70}".prop_map(Value::from),
+            ]
+        }
+
+        fn decode_product(body: &[u8]) -> Option<ProductDetails> {
+            serde_json::from_slice::<NewProduct>(body)
+                .ok()
+                .and_then(|p| p.validate().ok())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_new_product_body_is_a_valid_product_that_reads_back_or_an_error(
+                fields in prop::collection::btree_map(
+                    prop_oneof![Just("id"), Just("name"), Just("stock"), Just("price_cents"), Just("colour")],
+                    any_json(),
+                    0..5,
+                ),
+            ) {
+                let body = json!(fields).to_string();
+
+                if let Some(product) = decode_product(body.as_bytes()) {
+                    let again = decode_product(&serde_json::to_vec(&product).unwrap());
+                    prop_assert_eq!(again, Some(product));
+                }
+            }
+
+            #[test]
+            fn whole_numbers_are_read_written_as_integers_or_floats(
+                stock in 0..=i32::MAX,
+                price_cents in 0i64..1 << 50,
+                quantity in 1..=MAX_RESTOCK,
+                as_float in any::<bool>(),
+            ) {
+                let number = |n: i64| if as_float { json!(n as f64) } else { json!(n) };
+                let product = json!({"id": "1", "name": "n", "stock": number(stock.into()), "price_cents": number(price_cents)});
+                let restock = json!({"quantity": number(quantity)});
+
+                let product = decode_product(product.to_string().as_bytes()).unwrap();
+                let restock: RestockRequest = serde_json::from_value(restock).unwrap();
+
+                prop_assert_eq!((product.stock, product.price_cents), (stock, price_cents));
+                prop_assert_eq!(restock.validate(), Ok(quantity as i32));
+            }
+
+            #[test]
+            fn any_restock_body_is_a_bounded_quantity_or_an_error(value in any_json()) {
+                let restock = serde_json::from_value::<RestockRequest>(json!({"quantity": value}));
+
+                if let Ok(quantity) = restock.map_err(|e| e.to_string()).and_then(|r| r.validate().map_err(|e| e.to_string())) {
+                    prop_assert!((1..=MAX_RESTOCK as i32).contains(&quantity));
+                }
+            }
         }
     }
 }

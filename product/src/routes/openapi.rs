@@ -40,8 +40,16 @@ mod tests {
         let restock = &schema("RestockRequest")["properties"];
 
         assert_eq!(product["id"]["maxLength"], json!(MAX_ID_CHARS));
+        for text in ["id", "name"] {
+            assert_eq!(
+                product[text]["pattern"],
+                json!(shared::json::PRINTABLE_TEXT_PATTERN),
+                "{text}"
+            );
+        }
         assert_eq!(product["name"]["maxLength"], json!(MAX_NAME_CHARS));
         assert_eq!(product["stock"]["maximum"], json!(i32::MAX));
+        assert_eq!(product["price_cents"]["maximum"], json!(i64::MAX));
         assert_eq!(restock["quantity"]["maximum"], json!(MAX_RESTOCK));
     }
 

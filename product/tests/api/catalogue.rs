@@ -307,3 +307,79 @@ async fn with_the_database_down_stock_requests_get_a_plain_503() {
     proxy.restore();
     assert_eq!(app.get_products().await.0, 200, "served again");
 }
+
+#[actix_web::test]
+async fn whole_numbers_written_as_floats_are_taken_as_the_document_allows_and_fractions_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    let cable = r#"{"id":"789","name":"Cable","stock":60.0,"price_cents":999.0}"#;
+
+    // Act
+    let (created, product) = call(&app, "POST", "/products", Some(ADMIN_TOKEN), Some(cable)).await;
+    let (restocked, _) = call(
+        &app,
+        "POST",
+        "/products/789/restock",
+        Some(ADMIN_TOKEN),
+        Some(r#"{"quantity":5.0}"#),
+    )
+    .await;
+    let (fraction, error) = call(
+        &app,
+        "POST",
+        "/products/789/restock",
+        Some(ADMIN_TOKEN),
+        Some(r#"{"quantity":1.5}"#),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(created, 201, "{product}");
+    assert_eq!(product["price_cents"], json!(999));
+    assert_eq!(restocked, 200);
+    assert_eq!(fraction, 400, "{error}");
+    assert_eq!(app.stock("789").await, 65);
+}
+
+#[actix_web::test]
+async fn ids_and_names_are_taken_exactly_when_the_document_allows_them() {
+    // Arrange
+    let app = spawn_app().await;
+    let document = testkit::openapi::document(&app.address).await;
+    let fields = &document["components"]["schemas"]["NewProduct"]["properties"];
+    let texts = [
+        "",
+        " ",
+        "\t",
+        "\u{3000}",
+        "a\u{1}b",
+        "a\u{85}",
+        "Cable",
+        " Cable ",
+        "caf\u{e9}",
+        "\u{feff}",
+    ];
+
+    for (n, text) in texts.into_iter().enumerate() {
+        for field in ["id", "name"] {
+            let documented = testkit::openapi::allows_text(&fields[field], text);
+            let mut product =
+                json!({"id": format!("p{n}-{field}"), "name": "n", "stock": 1, "price_cents": 1});
+            product[field] = json!(text);
+
+            // Act
+            let (status, answer) = call(
+                &app,
+                "POST",
+                "/products",
+                Some(ADMIN_TOKEN),
+                Some(&product.to_string()),
+            )
+            .await;
+
+            // Assert
+            let expected = if documented { 201 } else { 400 };
+            assert_eq!(status, expected, "{field} {text:?} -> {answer}");
+        }
+    }
+}

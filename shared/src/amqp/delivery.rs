@@ -82,7 +82,7 @@ fn parked_properties(original: &BasicProperties, parked: u32) -> BasicProperties
     }
     headers.insert(
         ShortString::from(PARKED_HEADER),
-        AMQPValue::LongLongInt((parked + 1).into()),
+        AMQPValue::LongLongInt(parked.saturating_add(1).into()),
     );
     let mut properties = BasicProperties::default()
         .with_delivery_mode(PERSISTENT)
@@ -220,5 +220,110 @@ mod tests {
                 .iter()
                 .any(|(key, _)| key.as_str() == "traceparent")
         );
+    }
+}
+
+/// Properties of the header reading over generated headers, 256 cases each
+/// (stated so that the unit tests stay fast).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any value a publisher may put in a header.
+    fn any_header_value() -> impl Strategy<Value = AMQPValue> {
+        prop_oneof![
+            any::<bool>().prop_map(AMQPValue::Boolean),
+            any::<i8>().prop_map(AMQPValue::ShortShortInt),
+            any::<u8>().prop_map(AMQPValue::ShortShortUInt),
+            any::<i16>().prop_map(AMQPValue::ShortInt),
+            any::<u16>().prop_map(AMQPValue::ShortUInt),
+            any::<i32>().prop_map(AMQPValue::LongInt),
+            any::<u32>().prop_map(AMQPValue::LongUInt),
+            any::<i64>().prop_map(AMQPValue::LongLongInt),
+            any::<f64>().prop_map(AMQPValue::Double),
+            ".{0,8}".prop_map(|s| AMQPValue::LongString(s.into())),
+            Just(AMQPValue::Void),
+        ]
+    }
+
+    /// The integer a header holds, if it is an integer of any width.
+    fn as_integer(value: &AMQPValue) -> Option<i128> {
+        Some(match value {
+            AMQPValue::ShortShortInt(v) => (*v).into(),
+            AMQPValue::ShortShortUInt(v) => (*v).into(),
+            AMQPValue::ShortInt(v) => (*v).into(),
+            AMQPValue::ShortUInt(v) => (*v).into(),
+            AMQPValue::LongInt(v) => (*v).into(),
+            AMQPValue::LongUInt(v) => (*v).into(),
+            AMQPValue::LongLongInt(v) => (*v).into(),
+            _ => return None,
+        })
+    }
+
+    fn any_headers() -> impl Strategy<Value = Vec<(String, AMQPValue)>> {
+        let name = prop_oneof![
+            Just("x-delivery-count".to_string()),
+            Just("x-parked".to_string()),
+            Just("x-death".to_string()),
+            Just("x-acquired-count".to_string()),
+            "[a-z-]{1,12}",
+        ];
+        prop::collection::vec((name, any_header_value()), 0..6)
+    }
+
+    fn table(pairs: &[(String, AMQPValue)]) -> FieldTable {
+        let mut table = FieldTable::default();
+        for (key, value) in pairs {
+            table.insert(key.as_str().into(), value.clone());
+        }
+        table
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_count_is_read_exactly_when_the_header_is_an_integer_that_fits(value in any_header_value()) {
+            let headers = table(&[("x-delivery-count".into(), value.clone())]);
+
+            let count = header_count(&headers, "x-delivery-count");
+
+            let expected = as_integer(&value).and_then(|n| u32::try_from(n).ok());
+            prop_assert_eq!(count, expected);
+        }
+
+        #[test]
+        fn a_parked_copy_counts_one_more_park_drops_the_brokers_counts_and_keeps_the_rest(
+            pairs in any_headers(),
+            parked in prop_oneof![Just(u32::MAX), Just(0u32), any::<u32>()],
+        ) {
+            let headers = table(&pairs);
+            let original = BasicProperties::default().with_headers(headers.clone());
+
+            let copy = parked_properties(&original, parked);
+
+            let copied = copy.headers().clone().unwrap();
+            prop_assert_eq!(header_count(&copied, PARKED_HEADER), Some(parked.saturating_add(1)));
+            for (key, value) in headers.inner() {
+                let key = key.as_str();
+                let copied_value = copied
+                    .inner()
+                    .iter()
+                    .find(|(copied_key, _)| copied_key.as_str() == key)
+                    .map(|(_, value)| format!("{value:?}"));
+                if key == PARKED_HEADER {
+                    continue;
+                } else if key.starts_with("x-delivery-count")
+                    || key.starts_with("x-acquired-count")
+                    || key.starts_with("x-death")
+                {
+                    prop_assert!(copied_value.is_none(), "{} copied", key);
+                } else {
+                    prop_assert_eq!(copied_value, Some(format!("{value:?}")), "{} lost", key);
+                }
+            }
+        }
     }
 }

@@ -259,3 +259,80 @@ mod tests {
         }
     }
 }
+
+/// Properties of the body reader over generated bodies and content types,
+/// 256 cases each (stated so that the unit tests stay fast).
+#[cfg(test)]
+mod properties {
+    use actix_web::{App, test as actix_test};
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// What `read_json` answers to `body` sent with `content_type`.
+    fn answer(content_type: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        async fn parsed(
+            request: HttpRequest,
+            payload: web::Payload,
+        ) -> Result<HttpResponse, BodyError> {
+            let value: Value = read_json(&request, payload).await?;
+            Ok(HttpResponse::Ok().json(value))
+        }
+        actix_web::rt::System::new().block_on(async move {
+            let app = actix_test::init_service(App::new().route("/", web::post().to(parsed))).await;
+            let mut request = actix_test::TestRequest::post().uri("/").set_payload(body);
+            if let Some(content_type) = content_type {
+                request = request.insert_header((CONTENT_TYPE, content_type));
+            }
+            let response = actix_test::call_service(&app, request.to_request()).await;
+            let status = response.status().as_u16();
+            (status, actix_test::read_body_json(response).await)
+        })
+    }
+
+    fn any_content_type() -> impl Strategy<Value = Option<String>> {
+        proptest::option::of(prop_oneof![
+            Just("application/json".to_string()),
+            Just("application/problem+json; charset=utf-8".to_string()),
+            "[a-z]{1,8}/[a-z+.-]{1,12}(; ?[a-z]{1,8}=[a-z0-9-]{1,8})?",
+            "[A-Za-z]{1,8}/[a-z.-]{0,4}(json|\\+json|\\+JSON|\\+xml|-json)",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_body_is_read_as_the_json_it_holds_or_refused_with_a_json_error(
+            content_type in any_content_type(),
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..64),
+                "[ \\[\\]{}\":,0-9a-z.eE+-]{0,40}".prop_map(String::into_bytes),
+                (any::<i32>(), "[a-z ]{0,8}").prop_map(|(n, text)| {
+                    serde_json::json!({ "n": n, "text": text }).to_string().into_bytes()
+                }),
+                Just(vec![b'1'; MAX_BODY_BYTES + 1]),
+            ],
+        ) {
+            let (status, answer) = answer(content_type.as_deref(), body.clone());
+
+            let json = serde_json::from_slice::<Value>(&body).ok();
+            let declared_json = content_type.as_deref().is_none_or(|t| {
+                let essence = t.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                essence == "application/json" || essence.ends_with("+json")
+            });
+            match status {
+                200 => {
+                    prop_assert!(declared_json && body.len() <= MAX_BODY_BYTES);
+                    prop_assert_eq!(Some(answer), json);
+                }
+                400 | 413 | 415 => {
+                    prop_assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{}", answer);
+                    prop_assert!(json.is_none() || !declared_json || body.len() > MAX_BODY_BYTES, "{}", answer);
+                }
+                other => prop_assert!(false, "answered {}: {}", other, answer),
+            }
+        }
+    }
+}

@@ -111,3 +111,51 @@ mod tests {
         assert_ne!(new, RequestId::of(&HeaderMap::new()));
     }
 }
+
+/// Properties over generated headers, 256 cases each (stated so that the
+/// unit tests stay fast).
+#[cfg(test)]
+mod properties {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn headers(request_id: &[u8], traceparent: &[u8]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in [
+            (REQUEST_ID_HEADER, request_id),
+            (TRACEPARENT_HEADER, traceparent),
+        ] {
+            // What a client cannot send (CR, LF, NUL) never reaches a handler.
+            if let Ok(value) = HeaderValue::from_bytes(value) {
+                map.insert(HeaderName::from_static(name), value);
+            }
+        }
+        map
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn any_headers_give_a_request_id_worth_carrying(
+            request_id in prop::collection::vec(any::<u8>(), 0..140),
+            traceparent in prop::collection::vec(any::<u8>(), 0..60),
+        ) {
+            let id = RequestId::of(&headers(&request_id, &traceparent));
+
+            prop_assert!(valid_request_id(&id.0), "{:?}", id.0);
+        }
+
+        #[test]
+        fn a_usable_request_id_is_kept_as_sent(
+            request_id in "[!-~]{1,128}",
+            traceparent in ".{0,60}",
+        ) {
+            let id = RequestId::of(&headers(request_id.as_bytes(), traceparent.as_bytes()));
+
+            prop_assert_eq!(id.0, request_id);
+        }
+    }
+}

@@ -71,3 +71,48 @@ mod tests {
         assert_eq!(traceparent_for("checkout-42"), None);
     }
 }
+
+/// Properties over generated `traceparent` values, 256 cases each (stated
+/// so that the unit tests stay fast).
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_trace_id_read_from_anything_is_32_hex_digits_that_continue_as_a_traceparent(
+            header in "[0-9a-f-]{0,60}|.{0,60}"
+        ) {
+            if let Some(trace) = trace_id(&header) {
+                prop_assert_eq!(trace.len(), 32);
+                prop_assert!(trace.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+                let continued = traceparent_for(trace).unwrap();
+                prop_assert_eq!(trace_id(&continued), Some(trace));
+            }
+        }
+
+        #[test]
+        fn a_well_formed_traceparent_names_its_trace(
+            version in "[0-9a-e][0-9a-f]|f[0-9a-e]",
+            trace in "[0-9a-f]{32}",
+            parent in "[0-9a-f]{16}",
+            flags in "[0-9a-f]{2}",
+            extra in proptest::option::of("-[0-9a-f]{0,4}"),
+        ) {
+            let header = format!("{version}-{trace}-{parent}-{flags}{}", extra.as_deref().unwrap_or(""));
+            let zero = |s: &str| s.bytes().all(|b| b == b'0');
+
+            let named = trace_id(&header);
+
+            if zero(&trace) || zero(&parent) || extra.is_some() {
+                prop_assert_eq!(named, None);
+            } else {
+                prop_assert_eq!(named, Some(trace.as_str()));
+            }
+        }
+    }
+}
