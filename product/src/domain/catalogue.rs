@@ -6,6 +6,10 @@ use utoipa::ToSchema;
 pub const MAX_ID_CHARS: usize = 64;
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_RESTOCK: i64 = 1_000_000;
+/// [`check_id`] as a regular expression, for the OpenAPI document: no
+/// control character, not only whitespace.
+pub const ID_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
 // The `#[schema]` limits below are literals (utoipa takes no constants); a
 // test of the document holds them to the constants above.
@@ -61,15 +65,27 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InvalidProduct {
     }
 }
 
+fn printable(s: &str) -> bool {
+    !s.trim().is_empty() && !s.chars().any(char::is_control)
+}
+
+/// Whether `id` could name a product: the rule every product was created
+/// under. A path id that breaks it is refused before any query (a NUL byte
+/// would otherwise reach PostgreSQL, which refuses it like an outage).
+pub fn check_id(id: &str) -> Result<(), InvalidProduct> {
+    if printable(id) && id.chars().count() <= MAX_ID_CHARS {
+        Ok(())
+    } else {
+        Err(invalid(
+            "id",
+            format!("id must be 1 to {MAX_ID_CHARS} printable characters"),
+        ))
+    }
+}
+
 impl NewProduct {
     pub fn validate(self) -> Result<ProductDetails, InvalidProduct> {
-        let printable = |s: &str| !s.trim().is_empty() && !s.chars().any(char::is_control);
-        if !printable(&self.id) || self.id.chars().count() > MAX_ID_CHARS {
-            return Err(invalid(
-                "id",
-                format!("id must be 1 to {MAX_ID_CHARS} printable characters"),
-            ));
-        }
+        check_id(&self.id)?;
         if !printable(&self.name) || self.name.chars().count() > MAX_NAME_CHARS {
             return Err(invalid(
                 "name",
@@ -136,6 +152,18 @@ mod tests {
         ];
         for (new, field) in cases {
             assert_eq!(new.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn ids_that_no_product_can_have_are_refused() {
+        let longest = ["x".repeat(MAX_ID_CHARS), "é".repeat(MAX_ID_CHARS)];
+        let too_long = "x".repeat(MAX_ID_CHARS + 1);
+        for id in ["123", " 12", &longest[0], &longest[1]] {
+            assert_eq!(check_id(id), Ok(()), "{id:?}");
+        }
+        for id in ["", " ", "1\u{0}2", "tab\there", "\u{85}", &too_long] {
+            assert_eq!(check_id(id).unwrap_err().field, "id", "{id:?}");
         }
     }
 

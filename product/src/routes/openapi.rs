@@ -27,7 +27,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::domain::catalogue::{MAX_ID_CHARS, MAX_NAME_CHARS, MAX_RESTOCK};
+    use crate::domain::catalogue::{ID_PATTERN, MAX_ID_CHARS, MAX_NAME_CHARS, MAX_RESTOCK};
 
     fn schema(name: &str) -> Value {
         let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
@@ -43,6 +43,35 @@ mod tests {
         assert_eq!(product["name"]["maxLength"], json!(MAX_NAME_CHARS));
         assert_eq!(product["stock"]["maximum"], json!(i32::MAX));
         assert_eq!(restock["quantity"]["maximum"], json!(MAX_RESTOCK));
+    }
+
+    #[test]
+    fn path_ids_state_the_rule_the_handlers_check_first() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let paths = &document["paths"];
+
+        for (path, method) in [
+            ("/products/{id}", "get"),
+            ("/products/{id}/restock", "post"),
+        ] {
+            let id = &paths[path][method]["parameters"][0];
+            assert_eq!(id["name"], "id", "{method} {path}");
+            assert_eq!(id["schema"]["minLength"], json!(1), "{method} {path}");
+            assert_eq!(
+                id["schema"]["maxLength"],
+                json!(MAX_ID_CHARS),
+                "{method} {path}"
+            );
+            assert_eq!(
+                id["schema"]["pattern"],
+                json!(ID_PATTERN),
+                "{method} {path}"
+            );
+            assert!(
+                paths[path][method]["responses"]["400"].is_object(),
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]
