@@ -43,8 +43,7 @@ impl Application {
             settings.relay.clone(),
             &log,
         );
-        let consumers =
-            ConsumerContext::for_database(&db, settings.common.consumer.batch, log.clone());
+        let consumers = ConsumerContext::for_database(&db, &settings.common.consumer, log.clone());
         let order_desk = OrderDesk::new(
             OrderStore::new(db.clone()),
             relay.clone(),

@@ -35,7 +35,6 @@ pub(super) fn incoming(delivery: Delivery, channel: &Channel, queue: &str) -> In
         acker: delivery.acker,
         channel: channel.clone(),
         queue: queue.into(),
-        body: delivery.data.clone(),
         properties: delivery.properties,
         parked: counts.1,
     };
@@ -103,7 +102,6 @@ struct LapinSettler {
     acker: lapin::Acker,
     channel: Channel,
     queue: String,
-    body: Vec<u8>,
     properties: BasicProperties,
     parked: u32,
 }
@@ -112,7 +110,7 @@ impl LapinSettler {
     /// Puts a fresh copy at the back of the queue, confirmed, before the
     /// original is acknowledged: a crash in between leaves two copies, which
     /// the idempotent consumer absorbs, never none.
-    async fn park(&self) -> Result<(), BrokerError> {
+    async fn park(&self, body: &[u8]) -> Result<(), BrokerError> {
         let confirm = async {
             self.channel
                 .basic_publish(
@@ -122,7 +120,7 @@ impl LapinSettler {
                         mandatory: true,
                         ..Default::default()
                     },
-                    &self.body,
+                    body,
                     parked_properties(&self.properties, self.parked),
                 )
                 .await?
@@ -141,13 +139,14 @@ impl Settler for LapinSettler {
     fn settle(
         self: Box<Self>,
         settlement: Settlement,
+        body: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), BrokerError>> {
         Box::pin(async move {
             let acker = &self.acker;
             let done = match settlement {
                 Settlement::Ack => acker.ack(BasicAckOptions::default()).await,
                 Settlement::Park => {
-                    self.park().await?;
+                    self.park(&body).await?;
                     acker.ack(BasicAckOptions::default()).await
                 }
                 // `reject` rather than `nack`: from RabbitMQ 4.3 only a

@@ -3,6 +3,7 @@
 use slog::Logger;
 
 use super::ConsumerStatsByQueue;
+use crate::config::ConsumerSettings;
 use crate::health::ServiceHealth;
 use crate::metrics::Metrics;
 use crate::outage::Gate;
@@ -22,12 +23,18 @@ pub struct ConsumerContext {
     pub metrics: Metrics,
     /// The most events handed to the domain actor at once.
     pub max_batch: usize,
+    /// Larger deliveries are dead-lettered without being decoded.
+    pub max_message_bytes: usize,
     pub log: Logger,
 }
 
 impl ConsumerContext {
     /// The context of a service whose consumers depend on the database `db`.
-    pub fn for_database(db: &sea_orm::DatabaseConnection, max_batch: u16, log: Logger) -> Self {
+    pub fn for_database(
+        db: &sea_orm::DatabaseConnection,
+        settings: &ConsumerSettings,
+        log: Logger,
+    ) -> Self {
         let database = crate::db::probe(db);
         Self {
             gate: Gate::new(database.clone(), log.clone()),
@@ -35,7 +42,8 @@ impl ConsumerContext {
             stats: ConsumerStatsByQueue::default(),
             readiness: Readiness::new(database, log.clone()),
             metrics: Metrics::default(),
-            max_batch: usize::from(max_batch.max(1)),
+            max_batch: usize::from(settings.batch.max(1)),
+            max_message_bytes: settings.max_message_bytes,
             log,
         }
     }
