@@ -1,3 +1,4 @@
+mod broker_setup;
 mod catalogue;
 mod consuming;
 mod helpers;
