@@ -5,3 +5,4 @@ mod helpers;
 mod metrics;
 mod products;
 mod readiness;
+mod settle_failure;
