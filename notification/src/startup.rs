@@ -31,12 +31,8 @@ impl Application {
         let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
         let mailer = Mailer::new(ledger, log.clone()).start();
         // One gate for both consumers (the service's); each counts under its queue.
-        let consumers = ConsumerContext::for_database(
-            SERVICE,
-            &db,
-            settings.common.consumer.batch,
-            log.clone(),
-        );
+        let consumers =
+            ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
         let sender = mailer.clone();
         consumers.metrics.watch_counters(
             "emails_total",

@@ -43,12 +43,8 @@ impl Application {
             settings.relay.clone(),
             &log,
         );
-        let consumers = ConsumerContext::for_database(
-            SERVICE,
-            &db,
-            settings.common.consumer.batch,
-            log.clone(),
-        );
+        let consumers =
+            ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
         let order_desk = OrderDesk::new(
             OrderStore::new(db.clone()),
             relay.clone(),

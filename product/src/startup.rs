@@ -43,12 +43,8 @@ impl Application {
         let store = ProductStore::new(db.clone());
         let stock_keeper = StockKeeper::new(store.clone(), relay.clone(), log.clone()).start();
         let catalogue = Catalogue::new(store).start();
-        let consumers = ConsumerContext::for_database(
-            SERVICE,
-            &db,
-            settings.common.consumer.batch,
-            log.clone(),
-        );
+        let consumers =
+            ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
         consumers
             .metrics
             .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));

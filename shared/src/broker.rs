@@ -32,11 +32,13 @@ pub enum BrokerError {
     Nacked,
 }
 
-/// Settles one delivery with the broker that delivered it.
+/// Settles one delivery with the broker that delivered it. It is handed the
+/// body back (parking publishes it again) rather than keeping a copy.
 pub trait Settler: Send + 'static {
     fn settle(
         self: Box<Self>,
         settlement: Settlement,
+        body: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), BrokerError>>;
 }
 
@@ -82,7 +84,7 @@ impl IncomingMessage {
     }
 
     pub fn settle(self, settlement: Settlement) -> BoxFuture<'static, Result<(), BrokerError>> {
-        self.settler.settle(settlement)
+        self.settler.settle(settlement, self.body)
     }
 }
 

@@ -175,6 +175,9 @@ pub struct ConsumerSettings {
     /// Redeliveries of a failing message before it is dead-lettered
     /// (`AMQP_DELIVERY_LIMIT`, default 10).
     pub delivery_limit: u16,
+    /// Deliveries with a larger body are dead-lettered before they are
+    /// decoded (`AMQP_MAX_MESSAGE_BYTES`, default 1 MiB).
+    pub max_message_bytes: usize,
 }
 
 impl ConsumerSettings {
@@ -197,6 +200,7 @@ impl Default for ConsumerSettings {
             prefetch: 64,
             batch: 64,
             delivery_limit: 10,
+            max_message_bytes: crate::events::MAX_EVENT_BYTES,
         }
     }
 }
@@ -207,7 +211,28 @@ pub fn consumer(env: &dyn Env) -> Result<ConsumerSettings, ConfigError> {
         prefetch: positive_u16(env, "AMQP_PREFETCH", defaults.prefetch)?,
         batch: positive_u16(env, "CONSUMER_BATCH", defaults.batch)?,
         delivery_limit: positive_u16(env, "AMQP_DELIVERY_LIMIT", defaults.delivery_limit)?,
+        max_message_bytes: message_bytes(
+            env,
+            "AMQP_MAX_MESSAGE_BYTES",
+            defaults.max_message_bytes,
+        )?,
     })
+}
+
+/// RabbitMQ delivers no message over 512 MiB, whatever it is configured to.
+const BROKER_MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+
+/// A message size in bytes, from 1 to RabbitMQ's own maximum.
+fn message_bytes(env: &dyn Env, var: &'static str, default: usize) -> Result<usize, ConfigError> {
+    let value = raw(env, var, &default.to_string());
+    match value.parse::<usize>() {
+        Ok(n) if (1..=BROKER_MAX_MESSAGE_BYTES).contains(&n) => Ok(n),
+        _ => Err(ConfigError {
+            var,
+            reason: format!("expected a number of bytes from 1 to {BROKER_MAX_MESSAGE_BYTES}"),
+            value,
+        }),
+    }
 }
 
 /// A positive integer setting, e.g. a prefetch count.
@@ -352,6 +377,25 @@ mod tests {
         }
         let env = HashMap::from([("AMQP_PREFETCH", "7")]);
         assert_eq!(positive_u16(&env, "AMQP_PREFETCH", 10).unwrap(), 7);
+    }
+
+    #[test]
+    fn the_message_size_limit_defaults_to_the_event_limit_and_is_bounded() {
+        let unset: HashMap<&str, &str> = HashMap::new();
+        assert_eq!(
+            consumer(&unset).unwrap().max_message_bytes,
+            crate::events::MAX_EVENT_BYTES
+        );
+        let set = HashMap::from([("AMQP_MAX_MESSAGE_BYTES", "4096")]);
+        assert_eq!(consumer(&set).unwrap().max_message_bytes, 4096);
+        for bad in ["0", "-1", "1MiB", "536870913"] {
+            let env = HashMap::from([("AMQP_MAX_MESSAGE_BYTES", bad)]);
+            assert_eq!(
+                consumer(&env).unwrap_err().var,
+                "AMQP_MAX_MESSAGE_BYTES",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -215,6 +215,17 @@ where
         if delivery.redelivered {
             stats.redelivered.fetch_add(1, Ordering::Relaxed);
         }
+        let size = delivery.body.len();
+        if size > self.context.max_message_bytes {
+            let log = self
+                .context
+                .log
+                .new(o!("message_id" => delivery.message_id.clone()));
+            error!(log, "dead-lettering an oversize message, not decoded";
+                "bytes" => size, "limit" => self.context.max_message_bytes);
+            ctx.spawn(settle(delivery, Some(Settlement::DeadLetter), stats, log).into_actor(self));
+            return;
+        }
         let event = match decode::<E>(&delivery.body) {
             Ok(event) => event,
             Err(reason) => {

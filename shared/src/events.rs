@@ -12,6 +12,12 @@ use uuid::Uuid;
 /// Content type of every event body on the wire.
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 
+/// The most bytes an event body may have. Events are a few hundred bytes:
+/// `stage` refuses a larger one, and consumers dead-letter a larger
+/// delivery before decoding it (`AMQP_MAX_MESSAGE_BYTES`, this by default).
+/// The RabbitMQ configurations under `deploy/` set `max_message_size` to it.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
 /// An event a consumer can decode and check.
 pub trait Event: DeserializeOwned + Send + 'static {
     /// The name logs and errors use.

@@ -344,6 +344,7 @@ mod tests {
             readiness: Readiness::new(database, test_logger()),
             metrics: Metrics::default(),
             max_batch: 1,
+            max_message_bytes: crate::events::MAX_EVENT_BYTES,
             log: test_logger(),
         }
     }

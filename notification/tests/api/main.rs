@@ -13,6 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use shared::broker::Settlement;
 use shared::broker::memory::InMemoryBroker;
+use shared::config::ConsumerSettings;
 use shared::consumer::ConsumerContext;
 use shared::events::{OrderCreated, RejectionReason, StockEvent};
 use shared::service::Service as _;
@@ -72,7 +73,12 @@ async fn the_mailer_sends_one_email_per_event_even_when_delivered_twice() {
     // Act: the first event again, once the others are settled.
     let consumer = OrderCreatedConsumer::new(
         mailer.clone().recipient(),
-        ConsumerContext::for_database("notification", &db, 64, test_logger()),
+        ConsumerContext::for_database(
+            "notification",
+            &db,
+            &ConsumerSettings::default(),
+            test_logger(),
+        ),
     );
     let _consumer = consumer.start_on(broker.subscribe());
     broker.wait_for_settlements(3, WAIT).await;
@@ -303,7 +309,12 @@ async fn a_database_that_refuses_new_sessions_pauses_the_consumer_and_dead_lette
     let mailer = Mailer::new(EmailLedger::new(db.clone(), SEND_LEASE), test_logger()).start();
     let consumer = OrderCreatedConsumer::new(
         mailer.recipient(),
-        ConsumerContext::for_database("notification", &db, 64, test_logger()),
+        ConsumerContext::for_database(
+            "notification",
+            &db,
+            &ConsumerSettings::default(),
+            test_logger(),
+        ),
     );
     let _consumer = consumer.start_on(broker.subscribe());
     database.refuse_connections(true).await;

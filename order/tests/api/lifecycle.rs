@@ -332,3 +332,36 @@ async fn bad_ids_and_queries_get_clear_errors() {
     // Still serving.
     assert_eq!(staff_get(&app, "/orders").await.0, 200);
 }
+
+#[actix_web::test]
+async fn nul_bytes_and_over_long_values_are_refused_before_any_query() {
+    // Arrange: the database cut off, so any query would answer 503.
+    let proxy = testkit::TcpProxy::start(testkit::pg_address());
+    let app = spawn_app_with(|settings, database| {
+        settings.common.database_url = database.url_via(proxy.port());
+    })
+    .await;
+    proxy.cut();
+    let long = "0".repeat(10_000);
+    let cases = [
+        ("/orders/%00".to_string(), "id"),
+        (format!("/orders/{long}"), "id"),
+        ("/orders?status=pending%00".to_string(), "status"),
+        (format!("/orders?status={long}"), "status"),
+        ("/orders?limit=5%00".to_string(), "limit"),
+        (format!("/orders?limit={long}"), "limit"),
+        ("/orders?after=%00".to_string(), "after"),
+        (format!("/orders?after={long}"), "after"),
+    ];
+
+    for (path, field) in cases {
+        // Act
+        let (status, body) = staff_get(&app, &path).await;
+
+        // Assert
+        assert_eq!(status, 400, "{path:.40} -> {body:.200}");
+        assert_eq!(body["field"], field, "{path:.40} -> {body:.200}");
+    }
+    let (status, _) = staff_get(&app, "/orders").await;
+    assert_eq!(status, 503, "a valid request does reach the (cut) database");
+}

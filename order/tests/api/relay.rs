@@ -347,3 +347,42 @@ async fn a_broker_that_never_answers_fails_a_whole_batch_within_one_connect_time
         "{elapsed:?}"
     );
 }
+
+#[actix_web::test]
+async fn pruning_deletes_in_bounded_statements_until_nothing_is_left() {
+    // Arrange: 20,000 published rows, as a long downtime of pruning leaves
+    // them; an unpublished row and another service's row are to be kept.
+    let (_database, db) = database().await;
+    db.execute_unprepared(
+        "INSERT INTO outbox (event_id, source, exchange, payload, created_at, published_at)
+         SELECT gen_random_uuid(), 'order', 'order_exchange', '{}', now() - interval '9 days',
+                now() - interval '8 days'
+         FROM generate_series(1, 20000)",
+    )
+    .await
+    .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO outbox (event_id, source, exchange, payload, created_at, published_at)
+         VALUES (gen_random_uuid(), 'order', 'order_exchange', '{}', now(), NULL),
+                (gen_random_uuid(), 'product', 'stock_exchange', '{}', now(), now() - interval '8 days')",
+    )
+    .await
+    .unwrap();
+    let outbox = Outbox::new(db.clone(), SERVICE);
+
+    // Act
+    let pruned = outbox
+        .prune(Duration::from_secs(7 * 24 * 3600), 700)
+        .await
+        .unwrap();
+
+    // Assert: 28 full statements of 700 and one of the last 400.
+    assert_eq!(pruned.rows, 20_000);
+    assert_eq!(pruned.statements, 29);
+    assert_eq!(count(&db, "SELECT count(*) FROM outbox").await, 2);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM outbox WHERE source = 'order'").await,
+        1,
+        "the unpublished row is kept"
+    );
+}

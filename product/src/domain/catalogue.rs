@@ -73,15 +73,24 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InvalidProduct {
     }
 }
 
+/// Whether `id` could name a product: the rule every product was created
+/// under. A path id that breaks it is refused before any query (a NUL byte
+/// would otherwise reach PostgreSQL, which refuses it like an outage).
+pub fn check_id(id: &str) -> Result<(), InvalidProduct> {
+    if shared::json::is_printable_text(id) && id.chars().count() <= MAX_ID_CHARS {
+        Ok(())
+    } else {
+        Err(invalid(
+            "id",
+            format!("id must be 1 to {MAX_ID_CHARS} printable characters"),
+        ))
+    }
+}
+
 impl NewProduct {
     pub fn validate(self) -> Result<ProductDetails, InvalidProduct> {
+        check_id(&self.id)?;
         let printable = shared::json::is_printable_text;
-        if !printable(&self.id) || self.id.chars().count() > MAX_ID_CHARS {
-            return Err(invalid(
-                "id",
-                format!("id must be 1 to {MAX_ID_CHARS} printable characters"),
-            ));
-        }
         if !printable(&self.name) || self.name.chars().count() > MAX_NAME_CHARS {
             return Err(invalid(
                 "name",
@@ -148,6 +157,18 @@ mod tests {
         ];
         for (new, field) in cases {
             assert_eq!(new.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn ids_that_no_product_can_have_are_refused() {
+        let longest = ["x".repeat(MAX_ID_CHARS), "é".repeat(MAX_ID_CHARS)];
+        let too_long = "x".repeat(MAX_ID_CHARS + 1);
+        for id in ["123", " 12", &longest[0], &longest[1]] {
+            assert_eq!(check_id(id), Ok(()), "{id:?}");
+        }
+        for id in ["", " ", "1\u{0}2", "tab\there", "\u{85}", &too_long] {
+            assert_eq!(check_id(id).unwrap_err().field, "id", "{id:?}");
         }
     }
 

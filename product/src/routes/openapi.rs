@@ -54,6 +54,35 @@ mod tests {
     }
 
     #[test]
+    fn path_ids_state_the_rule_the_handlers_check_first() {
+        let document = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let paths = &document["paths"];
+
+        for (path, method) in [
+            ("/products/{id}", "get"),
+            ("/products/{id}/restock", "post"),
+        ] {
+            let id = &paths[path][method]["parameters"][0];
+            assert_eq!(id["name"], "id", "{method} {path}");
+            assert_eq!(id["schema"]["minLength"], json!(1), "{method} {path}");
+            assert_eq!(
+                id["schema"]["maxLength"],
+                json!(MAX_ID_CHARS),
+                "{method} {path}"
+            );
+            assert_eq!(
+                id["schema"]["pattern"],
+                json!(shared::json::PRINTABLE_TEXT_PATTERN),
+                "{method} {path}"
+            );
+            assert!(
+                paths[path][method]["responses"]["400"].is_object(),
+                "{method} {path}"
+            );
+        }
+    }
+
+    #[test]
     fn request_bodies_refuse_unknown_fields_as_the_handlers_do() {
         assert_eq!(schema("NewProduct")["additionalProperties"], json!(false));
         assert_eq!(

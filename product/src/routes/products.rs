@@ -6,7 +6,7 @@ use shared::http::{self, ErrorBody, RequestLog, StaffOnly};
 use crate::actors::catalogue::{Catalogue, GetProduct, ListProducts};
 use crate::actors::stock_keeper::{CreateProduct, Restock, StockKeeper};
 use crate::domain::ProductView;
-use crate::domain::catalogue::{NewProduct, ProductDetails, RestockRequest};
+use crate::domain::catalogue::{self, NewProduct, ProductDetails, RestockRequest};
 use crate::error::ApiError;
 
 /// Every product with its stock, keyed by id (the original shape).
@@ -38,9 +38,11 @@ pub async fn list_products(
     get,
     path = "/products/{id}",
     tag = "products",
-    params(("id" = String, Path, description = "Product id")),
+    params(("id" = String, Path, description = "Product id", min_length = 1, max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$")),
     responses(
         (status = 200, description = "The product", body = ProductDetails),
+        (status = 400, description = "An id no product can have (a control character, or over 64 characters); `field` is `id`", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
         (status = 503, description = "The database is unavailable; Retry-After: 1", body = ErrorBody),
     ),
@@ -51,6 +53,7 @@ pub async fn get_product(
     RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    catalogue::check_id(&id)?;
     let product = catalogue
         .send(GetProduct(id.clone()))
         .await?
@@ -103,11 +106,12 @@ pub async fn create_product(
     path = "/products/{id}/restock",
     tag = "products",
     security(("staffToken" = [])),
-    params(("id" = String, Path, description = "Product id")),
+    params(("id" = String, Path, description = "Product id", min_length = 1, max_length = 64,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000-\\u001F\\u007F-\\u009F]*$")),
     request_body = RestockRequest,
     responses(
         (status = 200, description = "The product with its new stock", body = ProductDetails),
-        (status = 400, description = "Invalid body; `field` names the culprit", body = ErrorBody),
+        (status = 400, description = "Invalid body, or an id no product can have; `field` names the culprit", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 403, description = "Staff endpoints are disabled (no ADMIN_TOKEN)", body = ErrorBody),
         (status = 404, description = "No such product", body = ErrorBody),
@@ -126,10 +130,11 @@ pub async fn restock(
     keeper: web::Data<Addr<StockKeeper>>,
     RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
+    let product_id = id.into_inner();
+    catalogue::check_id(&product_id)?;
     let quantity = http::read_json::<RestockRequest>(&request, payload)
         .await?
         .validate()?;
-    let product_id = id.into_inner();
     let restocked = keeper
         .send(Restock {
             product_id: product_id.clone(),

@@ -383,3 +383,37 @@ async fn ids_and_names_are_taken_exactly_when_the_document_allows_them() {
         }
     }
 }
+
+#[actix_web::test]
+async fn ids_no_product_can_have_are_refused_before_any_query() {
+    // Arrange: the database cut off, so any query would answer 503.
+    let proxy = testkit::TcpProxy::start(testkit::pg_address());
+    let app = spawn_app_with(|settings, database| {
+        settings.common.database_url = database.url_via(proxy.port());
+    })
+    .await;
+    proxy.cut();
+    let too_long = "x".repeat(65);
+    let restock = Some(r#"{"quantity":1}"#);
+    let cases = [
+        ("GET", "/products/%00".to_string(), None),
+        ("GET", "/products/12%003".to_string(), None),
+        ("GET", format!("/products/{too_long}"), None),
+        ("POST", "/products/%00/restock".to_string(), restock),
+        ("POST", format!("/products/{too_long}/restock"), restock),
+    ];
+
+    for (method, path, body) in cases {
+        // Act
+        let (status, answer) = call(&app, method, &path, Some(ADMIN_TOKEN), body).await;
+
+        // Assert
+        assert_eq!(status, 400, "{method} {path} -> {answer}");
+        assert_eq!(
+            answer,
+            json!({"error": "id must be 1 to 64 printable characters", "field": "id"})
+        );
+    }
+    let (status, _) = call(&app, "GET", "/products/123", None, None).await;
+    assert_eq!(status, 503, "a valid id does reach the (cut) database");
+}

@@ -286,3 +286,48 @@ async fn the_probe_that_resumes_consumers_needs_a_write_not_only_a_read() {
     assert!(error.contains("could not extend file"), "{error}");
     assert_eq!(healed, Ok(()));
 }
+
+#[actix_web::test]
+async fn an_oversize_message_is_dead_lettered_undecoded_and_the_queue_goes_on() {
+    // Arrange: a valid order padded with 2 MiB of whitespace: decoded, it
+    // would take stock like any other.
+    let app = spawn_app().await;
+    let (before, oversize, after) = (
+        OrderCreated::new("123".into(), 1),
+        OrderCreated::new("123".into(), 5),
+        OrderCreated::new("123".into(), 1),
+    );
+    let mut padded = serde_json::to_vec(&oversize).unwrap();
+    padded.extend(std::iter::repeat_n(b' ', 2 * 1024 * 1024));
+
+    // Act
+    app.publish(&before).await;
+    app.broker
+        .publish(
+            ORDER_EXCHANGE,
+            &padded,
+            Some(&oversize.event_id.to_string()),
+        )
+        .await
+        .unwrap();
+    app.publish(&after).await;
+    app.wait_settled(3).await;
+
+    // Assert: the two around it applied, it in the dead-letter queue as sent.
+    assert_eq!(app.consumer_stats.acked.load(Ordering::SeqCst), 2);
+    assert_eq!(app.consumer_stats.dead_lettered.load(Ordering::SeqCst), 1);
+    assert_eq!(app.stock("123").await, 8);
+    assert_eq!(app.processed_events().await, 2);
+    let dead = eventually(WAIT, "the oversize message dead-lettered", || async {
+        app.broker.take(DEAD_QUEUE).await.unwrap()
+    })
+    .await;
+    assert_eq!(dead.data.len(), padded.len());
+    assert_eq!(
+        dead.properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.to_string()),
+        Some(oversize.event_id.to_string())
+    );
+}

@@ -15,6 +15,8 @@ use crate::broker::{BrokerError, IncomingMessage, Settlement, Settler};
 
 /// How long parking a message may wait for the broker's confirm.
 const PARK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long closing a channel after a failed settle may wait for the broker.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The header counting how often a message was parked.
 const PARKED_HEADER: &str = "x-parked";
 const PERSISTENT: u8 = 2;
@@ -35,7 +37,6 @@ pub(super) fn incoming(delivery: Delivery, channel: &Channel, queue: &str) -> In
         acker: delivery.acker,
         channel: channel.clone(),
         queue: queue.into(),
-        body: delivery.data.clone(),
         properties: delivery.properties,
         parked: counts.1,
     };
@@ -103,7 +104,6 @@ struct LapinSettler {
     acker: lapin::Acker,
     channel: Channel,
     queue: String,
-    body: Vec<u8>,
     properties: BasicProperties,
     parked: u32,
 }
@@ -112,7 +112,7 @@ impl LapinSettler {
     /// Puts a fresh copy at the back of the queue, confirmed, before the
     /// original is acknowledged: a crash in between leaves two copies, which
     /// the idempotent consumer absorbs, never none.
-    async fn park(&self) -> Result<(), BrokerError> {
+    async fn park(&self, body: &[u8]) -> Result<(), BrokerError> {
         let confirm = async {
             self.channel
                 .basic_publish(
@@ -122,7 +122,7 @@ impl LapinSettler {
                         mandatory: true,
                         ..Default::default()
                     },
-                    &self.body,
+                    body,
                     parked_properties(&self.properties, self.parked),
                 )
                 .await?
@@ -135,34 +135,55 @@ impl LapinSettler {
             Err(_) => Err(unavailable("no confirm for the parked copy")),
         }
     }
+
+    /// Settles on the channel the delivery came on.
+    async fn settle_on_channel(
+        &self,
+        settlement: Settlement,
+        body: &[u8],
+    ) -> Result<(), BrokerError> {
+        let acker = &self.acker;
+        let done = match settlement {
+            Settlement::Ack => acker.ack(BasicAckOptions::default()).await,
+            Settlement::Park => {
+                self.park(body).await?;
+                acker.ack(BasicAckOptions::default()).await
+            }
+            // `reject` rather than `nack`: from RabbitMQ 4.3 only a
+            // rejected return counts toward the delivery limit.
+            Settlement::Retry => acker.reject(BasicRejectOptions { requeue: true }).await,
+            Settlement::DeadLetter => acker.reject(BasicRejectOptions { requeue: false }).await,
+        }
+        .map_err(unavailable)?;
+        if done {
+            Ok(())
+        } else {
+            Err(unavailable(
+                "the channel closed before the delivery was settled",
+            ))
+        }
+    }
 }
 
 impl Settler for LapinSettler {
     fn settle(
         self: Box<Self>,
         settlement: Settlement,
+        body: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), BrokerError>> {
         Box::pin(async move {
-            let acker = &self.acker;
-            let done = match settlement {
-                Settlement::Ack => acker.ack(BasicAckOptions::default()).await,
-                Settlement::Park => {
-                    self.park().await?;
-                    acker.ack(BasicAckOptions::default()).await
-                }
-                // `reject` rather than `nack`: from RabbitMQ 4.3 only a
-                // rejected return counts toward the delivery limit.
-                Settlement::Retry => acker.reject(BasicRejectOptions { requeue: true }).await,
-                Settlement::DeadLetter => acker.reject(BasicRejectOptions { requeue: false }).await,
+            let settled = self.settle_on_channel(settlement, &body).await;
+            if settled.is_err() && self.channel.status().connected() {
+                // Left unsettled on a live channel, the delivery would go
+                // back only after the broker's consumer timeout (30 min by
+                // default). Closed, the channel returns it at once, and the
+                // subscription reopens as after any lost channel.
+                let closing = self
+                    .channel
+                    .close(200, "a delivery could not be settled".into());
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, closing).await;
             }
-            .map_err(unavailable)?;
-            if done {
-                Ok(())
-            } else {
-                Err(unavailable(
-                    "the channel closed before the delivery was settled",
-                ))
-            }
+            settled
         })
     }
 }

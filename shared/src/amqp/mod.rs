@@ -36,6 +36,26 @@ fn properties(name: &str) -> ConnectionProperties {
     ConnectionProperties::default().with_connection_name(name.into())
 }
 
+/// How long each step of setting up after connecting may take (declaring
+/// the topology, opening a channel, prefetch, confirms, consuming,
+/// cancelling): a broker that accepted the connection and then stopped
+/// answering must lead to a new connection, not to a wait without end.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs one setup step under [`SETUP_TIMEOUT`]; `what` names it in the error.
+async fn step<T, E: std::fmt::Display>(
+    what: &str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, BrokerError> {
+    match tokio::time::timeout(SETUP_TIMEOUT, work).await {
+        Ok(done) => done.map_err(unavailable),
+        Err(_) => Err(unavailable(format!(
+            "{what}: no answer from the broker within {} s",
+            SETUP_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 /// Opens a connection, or fails after [`CONNECT_TIMEOUT`].
 async fn open(url: &str, name: &str) -> Result<Connection, BrokerError> {
     match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, properties(name))).await {

@@ -11,7 +11,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use slog::{Logger, info, warn};
 use tokio::sync::Mutex;
 
-use super::{Topology, open, unavailable};
+use super::{Topology, open, step, unavailable};
 use crate::broker::{BrokerError, OutgoingMessage, Publisher};
 use crate::config::redact_url;
 use crate::events::JSON_CONTENT_TYPE;
@@ -66,15 +66,13 @@ impl Inner {
             return Ok(channel.clone());
         }
         let connection = open(&self.url, &self.name).await?;
-        self.topology
-            .declare(&connection)
-            .await
-            .map_err(unavailable)?;
-        let channel = connection.create_channel().await.map_err(unavailable)?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(unavailable)?;
+        step("declaring the topology", self.topology.declare(&connection)).await?;
+        let channel = step("opening a channel", connection.create_channel()).await?;
+        step(
+            "enabling publisher confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         info!(self.log, "publishing channel open"; "amqp_url" => redact_url(&self.url));
         *link = Some((connection, channel.clone()));
         Ok(channel)

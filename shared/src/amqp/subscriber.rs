@@ -16,7 +16,7 @@ use slog::{Logger, info, warn};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::delivery::incoming;
-use super::{QueueNames, Topology, connect, unavailable};
+use super::{QueueNames, Topology, connect, step, unavailable};
 use crate::broker::{BrokerError, IncomingMessage, Subscription, SubscriptionControl};
 use crate::retry::backoff;
 
@@ -185,35 +185,35 @@ impl Task {
         sender: &mpsc::Sender<IncomingMessage>,
         wanted: &mut watch::Receiver<Wanted>,
     ) -> Result<(), BrokerError> {
-        self.topology
-            .declare(connection)
-            .await
-            .map_err(unavailable)?;
-        let channel = connection.create_channel().await.map_err(unavailable)?;
-        channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(unavailable)?;
+        step("declaring the topology", self.topology.declare(connection)).await?;
+        let channel = step("opening a channel", connection.create_channel()).await?;
+        step(
+            "setting the prefetch",
+            channel.basic_qos(self.prefetch, BasicQosOptions::default()),
+        )
+        .await?;
         // Parking publishes on this channel.
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(unavailable)?;
+        step(
+            "enabling publisher confirms",
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         loop {
             wait_for(wanted, |w| w.consuming() || w.phase != Phase::Consuming).await;
             if wanted.borrow().phase != Phase::Consuming {
                 return Ok(());
             }
             let tag = format!("{}-{}", self.queue.service, uuid::Uuid::new_v4());
-            let consumer = channel
-                .basic_consume(
+            let consumer = step(
+                "starting to consume",
+                channel.basic_consume(
                     self.queue.work_queue().as_str().into(),
                     tag.as_str().into(),
                     BasicConsumeOptions::default(),
                     FieldTable::default(),
-                )
-                .await
-                .map_err(unavailable)?;
+                ),
+            )
+            .await?;
             info!(self.log, "consuming"; "prefetch" => self.prefetch);
             self.attached.send_replace(true);
             let stopped = self.forward(&channel, consumer, &tag, sender, wanted).await;
@@ -260,10 +260,11 @@ impl Task {
                     } else {
                         Stopped::Cancelled
                     });
-                    channel
-                        .basic_cancel(tag.into(), BasicCancelOptions::default())
-                        .await
-                        .map_err(unavailable)?;
+                    step(
+                        "cancelling the consumer",
+                        channel.basic_cancel(tag.into(), BasicCancelOptions::default()),
+                    )
+                    .await?;
                 }
             }
         }

@@ -251,6 +251,7 @@ impl Settler for RecordingSettler {
     fn settle(
         self: Box<Self>,
         settlement: Settlement,
+        _body: Vec<u8>,
     ) -> BoxFuture<'static, Result<(), BrokerError>> {
         let RecordingSettler { mut message, queue } = *self;
         queue

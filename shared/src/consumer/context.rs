@@ -3,6 +3,7 @@
 use slog::Logger;
 
 use super::ConsumerStatsByQueue;
+use crate::config::ConsumerSettings;
 use crate::health::ServiceHealth;
 use crate::metrics::Metrics;
 use crate::outage::Gate;
@@ -22,6 +23,8 @@ pub struct ConsumerContext {
     pub metrics: Metrics,
     /// The most events handed to the domain actor at once.
     pub max_batch: usize,
+    /// Larger deliveries are dead-lettered without being decoded.
+    pub max_message_bytes: usize,
     pub log: Logger,
 }
 
@@ -32,7 +35,7 @@ impl ConsumerContext {
     pub fn for_database(
         service: &'static str,
         db: &sea_orm::DatabaseConnection,
-        max_batch: u16,
+        settings: &ConsumerSettings,
         log: Logger,
     ) -> Self {
         let database = crate::db::probe(db);
@@ -42,7 +45,8 @@ impl ConsumerContext {
             stats: ConsumerStatsByQueue::default(),
             readiness: Readiness::new(database, log.clone()),
             metrics: Metrics::default(),
-            max_batch: usize::from(max_batch.max(1)),
+            max_batch: usize::from(settings.batch.max(1)),
+            max_message_bytes: settings.max_message_bytes,
             log,
         }
     }

@@ -27,8 +27,9 @@ pub(super) async fn settle(
     match settled {
         Ok(()) => stats.count(settlement),
         Err(e) => {
-            // The channel is gone: the broker returns the message to the queue
-            // by itself, and the idempotent handler absorbs the redelivery.
+            // The channel is gone (the settler closes one still open): the
+            // broker returns the message to the queue by itself, and the
+            // idempotent handler absorbs the redelivery.
             stats.settle_failures.fetch_add(1, Ordering::Relaxed);
             warn!(log, "could not settle delivery, it will be redelivered";
                 "settlement" => ?settlement, "err" => %e);

@@ -111,6 +111,7 @@ impl Harness {
             readiness: crate::readiness::Readiness::new(probe, test_logger()),
             metrics: crate::metrics::Metrics::default(),
             max_batch: 64,
+            max_message_bytes: crate::events::MAX_EVENT_BYTES,
             log: test_logger(),
         };
         let degraded = Arc::new(AtomicU32::new(0));

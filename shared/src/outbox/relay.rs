@@ -27,6 +27,8 @@ pub struct RelaySettings {
     /// How long published rows are kept before they are pruned.
     pub retention: Duration,
     pub prune_interval: Duration,
+    /// Rows deleted per statement when pruning.
+    pub prune_batch: u64,
 }
 
 impl Default for RelaySettings {
@@ -37,6 +39,9 @@ impl Default for RelaySettings {
             lease: Duration::from_secs(30),
             retention: Duration::from_secs(7 * 24 * 3600),
             prune_interval: Duration::from_secs(60),
+            // A few hundred milliseconds per statement at most, far from
+            // the 10 s statement timeout.
+            prune_batch: 1000,
         }
     }
 }
@@ -151,12 +156,12 @@ impl Actor for OutboxRelay {
         });
         ctx.run_interval(self.settings.prune_interval, |relay, ctx| {
             let outbox = relay.outbox.clone();
-            let retention = relay.settings.retention;
+            let (retention, batch) = (relay.settings.retention, relay.settings.prune_batch);
             ctx.spawn(
-                async move { outbox.prune(retention).await }
+                async move { outbox.prune(retention, batch).await }
                     .into_actor(relay)
                     .map(|pruned, relay, _| match pruned {
-                        Ok(count) => relay.counters.pruned += count,
+                        Ok(pruned) => relay.counters.pruned += pruned.rows,
                         Err(e) => warn!(relay.log, "could not prune the outbox"; "err" => %e),
                     }),
             );

@@ -24,6 +24,13 @@ pub struct Round {
     pub failure: Option<BrokerError>,
 }
 
+/// What one prune deleted, and in how many statements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub rows: u64,
+    pub statements: u64,
+}
+
 #[derive(Clone)]
 pub struct Outbox {
     db: DatabaseConnection,
@@ -141,15 +148,30 @@ impl Outbox {
         })
     }
 
-    /// Deletes rows published more than `retention` ago.
-    pub async fn prune(&self, retention: Duration) -> Result<u64, DbErr> {
+    /// Deletes rows published more than `retention` ago, at most `batch`
+    /// per statement: after a long downtime one DELETE of everything could
+    /// outlast the statement timeout on every attempt and never finish.
+    pub async fn prune(&self, retention: Duration, batch: u64) -> Result<Pruned, DbErr> {
         let cutoff = chrono::Utc::now() - retention;
-        let deleted = outbox::Entity::delete_many()
-            .filter(outbox::Column::Source.eq(self.service))
-            .filter(outbox::Column::PublishedAt.lt(cutoff))
-            .exec(&self.db)
-            .await?;
-        Ok(deleted.rows_affected)
+        let mut pruned = Pruned::default();
+        loop {
+            let statement = Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                r#"DELETE FROM outbox WHERE event_id IN (
+                       SELECT event_id FROM outbox
+                       WHERE source = $1 AND published_at < $2
+                       LIMIT $3)"#,
+                [self.service.into(), cutoff.into(), (batch as i64).into()],
+            );
+            let deleted = bounded(self.db.execute_raw(statement))
+                .await?
+                .rows_affected();
+            pruned.rows += deleted;
+            pruned.statements += 1;
+            if deleted < batch {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// How many rows are not published yet, and the age in seconds of the
