@@ -1,5 +1,5 @@
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::Database;
+use sea_orm_migration::sea_orm::{ConnectOptions, Database};
 
 /// Same default as the services (compose's development account), so
 /// `cargo run -p migration -- up` works against `docker compose up -d
@@ -17,12 +17,12 @@ fn main() {
         .expect("cannot start the tokio runtime");
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args == ["up"] {
-        // Under the advisory lock the services take at startup, so that a
-        // migration Job and replicas starting beside it apply each
-        // migration once (SeaORM's own `up` takes no lock).
+        // Under an advisory lock, so that two migrators (a Job and a
+        // developer, two Jobs) apply each migration once (SeaORM's own
+        // `up` takes no lock).
         let url = std::env::var("DATABASE_URL").expect("set above");
         let applied = runtime.block_on(async {
-            let db = Database::connect(&url).await?;
+            let db = Database::connect(migration::unlimited(ConnectOptions::new(url))).await?;
             migration::migrate(&db).await
         });
         if let Err(e) = applied {
@@ -32,5 +32,8 @@ fn main() {
         println!("all migrations applied");
         return;
     }
-    runtime.block_on(cli::run_cli(migration::Migrator));
+    runtime.block_on(cli::run_cli_with_connection(
+        migration::Migrator,
+        |options| Database::connect(migration::unlimited(options)),
+    ));
 }
