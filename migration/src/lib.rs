@@ -144,7 +144,7 @@ mod tests {
     use super::*;
 
     fn names(names: &[&str]) -> Vec<String> {
-        names.iter().map(|name| name.to_string()).collect()
+        names.iter().copied().map(String::from).collect()
     }
 
     #[test]
