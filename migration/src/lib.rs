@@ -6,9 +6,7 @@
 use std::collections::BTreeSet;
 
 pub use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{
-    ConnectOptions, DatabaseConnection, Statement, TransactionTrait,
-};
+use sea_orm_migration::sea_orm::{ConnectOptions, DatabaseConnection, Statement, TransactionTrait};
 
 mod m20251125_000001_create_products;
 mod m20251125_000002_create_processed_events;
