@@ -88,6 +88,15 @@ impl SchemaState {
         self.pending.is_empty()
     }
 
+    /// What a service waits for, in the words of its log and `/ready`.
+    pub fn missing(&self) -> String {
+        let count = self.pending.len();
+        format!(
+            "{count} migration{} not applied (run `migration up`)",
+            if count == 1 { "" } else { "s" }
+        )
+    }
+
     fn compare(known: &[String], applied: &BTreeSet<String>) -> Self {
         let known_set: BTreeSet<&String> = known.iter().collect();
         Self {
@@ -153,6 +162,10 @@ mod tests {
         let state = SchemaState::compare(&known, &applied);
 
         assert_eq!(state.pending, names(&["m2", "m3"]));
+        assert_eq!(
+            state.missing(),
+            "2 migrations not applied (run `migration up`)"
+        );
         assert!(state.unknown.is_empty());
         assert!(!state.is_current());
     }

@@ -133,3 +133,43 @@ async fn migration_up_waits_for_a_table_lock_longer_than_any_lock_timeout_then_s
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn migration_wait_returns_once_another_has_migrated() {
+    // Arrange: an empty database; `migration wait` (an init container) on it.
+    let database = TestDatabase::create().await.unwrap();
+    let mut waiter = std::process::Command::new(env!("CARGO_BIN_EXE_migration"))
+        .arg("wait")
+        .env("DATABASE_URL", database.url())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting migration wait");
+    let stdout = waiter.stdout.take().unwrap();
+    let (lines, said) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let _ = lines.send(line.unwrap());
+        }
+    });
+    let first_line = said.recv_timeout(WAIT).expect("a line from migration wait");
+
+    // Act: the migrations run.
+    let db = database.connect().await;
+    migration::migrate(&db).await.unwrap();
+    let finished = tokio::task::spawn_blocking(move || waiter.wait().unwrap())
+        .await
+        .unwrap();
+    reader.join().unwrap();
+    let last_line = said.try_iter().last();
+
+    // Assert: it said what it waited for, and ended well once migrated.
+    assert!(
+        first_line.starts_with(&format!(
+            "waiting for the database schema: {} migrations not applied (run `migration up`)",
+            migration::Migrator::migrations().len()
+        )),
+        "{first_line}"
+    );
+    assert!(finished.success(), "{finished:?}");
+    assert_eq!(last_line.as_deref(), Some("the database schema is current"));
+}

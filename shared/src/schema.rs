@@ -34,15 +34,15 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 enum Waiting {
     /// The database does not answer the schema check.
     Unavailable,
-    /// The names of the migrations this build knows that are not applied.
-    Pending(Vec<String>),
+    /// Migrations this build knows are not applied.
+    Pending(SchemaState),
 }
 
 impl Waiting {
     fn of(state: Result<SchemaState, sea_orm::DbErr>) -> Result<SchemaState, Self> {
         match state {
             Ok(state) if state.is_current() => Ok(state),
-            Ok(state) => Err(Self::Pending(state.pending)),
+            Ok(state) => Err(Self::Pending(state)),
             Err(_) => Err(Self::Unavailable),
         }
     }
@@ -57,11 +57,7 @@ impl Waiting {
     fn schema(&self) -> String {
         match self {
             Self::Unavailable => "unknown (the database does not answer)".to_string(),
-            Self::Pending(pending) => format!(
-                "{} migration{} not applied (run `migration up`)",
-                pending.len(),
-                if pending.len() == 1 { "" } else { "s" }
-            ),
+            Self::Pending(state) => state.missing(),
         }
     }
 
@@ -137,10 +133,10 @@ fn log_waiting(waiting: &Waiting, log: &Logger) {
             log,
             "waiting for the database schema: the database does not answer"
         ),
-        Waiting::Pending(pending) => warn!(log,
-            "waiting for the database schema: {}", waiting.schema();
-            "pending" => pending.len(),
-            "first_pending" => pending.first().map(String::as_str).unwrap_or_default()),
+        Waiting::Pending(state) => warn!(log,
+            "waiting for the database schema: {}", state.missing();
+            "pending" => state.pending.len(),
+            "first_pending" => state.pending.first().map(String::as_str).unwrap_or_default()),
     }
 }
 
@@ -203,21 +199,21 @@ mod tests {
 
     #[test]
     fn a_waiting_service_is_not_ready_and_says_what_is_missing() {
-        let pending = Waiting::Pending(vec!["m1".into(), "m2".into()]);
-        let one = Waiting::Pending(vec!["m2".into()]);
+        let pending = Waiting::Pending(SchemaState {
+            pending: vec!["m2".into()],
+            unknown: vec![],
+        });
 
         let report = pending.report();
+        let unavailable = Waiting::Unavailable.report();
 
         assert!(!report.is_ready());
         assert_eq!(report.checks["database"], "ok");
         assert_eq!(
             report.checks["schema"],
-            "2 migrations not applied (run `migration up`)"
+            "1 migration not applied (run `migration up`)"
         );
-        assert_eq!(one.schema(), "1 migration not applied (run `migration up`)");
-        assert_eq!(
-            Waiting::Unavailable.report().checks["database"],
-            "unavailable"
-        );
+        assert!(!unavailable.is_ready());
+        assert_eq!(unavailable.checks["database"], "unavailable");
     }
 }
