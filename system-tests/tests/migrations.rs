@@ -148,3 +148,31 @@ fn a_failing_migration_leaves_serving_replicas_serving_and_starting_ones_waiting
     // The two orders taken meanwhile are applied once product serves.
     system.wait_for_stock("123", 8);
 }
+
+#[test]
+fn a_service_serves_on_a_schema_a_newer_release_has_migrated_further() {
+    // Arrange: a newer release's migration is applied beside this build's
+    // (a rolling upgrade: the Job ran, old pods still start).
+    let mut system = System::start_with(Options {
+        order_only: true,
+        ..Options::default()
+    });
+    system.execute(
+        "INSERT INTO seaql_migrations (version, applied_at) \
+         VALUES ('m20991231_000001_from_a_newer_release', 0)",
+    );
+
+    // Act: product starts on it.
+    system.product.restart();
+    let product_url = system.product_url.clone();
+    wait_ready(&product_url);
+
+    // Assert: it serves, and says the schema is ahead of it.
+    assert_eq!(system.stock("123"), 10);
+    let log = system.product.log();
+    assert!(
+        log.contains("the database schema is ahead of this build")
+            && log.contains("m20991231_000001_from_a_newer_release"),
+        "{log}"
+    );
+}
