@@ -80,7 +80,7 @@ pub async fn wait_until_current(
     listener: &TcpListener,
     log: &Logger,
 ) -> anyhow::Result<()> {
-    let mut waiting = match Waiting::of(migration::schema_state(db).await) {
+    let mut waiting = match Waiting::of(crate::db::bounded(migration::schema_state(db)).await) {
         Ok(state) => {
             log_current(&state, log);
             return Ok(());
@@ -100,7 +100,7 @@ pub async fn wait_until_current(
     let mut logged = Instant::now();
     let state = loop {
         tokio::time::sleep(POLL).await;
-        match Waiting::of(migration::schema_state(db).await) {
+        match Waiting::of(crate::db::bounded(migration::schema_state(db)).await) {
             Ok(state) => break state,
             Err(now) => {
                 if now != waiting || logged.elapsed() >= LOG_EVERY {
