@@ -23,6 +23,10 @@ For every service that runs the image built from this repository:
     guest account);
   - stop_grace_period leaves time beyond its own shutdown (HTTP 5 s, then
     draining deliveries 5 s), which Docker's default 10 s does not.
+One-shot services of that image (those others wait for with `condition:
+service_completed_successfully`) are steps, not servers: exactly one runs
+`migration up`, and every service whose environment has a DATABASE_URL
+waits for it that way (services never migrate; they wait for the schema).
 For every service: each published port is bound to 127.0.0.1 only; each image
 it pulls is pinned to a version (no `latest`, no bare major).
 The tests' default account (testkit::COMPOSE_USER/PASSWORD) is the one
@@ -534,6 +538,22 @@ def check_grafana(services: dict) -> None:
                + ("" if used <= uids else f"; it names {sorted(used - uids)}"))
 
 
+def check_migrate_step(services: dict, one_shots: set, app_names: list[str]) -> None:
+    migrators = [n for n in sorted(one_shots) if as_list(services.get(n, {}).get("command")) == ["migration", "up"]]
+    report(len(migrators) == 1, f"one one-shot service runs `migration up` (found: {', '.join(migrators) or 'none'})")
+    if len(migrators) != 1:
+        return
+    migrate = migrators[0]
+    for app in app_names:
+        if "DATABASE_URL" not in environment(services[app]):
+            continue
+        condition = depends_on(services[app]).get(migrate)
+        report(
+            condition == "service_completed_successfully",
+            f"{app}: starts once {migrate} has succeeded (depends_on condition: {condition})",
+        )
+
+
 def check_prometheus(services: dict, app_names: list[str]) -> None:
     found = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("prom/prometheus")}
     report(len(found) == 1, "one Prometheus service (observability profile)")
@@ -591,6 +611,12 @@ def main() -> int:
 
     # The services that run the image built here.
     built_images = {s.get("image") for s in services.values() if s.get("build")}
+    one_shots = {
+        dep
+        for s in services.values()
+        for dep, condition in depends_on(s).items()
+        if condition == "service_completed_successfully"
+    }
     app_names = []
     for name, service in services.items():
         check_ports_local(name, service)
@@ -602,7 +628,8 @@ def main() -> int:
             if command and command[0] in all_bins:
                 report(False, f"{name}: runs binary {command[0]!r} but its image {service.get('image')!r} is not built by this compose file")
             continue
-        app_names.append(name)
+        if name not in one_shots:
+            app_names.append(name)
         check_no_host_port(name, service)
         if not command:
             report(False, f"{name}: has no command naming the binary to run (the image's default is order)")
@@ -619,15 +646,19 @@ def main() -> int:
         report(binary in shipped, f"{name}: the Dockerfile copies target/release/{binary} into the image")
 
         env = environment(service)
-        if "HTTP_ADDR" in env or service.get("ports") or service.get("healthcheck"):
-            check_http(name, service, env)
-        check_stop_grace(name, service)
+        if name in one_shots:
+            report(service.get("restart", "no") == "no", f"{name}: a one-shot step, never restarted (restart: no)")
+        else:
+            if "HTTP_ADDR" in env or service.get("ports") or service.get("healthcheck"):
+                check_http(name, service, env)
+            check_stop_grace(name, service)
         deps = depends_on(service)
         for var, value in sorted(env.items()):
             if re.match(r"(postgres|postgresql|amqp|amqps)://", value):
                 check_url(name, var, value, services, deps)
 
     report(bool(app_names), f"{len(app_names)} services run the image built from this repository")
+    check_migrate_step(services, one_shots, app_names)
     check_edge(services, app_names)
     check_test_access(services)
     check_prometheus(services, app_names)

@@ -35,7 +35,7 @@ case $profile in
 esac
 bin=target/$profile
 services=${BENCH_SERVICES:-$bin}
-for service in order product notification; do
+for service in order product notification migration; do
     [ -x "$services/$service" ] || die "no $services/$service (BENCH_SERVICES)"
 done
 
@@ -88,7 +88,8 @@ wait_healthy() { # wait_healthy SERVICE PORT
     die "$1 did not answer GET /health on port $2 within 30 s"
 }
 product_port=$(port) notification_port=$(port) order_port=$(port)
-# product first: it applies the migrations the others wait for.
+# The schema first, by the build's own migrator: services wait for it.
+"$services/migration" up >"$logs/migration.log" 2>&1 || die "migration up failed (its log follows)"
 HTTP_ADDR=127.0.0.1:$product_port "$services/product" >"$logs/product.log" 2>&1 & pids+=($!) product_pid=$!
 wait_healthy product "$product_port"
 HTTP_ADDR=127.0.0.1:$notification_port "$services/notification" >"$logs/notification.log" 2>&1 & pids+=($!) notification_pid=$!

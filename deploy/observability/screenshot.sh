@@ -89,7 +89,7 @@ else
 fi
 
 say "building the release binaries"
-timeout 1800 cargo build --release --bins -q -p order -p product -p notification -p loadgen
+timeout 1800 cargo build --release --bins -q -p order -p product -p notification -p migration -p loadgen
 bin=target/release
 
 pg=(-U postgres -h 127.0.0.1)
@@ -185,7 +185,9 @@ start_product() {
     HTTP_ADDR=127.0.0.1:$product_port "$bin/product" >>"$work/product.log" 2>&1 &
     product_pid=$!
 }
-start_product # first: it applies the migrations the others wait for
+# The schema first: the services wait for it, they never migrate.
+"$bin/migration" up >"$work/migration.log" 2>&1 || { cat "$work/migration.log" >&2; exit 1; }
+start_product
 wait_http product "http://127.0.0.1:$product_port/health"
 HTTP_ADDR=127.0.0.1:$notification_port "$bin/notification" >"$work/notification.log" 2>&1 & pids+=($!)
 HTTP_ADDR=127.0.0.1:$order_port "$bin/order" >"$work/order.log" 2>&1 & pids+=($!)

@@ -1,8 +1,12 @@
 //! The database schema, as SeaORM migrations. `Migrator` serves the
-//! `migration` binary and `sea-orm-cli migrate`; services call [`migrate`].
+//! `migration` binary and `sea-orm-cli migrate`, which apply them
+//! ([`migrate`]); services never migrate, they wait until
+//! [`schema_state`] finds every migration they know applied.
+
+use std::collections::BTreeSet;
 
 pub use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{DatabaseConnection, Statement, TransactionTrait};
+use sea_orm_migration::sea_orm::{ConnectOptions, DatabaseConnection, Statement, TransactionTrait};
 
 mod m20251125_000001_create_products;
 mod m20251125_000002_create_processed_events;
@@ -38,9 +42,11 @@ impl MigratorTrait for Migrator {
 /// Arbitrary but fixed key of the advisory lock that serializes migrations.
 pub const MIGRATION_LOCK_KEY: i64 = 0x0e_c0_5e_ed;
 
-/// Applies pending migrations. Safe when several replicas start at once: a
-/// transaction-scoped advisory lock lets one migrate while the others wait,
-/// and they then find nothing left to do.
+/// Applies pending migrations, all in one transaction: a migration that
+/// fails leaves the schema as it was. Safe when several migrators run at
+/// once (two Jobs, a Job and a developer): a transaction-scoped advisory
+/// lock lets one migrate while the others wait, and they then find nothing
+/// left to do.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let txn = db.begin().await?;
     txn.execute_raw(Statement::from_sql_and_values(
@@ -51,4 +57,131 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     .await?;
     Migrator::up(&txn, None).await?;
     txn.commit().await
+}
+
+/// The options of a session that migrates: none of the limits the services
+/// set on theirs (a migration may wait for a lock or run long), and none
+/// that the role or database may set by default either.
+pub fn unlimited(mut options: ConnectOptions) -> ConnectOptions {
+    options.map_sqlx_postgres_opts(|options| {
+        options.options([
+            ("statement_timeout", "0"),
+            ("lock_timeout", "0"),
+            ("idle_in_transaction_session_timeout", "0"),
+        ])
+    });
+    options
+}
+
+/// How the database's schema compares with the migrations this build knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaState {
+    /// Migrations this build knows that the database has not applied.
+    pub pending: Vec<String>,
+    /// Migrations the database has applied that this build does not know:
+    /// a newer release migrated already (during a rolling upgrade, say).
+    pub unknown: Vec<String>,
+}
+
+impl SchemaState {
+    /// Whether a service of this build can work on the schema: every
+    /// migration it knows is applied. Newer ones may be too, as during a
+    /// rolling upgrade: a migration adds what older code ignores, and what
+    /// it removes goes in a later release than the code that stops using it.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// What a service waits for, in the words of its log and `/ready`.
+    pub fn missing(&self) -> String {
+        let count = self.pending.len();
+        format!(
+            "{count} migration{} not applied (run `migration up`)",
+            if count == 1 { "" } else { "s" }
+        )
+    }
+
+    fn compare(known: &[String], applied: &BTreeSet<String>) -> Self {
+        let known_set: BTreeSet<&String> = known.iter().collect();
+        Self {
+            pending: known
+                .iter()
+                .filter(|name| !applied.contains(*name))
+                .cloned()
+                .collect(),
+            unknown: applied
+                .iter()
+                .filter(|name| !known_set.contains(name))
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// Reads which migrations the database has applied (SeaORM's
+/// `seaql_migrations`), without creating or changing anything.
+pub async fn schema_state<C: ConnectionTrait>(db: &C) -> Result<SchemaState, DbErr> {
+    let backend = db.get_database_backend();
+    let installed = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            "SELECT to_regclass('seaql_migrations') IS NOT NULL",
+        ))
+        .await?
+        .map(|row| row.try_get_by_index::<bool>(0))
+        .transpose()?
+        .unwrap_or(false);
+    let mut applied = BTreeSet::new();
+    if installed {
+        for row in db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT version FROM seaql_migrations",
+            ))
+            .await?
+        {
+            applied.insert(row.try_get_by_index::<String>(0)?);
+        }
+    }
+    let known: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|migration| migration.name().to_string())
+        .collect();
+    Ok(SchemaState::compare(&known, &applied))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().copied().map(String::from).collect()
+    }
+
+    #[test]
+    fn pending_are_the_known_migrations_not_applied_in_their_order() {
+        let known = names(&["m1", "m2", "m3"]);
+        let applied = BTreeSet::from(["m1".to_string()]);
+
+        let state = SchemaState::compare(&known, &applied);
+
+        assert_eq!(state.pending, names(&["m2", "m3"]));
+        assert_eq!(
+            state.missing(),
+            "2 migrations not applied (run `migration up`)"
+        );
+        assert!(state.unknown.is_empty());
+        assert!(!state.is_current());
+    }
+
+    #[test]
+    fn a_schema_ahead_of_the_build_is_current_and_names_what_it_does_not_know() {
+        let known = names(&["m1", "m2"]);
+        let applied = BTreeSet::from(["m1", "m2", "m3"].map(String::from));
+
+        let state = SchemaState::compare(&known, &applied);
+
+        assert!(state.is_current());
+        assert_eq!(state.unknown, names(&["m3"]));
+    }
 }

@@ -1,5 +1,11 @@
+use std::time::{Duration, Instant};
+
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::Database;
+use sea_orm_migration::sea_orm::{ConnectOptions, Database};
+
+/// How often `migration wait` looks again, and says again that it waits.
+const POLL: Duration = Duration::from_secs(2);
+const SAY_EVERY: Duration = Duration::from_secs(60);
 
 /// Same default as the services (compose's development account), so
 /// `cargo run -p migration -- up` works against `docker compose up -d
@@ -17,12 +23,12 @@ fn main() {
         .expect("cannot start the tokio runtime");
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args == ["up"] {
-        // Under the advisory lock the services take at startup, so that a
-        // migration Job and replicas starting beside it apply each
-        // migration once (SeaORM's own `up` takes no lock).
+        // Under an advisory lock, so that two migrators (a Job and a
+        // developer, two Jobs) apply each migration once (SeaORM's own
+        // `up` takes no lock).
         let url = std::env::var("DATABASE_URL").expect("set above");
         let applied = runtime.block_on(async {
-            let db = Database::connect(&url).await?;
+            let db = Database::connect(migration::unlimited(ConnectOptions::new(url))).await?;
             migration::migrate(&db).await
         });
         if let Err(e) = applied {
@@ -32,5 +38,44 @@ fn main() {
         println!("all migrations applied");
         return;
     }
-    runtime.block_on(cli::run_cli(migration::Migrator));
+    if args == ["wait"] {
+        let url = std::env::var("DATABASE_URL").expect("set above");
+        runtime.block_on(wait_until_current(&url));
+        println!("the database schema is current");
+        return;
+    }
+    runtime.block_on(cli::run_cli_with_connection(
+        migration::Migrator,
+        |options| Database::connect(migration::unlimited(options)),
+    ));
+}
+
+/// `migration wait`: returns once every migration this build knows is
+/// applied, saying what it waits for (the Kubernetes Deployments run it as
+/// an init container, so that a pod of a new image is not started, let
+/// alone counted ready, before the migration Job has succeeded).
+async fn wait_until_current(url: &str) {
+    let mut said: Option<(String, Instant)> = None;
+    loop {
+        let state = async {
+            let db = Database::connect(migration::unlimited(ConnectOptions::new(url))).await?;
+            let state = migration::schema_state(&db).await;
+            db.close().await.ok();
+            state
+        }
+        .await;
+        let waiting = match state {
+            Ok(state) if state.is_current() => return,
+            Ok(state) => format!("{}, the first {}", state.missing(), state.pending[0]),
+            Err(e) => format!("the database does not answer: {e}"),
+        };
+        let repeat = said
+            .as_ref()
+            .is_none_or(|(before, at)| *before != waiting || at.elapsed() >= SAY_EVERY);
+        if repeat {
+            println!("waiting for the database schema: {waiting}");
+            said = Some((waiting, Instant::now()));
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }

@@ -29,11 +29,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Waits for PostgreSQL, migrates, starts the actors and binds the HTTP
-    /// listener. Orders are accepted while RabbitMQ is down: the relay
+    /// Waits for PostgreSQL and its schema, starts the actors and serves
+    /// HTTP. Orders are accepted while RabbitMQ is down: the relay
     /// publishes them once it is reachable.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let db = shared::service::connect_and_migrate(&settings.common.database_url, &log).await?;
+        let (db, listener) = shared::service::connect_when_schema_is_current(
+            &settings.common.database_url,
+            settings.common.http_addr,
+            &log,
+        )
+        .await?;
         let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
@@ -89,7 +94,7 @@ impl Application {
             log.clone(),
         ));
         let running = Running::start(
-            settings.common.http_addr,
+            listener,
             settings.common.http,
             &consumers,
             vec![consumer.recipient()],

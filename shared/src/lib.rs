@@ -16,5 +16,6 @@ pub mod outage;
 pub mod outbox;
 pub mod readiness;
 pub mod retry;
+pub mod schema;
 pub mod service;
 pub mod telemetry;

@@ -121,16 +121,20 @@ async fn terminated() {
     }
 }
 
-/// Connects to PostgreSQL, waiting for it, and applies pending migrations.
-pub async fn connect_and_migrate(
+/// Connects to PostgreSQL (waiting for it), binds `http_addr`, and waits
+/// there, answering `/health` and `/ready`, until the database has every
+/// migration this build knows ([`crate::schema`]); the listener is then the
+/// service's own to serve on ([`Running::start`]).
+pub async fn connect_when_schema_is_current(
     database_url: &str,
+    http_addr: SocketAddr,
     log: &Logger,
-) -> anyhow::Result<DatabaseConnection> {
+) -> anyhow::Result<(DatabaseConnection, TcpListener)> {
     let db = crate::db::connect(database_url, log).await;
-    migration::migrate(&db)
-        .await
-        .context("applying database migrations")?;
-    Ok(db)
+    let listener =
+        TcpListener::bind(http_addr).with_context(|| format!("binding HTTP_ADDR {http_addr}"))?;
+    crate::schema::wait_until_current(&db, &listener, log).await?;
+    Ok((db, listener))
 }
 
 /// Starts the outbox relay of `service`, publishing to the broker at
@@ -162,13 +166,13 @@ pub struct Running {
 }
 
 impl Running {
-    /// Binds `addr` and serves what `configure` registers (routes and their
+    /// Serves on `listener` what `configure` registers (routes and their
     /// data), behind the shared HTTP edge: request ids, metrics and access
     /// lines ([`observe`]), and the data of `/health`, `/ready` and
     /// `/metrics`. `limits` bound how long a client may take and how many
     /// are served at once.
     pub fn start<F>(
-        addr: SocketAddr,
+        listener: TcpListener,
         limits: HttpLimits,
         consumers: &ConsumerContext,
         drains: Vec<Recipient<Drain>>,
@@ -178,16 +182,14 @@ impl Running {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
-        let listener =
-            TcpListener::bind(addr).with_context(|| format!("binding HTTP_ADDR {addr}"))?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
+        let port = addr.port();
         let health_data = web::Data::new(consumers.health.clone());
         let readiness_data = web::Data::new(consumers.readiness.clone());
         let context_data = web::Data::new(consumers.clone());
         let metrics_data = web::Data::new(consumers.metrics.clone());
         let log_data = web::Data::new(log.clone());
         let limits_data = web::Data::new(limits);
-        let local_addr = listener.local_addr()?;
         // actix-web's HttpServer, put together from its parts so that
         // Http10Lengths can sit between the socket and the HTTP/1 parser.
         let builder =
@@ -236,7 +238,7 @@ impl Running {
                         // is dropped rather than finished for nobody, so an
                         // order still waiting for its commit is given up.
                         .h1_allow_half_closed(false)
-                        .local_addr(local_addr)
+                        .local_addr(addr)
                         .h1(map_config(app, move |_| AppConfig::default())),
                 )
             })?

@@ -140,6 +140,10 @@ pub struct Options {
     /// Start only the order service; the consumers start later with
     /// [`System::start_consumers`].
     pub order_only: bool,
+    /// Leave the database empty: the services wait until the test runs
+    /// the migrations ([`System::migrate`]). With it, `order_only` too:
+    /// the consumers cannot attach before the schema is there.
+    pub unmigrated: bool,
     /// More environment for every service.
     pub env: Vec<(&'static str, String)>,
 }
@@ -170,7 +174,13 @@ impl System {
             .enable_all()
             .build()
             .unwrap();
-        let database = rt.block_on(TestDatabase::create()).unwrap();
+        let database = if options.unmigrated {
+            assert!(options.order_only, "consumers attach only once migrated");
+            rt.block_on(TestDatabase::create())
+        } else {
+            rt.block_on(TestDatabase::migrated())
+        }
+        .unwrap();
         let vhost = TestVhost::create().unwrap();
         let logs = std::env::temp_dir().join(format!("ecommerce-system-{}", uuid_like()));
         std::fs::create_dir_all(&logs).unwrap();
@@ -285,6 +295,11 @@ impl System {
         );
     }
 
+    /// Runs `migration up` on the test database; returns how it ended.
+    pub fn migrate(&self) -> std::process::Output {
+        testkit::migration_up(self.database.url())
+    }
+
     /// `count(*)`-like query against the test database.
     pub fn count(&self, sql: &str) -> i64 {
         self.rt.block_on(self.database.count(sql))
@@ -299,12 +314,17 @@ impl System {
 
     /// Adds a product straight to the database.
     pub fn add_product(&self, id: &str, stock: i64) {
-        let sql =
-            format!("INSERT INTO products (id, name, stock) VALUES ('{id}', 'Test item', {stock})");
+        self.execute(&format!(
+            "INSERT INTO products (id, name, stock) VALUES ('{id}', 'Test item', {stock})"
+        ));
+    }
+
+    /// Runs `sql` (one or more statements) on the test database.
+    pub fn execute(&self, sql: &str) {
         self.rt.block_on(async {
             use sea_orm::ConnectionTrait;
             let db = self.database.connect().await;
-            db.execute_unprepared(&sql).await.unwrap();
+            db.execute_unprepared(sql).await.unwrap();
         });
     }
 

@@ -12,7 +12,7 @@ pub mod process;
 pub mod proxy;
 
 pub use broker::{BrokerClient, ManagementApi, QueueTotals, TestVhost};
-pub use process::{ServiceProcess, binary, free_port};
+pub use process::{ServiceProcess, binary, free_port, migration_up};
 pub use proxy::TcpProxy;
 
 use anyhow::Context as _;
@@ -85,6 +85,19 @@ impl TestDatabase {
             url: url.to_string(),
             name,
         })
+    }
+
+    /// A database created for one test with every migration applied, as
+    /// the `migration` command applies them before services start (they
+    /// wait for the schema, they do not migrate).
+    pub async fn migrated() -> anyhow::Result<Self> {
+        let database = Self::create().await?;
+        let db = database.connect().await;
+        migration::migrate(&db)
+            .await
+            .context("migrating the test database")?;
+        db.close().await?;
+        Ok(database)
     }
 
     pub fn url(&self) -> &str {

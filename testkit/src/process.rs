@@ -24,6 +24,17 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `migration up` on the database at `database_url`, as compose's
+/// `migrate` service and the Kubernetes Job do; returns how it ended.
+pub fn migration_up(database_url: &str) -> std::process::Output {
+    Command::new(binary("migration"))
+        .arg("up")
+        .env("DATABASE_URL", database_url)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running migration up")
+}
+
 /// A TCP port free right now on 127.0.0.1.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -24,7 +24,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 /// The notification service on port 0 with its own database and vhost.
 async fn start_app() -> (TestDatabase, TestVhost, Application) {
-    let database = TestDatabase::create().await.unwrap();
+    let database = TestDatabase::migrated().await.unwrap();
     let vhost = TestVhost::create().unwrap();
     let settings = Settings {
         common: testkit::service_settings(&database, vhost.amqp_url()),

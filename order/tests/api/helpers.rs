@@ -53,7 +53,7 @@ async fn spawn_app_on(
     vhost: TestVhost,
     adjust: impl FnOnce(&mut Settings, &TestDatabase),
 ) -> TestApp {
-    let database = TestDatabase::create().await.expect("a test database");
+    let database = TestDatabase::migrated().await.expect("a test database");
     let mut settings = Settings {
         common: testkit::service_settings(&database, vhost.amqp_url()),
         relay: relay_settings(),

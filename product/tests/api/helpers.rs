@@ -44,7 +44,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with settings adjusted by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -> TestApp {
-    let database = TestDatabase::create().await.expect("a test database");
+    let database = TestDatabase::migrated().await.expect("a test database");
     let vhost = TestVhost::create().expect("a test vhost");
     let mut settings = Settings {
         common: testkit::service_settings(&database, vhost.amqp_url()),
