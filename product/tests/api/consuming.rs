@@ -289,16 +289,19 @@ async fn the_probe_that_resumes_consumers_needs_a_write_not_only_a_read() {
 
 #[actix_web::test]
 async fn an_oversize_message_is_dead_lettered_undecoded_and_the_queue_goes_on() {
-    // Arrange: a valid order padded with 2 MiB of whitespace: decoded, it
-    // would take stock like any other.
-    let app = spawn_app().await;
+    // Arrange: a consumer limit of 64 KiB (under the broker's own, which
+    // the RabbitMQ configs shipped here set to 1 MiB and would refuse a
+    // larger publish with), and a valid order padded with 128 KiB of white
+    // space: decoded, it would take stock like any other.
+    let app =
+        spawn_app_with(|settings, _| settings.common.consumer.max_message_bytes = 64 * 1024).await;
     let (before, oversize, after) = (
         OrderCreated::new("123".into(), 1),
         OrderCreated::new("123".into(), 5),
         OrderCreated::new("123".into(), 1),
     );
     let mut padded = serde_json::to_vec(&oversize).unwrap();
-    padded.extend(std::iter::repeat_n(b' ', 2 * 1024 * 1024));
+    padded.extend(std::iter::repeat_n(b' ', 128 * 1024));
 
     // Act
     app.publish(&before).await;
