@@ -180,7 +180,10 @@ impl OrderStore {
                 let mut placed = Vec::with_capacity(requests.len());
                 for request in requests {
                     placed.push(
-                        match self.place_together(std::slice::from_ref(request)).await {
+                        match self
+                            .place_together_retrying(std::slice::from_ref(request))
+                            .await
+                        {
                             Ok(mut alone) => alone.remove(0),
                             Err(e) => Err(PlaceError::Storage(e)),
                         },

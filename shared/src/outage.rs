@@ -24,6 +24,9 @@ use crate::retry::backoff;
 /// Checks whether a dependency answers again.
 pub type Probe = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
+/// How long one probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Longest pause between two probes (before jitter): the order service
 /// refuses orders while its gate is paused, so a database that is back is
 /// noticed within a few seconds; one small write every 2–4 s is no load.
@@ -136,7 +139,13 @@ impl Inner {
             if *self.state.borrow() != GateState::Paused {
                 return;
             }
-            match (self.probe)().await {
+            // Bounded: on a network that swallows packets a probe would
+            // otherwise wait for TCP to give up, long after the database
+            // is back.
+            let answer = tokio::time::timeout(PROBE_TIMEOUT, (self.probe)())
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())));
+            match answer {
                 Ok(()) => {
                     let resumed = self.state.send_if_modified(|state| {
                         let paused = *state == GateState::Paused;

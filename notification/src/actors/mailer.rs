@@ -81,12 +81,14 @@ pub struct GetMailerCounters;
 
 pub struct Mailer {
     ledger: EmailLedger,
-    /// Sent, not yet marked: retried until marked, and only marked (never
-    /// sent again) when their events come back or the sweep finds them.
+    /// Sent, not yet marked: marked (never sent again) by the retries, or
+    /// when their events come back; no sweep takes them.
     unmarked: HashSet<Uuid>,
-    /// Failed attempts to mark since the last that succeeded; while
-    /// nonzero, a retry is scheduled.
+    /// Failed attempts to mark since the last that succeeded.
     mark_failures: u32,
+    /// A [`RetryMarks`] is scheduled or running; it schedules the next one
+    /// for as long as anything is left unmarked.
+    retrying_marks: bool,
     /// Being recorded and sent by a batch right now.
     sending: HashSet<Uuid>,
     counters: MailerCounters,
@@ -104,6 +106,7 @@ impl Mailer {
             ledger,
             unmarked: HashSet::new(),
             mark_failures: 0,
+            retrying_marks: false,
             sending: HashSet::new(),
             counters: MailerCounters::default(),
             log,
@@ -142,7 +145,8 @@ impl Mailer {
 
     fn retry_marks_later(&mut self, cause: &DbErr, ctx: &mut Context<Self>) {
         self.mark_failures += 1;
-        if self.mark_failures == 1 {
+        if !self.retrying_marks {
+            self.retrying_marks = true;
             warn!(self.log, "could not mark emails sent; retrying until it succeeds, sending nothing again";
                 "unmarked" => self.unmarked.len(), "err" => %cause);
             ctx.notify_later(RetryMarks, backoff(1, MARK_RETRY_CAP));
@@ -154,6 +158,10 @@ impl Handler<RetryMarks> for Mailer {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: RetryMarks, _: &mut Context<Self>) -> Self::Result {
+        if self.unmarked.is_empty() {
+            (self.retrying_marks, self.mark_failures) = (false, 0);
+            return Box::pin(fut::ready(()));
+        }
         let event_ids: Vec<Uuid> = self.unmarked.iter().copied().collect();
         let ledger = self.ledger.clone();
         Box::pin(
@@ -170,7 +178,8 @@ impl Handler<RetryMarks> for Mailer {
                     }
                     info!(mailer.log, "marked the emails sent before the database failed";
                             "count" => event_ids.len(), "attempts" => mailer.mark_failures);
-                    mailer.mark_failures = 0;
+                    // Marks that failed meanwhile wait for this chain.
+                    ctx.notify(RetryMarks);
                 }
                 Err(e) => {
                     mailer.mark_failures += 1;

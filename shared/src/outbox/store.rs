@@ -153,6 +153,7 @@ impl Outbox {
     /// outlast the statement timeout on every attempt and never finish.
     pub async fn prune(&self, retention: Duration, batch: u64) -> Result<Pruned, DbErr> {
         let cutoff = chrono::Utc::now() - retention;
+        let batch = batch.max(1);
         let mut pruned = Pruned::default();
         loop {
             let statement = Statement::from_sql_and_values(
