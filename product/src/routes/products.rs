@@ -96,7 +96,7 @@ pub async fn create_product(
         .await?
         .map_err(|e| ApiError::from_stock(&log, e))?;
     Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/products/{}", created.id)))
+        .insert_header((LOCATION, format!("/products/{}", path_segment(&created.id))))
         .json(created))
 }
 
@@ -144,4 +144,18 @@ pub async fn restock(
         .map_err(|e| ApiError::from_stock(&log, e))?
         .ok_or(ApiError::ProductNotFound(product_id))?;
     Ok(HttpResponse::Ok().json(restocked))
+}
+
+/// `id` as one URL path segment: percent-encoded but for the unreserved
+/// characters, so that a `Location` of any id is ASCII and leads back to it
+/// (a raw non-ASCII header value is read as Latin-1 by clients).
+fn path_segment(id: &str) -> String {
+    id.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(byte).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }

@@ -417,3 +417,34 @@ async fn ids_no_product_can_have_are_refused_before_any_query() {
     let (status, _) = call(&app, "GET", "/products/123", None, None).await;
     assert_eq!(status, 503, "a valid id does reach the (cut) database");
 }
+
+#[actix_web::test]
+async fn the_location_of_a_product_with_any_printable_id_leads_back_to_it() {
+    // Arrange: an id with Latin-1, a character outside the BMP and a space.
+    let app = spawn_app().await;
+    let id = "caf\u{e9} \u{1f600}/\u{b9}";
+    let body = json!({"id": id, "name": "Odd", "stock": 3, "price_cents": 1}).to_string();
+
+    // Act
+    let created = awc::Client::default()
+        .post(format!("{}/products", app.address))
+        .insert_header(("authorization", format!("Bearer {ADMIN_TOKEN}")))
+        .insert_header(("content-type", "application/json"))
+        .send_body(body)
+        .await
+        .unwrap();
+    let location = created
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (status, product) = call(&app, "GET", &location, None, None).await;
+
+    // Assert: an ASCII header that names the product.
+    assert_eq!(created.status().as_u16(), 201);
+    assert_eq!(location, "/products/caf%C3%A9%20%F0%9F%98%80%2F%C2%B9");
+    assert_eq!(status, 200, "{product}");
+    assert_eq!(product["id"], json!(id));
+}
