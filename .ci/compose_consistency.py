@@ -10,8 +10,9 @@ Usage: compose_consistency.py NORMALIZED_COMPOSE_YAML
 For every service that runs the image built from this repository:
   - its command names a [[bin]] of the crate of the same name, a workspace
     member, and the Dockerfile builds that binary and copies it into the image;
-  - HTTP_ADDR listens on all interfaces, on the port its healthcheck asks for
-    GET /ready (healthy = ready to take work: database and broker reachable);
+  - HTTP_ADDR and ADMIN_ADDR listen on all interfaces, on different ports;
+    its healthcheck asks for GET /ready (healthy = ready to take work:
+    database and broker reachable) on the ADMIN_ADDR port;
   - it publishes no host port of its own (a second replica, `--scale`, could
     not bind it); the nginx edge publishes that port instead, on the same
     number, and proxies it to the service by name through Docker's DNS
@@ -32,7 +33,8 @@ it pulls is pinned to a version (no `latest`, no bare major).
 The tests' default account (testkit::COMPOSE_USER/PASSWORD) is the one
 PostgreSQL and RabbitMQ are set up with from .env.example, and PostgreSQL,
 the AMQP port and the management API are published for them.
-Prometheus (observability profile) scrapes every service on its HTTP port.
+Prometheus (observability profile) scrapes every service on its admin port;
+the edge never routes to an admin port.
 Grafana (observability profile; no Debian package, so CI does not run it):
 its provisioned data source is the Prometheus service, its dashboard
 provider and home dashboard are mounted files, every panel queries a
@@ -333,15 +335,19 @@ def check_stop_grace(name: str, service: dict) -> None:
 
 
 def check_http(name: str, service: dict, env: dict[str, str]) -> None:
-    addr = env.get("HTTP_ADDR")
-    if addr is None:
-        report(False, f"{name}: HTTP_ADDR is not set")
-        return
-    host, _, port = addr.rpartition(":")
-    report(
-        host in ("0.0.0.0", "[::]", "::") and port.isdigit(),
-        f"{name}: HTTP_ADDR={addr} listens on all interfaces of the container",
-    )
+    ports = {}
+    for var in ("HTTP_ADDR", "ADMIN_ADDR"):
+        addr = env.get(var)
+        if addr is None:
+            report(False, f"{name}: {var} is not set")
+            return
+        host, _, ports[var] = addr.rpartition(":")
+        report(
+            host in ("0.0.0.0", "[::]", "::") and ports[var].isdigit(),
+            f"{name}: {var}={addr} listens on all interfaces of the container",
+        )
+    report(ports["HTTP_ADDR"] != ports["ADMIN_ADDR"], f"{name}: ADMIN_ADDR is apart from HTTP_ADDR")
+    port = ports["ADMIN_ADDR"]
     test = " ".join(as_list((service.get("healthcheck") or {}).get("test")))
     urls = re.findall(r"https?://[^\s'\"]+", test)
     ok = bool(urls) and all(
@@ -404,8 +410,8 @@ def parse_edge(conf: str) -> tuple[list[EdgeRoute], bool]:
     return routes, resolver
 
 
-def http_port(service: dict) -> str | None:
-    addr = environment(service).get("HTTP_ADDR", "")
+def http_port(service: dict, var: str = "HTTP_ADDR") -> str | None:
+    addr = environment(service).get(var, "")
     port = addr.rpartition(":")[2]
     return port if port.isdigit() else None
 
@@ -437,6 +443,11 @@ def check_edge(services: dict, app_names: list[str]) -> None:
         ok = all(r.via_variable for r in mine) and bool(mine)
         report(ok, f"{name}: names {app} through a variable, so nginx re-resolves it and reaches every replica")
         report((port, port) in published, f"{name}: publishes {port}:{port} for {app}")
+        admin = http_port(services[app], "ADMIN_ADDR")
+        report(
+            all(r.port != admin for r in mine),
+            f"{name}: never proxies to {app}'s admin port {admin} (probes and metrics stay inside)",
+        )
         deps = depends_on(edge)
         report(deps.get(app) == "service_healthy", f"{name}: waits for {app} to be healthy (depends_on)")
     for r in routes:
@@ -575,8 +586,8 @@ def check_prometheus(services: dict, app_names: list[str]) -> None:
                 host, _, port = str(target).rpartition(":")
                 scraped.add((host, port))
     for app in app_names:
-        port = http_port(services[app])
-        report((app, port) in scraped, f"{name}: scrapes {app} on {port} (every replica: dns_sd_configs)")
+        port = http_port(services[app], "ADMIN_ADDR")
+        report((app, port) in scraped, f"{name}: scrapes {app} on its admin port {port} (every replica: dns_sd_configs)")
     for host, port in sorted(scraped):
         report(host in services, f"{name}: scrape target {host}:{port} is a service of the compose file")
 

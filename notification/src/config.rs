@@ -8,7 +8,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            common: ServiceSettings::from_env(env, "0.0.0.0:5003")?,
+            common: ServiceSettings::from_env(env, "0.0.0.0:5003", "127.0.0.1:9003")?,
         })
     }
 }

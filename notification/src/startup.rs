@@ -27,12 +27,8 @@ impl Application {
     /// Connects to PostgreSQL (waiting for it and for its schema), starts
     /// the actors and serves HTTP; RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let (db, listener) = shared::service::connect_when_schema_is_current(
-            &settings.common.database_url,
-            settings.common.http_addr,
-            &log,
-        )
-        .await?;
+        let (db, listeners) =
+            shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
         let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
         let mailer = Mailer::new(ledger, log.clone()).start();
         // One gate for both consumers (the service's); each counts under its queue.
@@ -68,7 +64,7 @@ impl Application {
             .start_on(subscribe(STOCK_EVENTS));
 
         let running = Running::start(
-            listener,
+            listeners,
             settings.common.http,
             &consumers,
             vec![order_consumer.recipient(), stock_consumer.recipient()],

@@ -29,7 +29,7 @@ impl Settings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let retention_hours = config::positive_u16(env, "OUTBOX_RETENTION_HOURS", 168)?;
         Ok(Self {
-            common: ServiceSettings::from_env(env, "0.0.0.0:5002")?,
+            common: ServiceSettings::from_env(env, "0.0.0.0:5002", "127.0.0.1:9002")?,
             relay: RelaySettings {
                 retention: Duration::from_secs(3600 * u64::from(retention_hours)),
                 ..RelaySettings::default()

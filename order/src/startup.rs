@@ -33,12 +33,8 @@ impl Application {
     /// HTTP. Orders are accepted while RabbitMQ is down: the relay
     /// publishes them once it is reachable.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let (db, listener) = shared::service::connect_when_schema_is_current(
-            &settings.common.database_url,
-            settings.common.http_addr,
-            &log,
-        )
-        .await?;
+        let (db, listeners) =
+            shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
         let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
@@ -94,7 +90,7 @@ impl Application {
             log.clone(),
         ));
         let running = Running::start(
-            listener,
+            listeners,
             settings.common.http,
             &consumers,
             vec![consumer.recipient()],

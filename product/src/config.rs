@@ -12,7 +12,7 @@ pub struct Settings {
 impl Settings {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            common: ServiceSettings::from_env(env, "0.0.0.0:5001")?,
+            common: ServiceSettings::from_env(env, "0.0.0.0:5001", "127.0.0.1:9001")?,
             relay: RelaySettings::default(),
             admin_token: config::secret(env, "ADMIN_TOKEN")?,
         })

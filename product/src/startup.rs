@@ -30,12 +30,8 @@ impl Application {
     /// Connects to PostgreSQL (waiting for it and for its schema), starts the
     /// actors and serves HTTP. RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
-        let (db, listener) = shared::service::connect_when_schema_is_current(
-            &settings.common.database_url,
-            settings.common.http_addr,
-            &log,
-        )
-        .await?;
+        let (db, listeners) =
+            shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
         let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
@@ -83,7 +79,7 @@ impl Application {
             log.clone(),
         ));
         let running = Running::start(
-            listener,
+            listeners,
             settings.common.http,
             &consumers,
             vec![consumer.recipient()],

@@ -52,9 +52,19 @@ fn raw(env: &dyn Env, var: &str, default: &str) -> String {
 }
 
 pub fn http_addr(env: &dyn Env, default: &str) -> Result<SocketAddr, ConfigError> {
-    let value = raw(env, "HTTP_ADDR", default);
+    listen_addr(env, "HTTP_ADDR", default)
+}
+
+/// Where `/health`, `/ready` and `/metrics` are served (`ADMIN_ADDR`): a
+/// listener apart from the public one, for probes and Prometheus only.
+pub fn admin_addr(env: &dyn Env, default: &str) -> Result<SocketAddr, ConfigError> {
+    listen_addr(env, "ADMIN_ADDR", default)
+}
+
+fn listen_addr(env: &dyn Env, var: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
+    let value = raw(env, var, default);
     value.parse().map_err(|_| ConfigError {
-        var: "HTTP_ADDR",
+        var,
         reason: "expected host:port with a numeric IP address, e.g. 0.0.0.0:5002".into(),
         value,
     })
@@ -96,7 +106,10 @@ pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
 /// RabbitMQ are, and how it consumes.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
+    /// The public API (`HTTP_ADDR`).
     pub http_addr: SocketAddr,
+    /// Probes and metrics (`ADMIN_ADDR`).
+    pub admin_addr: SocketAddr,
     pub database_url: String,
     pub amqp_url: String,
     pub consumer: ConsumerSettings,
@@ -104,9 +117,28 @@ pub struct ServiceSettings {
 }
 
 impl ServiceSettings {
-    pub fn from_env(env: &dyn Env, default_http_addr: &str) -> Result<Self, ConfigError> {
+    /// Reads them, with the service's own default addresses. The admin
+    /// listener defaults to loopback: it is opened to Prometheus and the
+    /// orchestrator's probes by setting `ADMIN_ADDR`, never by accident.
+    pub fn from_env(
+        env: &dyn Env,
+        default_http_addr: &str,
+        default_admin_addr: &str,
+    ) -> Result<Self, ConfigError> {
+        let http_addr = http_addr(env, default_http_addr)?;
+        let admin_addr = admin_addr(env, default_admin_addr)?;
+        if admin_addr.port() != 0 && admin_addr.port() == http_addr.port() {
+            return Err(ConfigError {
+                var: "ADMIN_ADDR",
+                value: admin_addr.to_string(),
+                reason: format!(
+                    "must use another port than HTTP_ADDR {http_addr}: the admin listener is kept apart from the public one"
+                ),
+            });
+        }
         Ok(Self {
-            http_addr: http_addr(env, default_http_addr)?,
+            http_addr,
+            admin_addr,
             database_url: database_url(env)?,
             amqp_url: amqp_url(env)?,
             consumer: consumer(env)?,
@@ -330,6 +362,28 @@ mod tests {
         assert_eq!(http_addr(&env, "0.0.0.0:5002").unwrap().port(), 5002);
         assert_eq!(database_url(&env).unwrap(), DEFAULT_DATABASE_URL);
         assert_eq!(amqp_url(&env).unwrap(), DEFAULT_AMQP_URL);
+    }
+
+    #[test]
+    fn the_admin_listener_is_apart_from_the_public_one() {
+        let defaults = HashMap::new();
+        let same_port = HashMap::from([
+            ("HTTP_ADDR", "0.0.0.0:8080"),
+            ("ADMIN_ADDR", "0.0.0.0:8080"),
+        ]);
+        let malformed = HashMap::from([("ADMIN_ADDR", "9000")]);
+
+        let settings =
+            ServiceSettings::from_env(&defaults, "0.0.0.0:5002", "127.0.0.1:9002").unwrap();
+        let clash =
+            ServiceSettings::from_env(&same_port, "0.0.0.0:5002", "127.0.0.1:9002").unwrap_err();
+        let unparsed =
+            ServiceSettings::from_env(&malformed, "0.0.0.0:5002", "127.0.0.1:9002").unwrap_err();
+
+        assert_eq!(settings.admin_addr, "127.0.0.1:9002".parse().unwrap());
+        assert_eq!(clash.var, "ADMIN_ADDR");
+        assert!(clash.reason.contains("HTTP_ADDR"), "{clash}");
+        assert_eq!(unparsed.var, "ADMIN_ADDR");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod amqp;
 pub mod broker;
+pub mod coalesce;
 pub mod config;
 pub mod consumer;
 pub mod db;

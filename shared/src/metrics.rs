@@ -17,6 +17,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::coalesce::Coalesced;
 use crate::consumer::{ConsumerContext, ConsumerStatsByQueue};
 use crate::outbox::Outbox;
 use crate::outbox::relay::{GetRelayCounters, OutboxRelay};
@@ -54,6 +55,9 @@ pub struct Metrics {
     kept: Arc<Kept>,
     relay: Arc<Mutex<Option<WatchedRelay>>>,
     counters: Arc<Mutex<Vec<Watched>>>,
+    /// Scrapes arriving together share one reading of the actors and the
+    /// outbox.
+    rendering: Arc<Coalesced<String>>,
 }
 
 /// The metrics observed as things happen, kept between scrapes: the HTTP
@@ -95,6 +99,7 @@ impl Default for Metrics {
             }),
             relay: Arc::default(),
             counters: Arc::default(),
+            rendering: Arc::default(),
         }
     }
 }
@@ -142,11 +147,14 @@ impl Metrics {
     }
 
     /// Counts one answered request; `route` is the route's pattern
-    /// (`/orders/{id}`), so ids do not multiply the series.
+    /// (`/orders/{id}`, or `unmatched`), so ids do not multiply the series.
+    /// Every label takes its values from a fixed set: a client inventing
+    /// methods or paths cannot grow the series.
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = method_label(method);
         self.kept
             .requests
-            .with_label_values(&[method, route, &status.to_string()])
+            .with_label_values(&[method, route, status_label(status)])
             .inc();
         self.kept
             .latency
@@ -154,8 +162,16 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Every figure, in the Prometheus text format.
+    /// Every figure, in the Prometheus text format; a caller arriving
+    /// while a rendering runs gets that rendering.
     pub async fn render(&self, consumers: &ConsumerContext) -> String {
+        let (metrics, consumers) = (self.clone(), consumers.clone());
+        self.rendering
+            .run(move || Box::pin(async move { metrics.render_now(&consumers).await }))
+            .await
+    }
+
+    async fn render_now(&self, consumers: &ConsumerContext) -> String {
         let scraped = Registry::new();
         for family in consumer_families(&consumers.stats) {
             scraped
@@ -223,6 +239,30 @@ impl Metrics {
         TextEncoder::new()
             .encode_to_string(&families)
             .expect("metrics encode as text")
+    }
+}
+
+/// The methods counted under their own name; any other token (HTTP allows
+/// clients to invent them) is counted as `other`.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+];
+
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
+/// The status as its three digits: `100`–`599` (actix-web answers nothing
+/// else), one string each, made once.
+fn status_label(status: u16) -> &'static str {
+    static LABELS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let labels = LABELS.get_or_init(|| (100..600).map(|code| code.to_string()).collect());
+    match status {
+        100..=599 => &labels[usize::from(status - 100)],
+        _ => "other",
     }
 }
 
@@ -347,6 +387,44 @@ mod tests {
             max_message_bytes: crate::events::MAX_EVENT_BYTES,
             log: test_logger(),
         }
+    }
+
+    #[actix::test]
+    async fn invented_methods_and_odd_statuses_add_no_series() {
+        // Arrange
+        let consumers = consumers();
+        let metrics = &consumers.metrics;
+        metrics.observe_request("GET", "/things", 200, 0.001);
+        metrics.observe_request("M00000", "unmatched", 404, 0.001);
+        let before = metrics.render(&consumers).await;
+
+        // Act: thousands of method tokens no one defined.
+        for n in 1..=5000 {
+            metrics.observe_request(&format!("M{n:05}"), "unmatched", 404, 0.001);
+        }
+        metrics.observe_request("GET", "/things", 999, 0.001);
+        let after = metrics.render(&consumers).await;
+
+        // Assert: the same series, one more for the status outside 100-599.
+        let series = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|line| !line.starts_with('#'))
+                .map(|line| line.rsplit_once(' ').unwrap().0.to_string())
+                .collect()
+        };
+        let (before, after) = (series(&before), series(&after));
+        let added: Vec<_> = after.iter().filter(|s| !before.contains(s)).collect();
+        assert!(
+            added.iter().all(|s| s.contains(r#"status="other""#)),
+            "{added:?}"
+        );
+        assert_eq!(added.len(), 1, "{added:?}");
+        assert!(
+            after
+                .iter()
+                .any(|s| s.contains(r#"method="other",route="unmatched",status="404""#)),
+            "{after:?}"
+        );
     }
 
     #[actix::test]

@@ -14,6 +14,7 @@ use slog::{Logger, warn};
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
+use crate::coalesce::Coalesced;
 use crate::outage::Probe;
 
 /// How long the database may take to answer the readiness probe.
@@ -27,6 +28,8 @@ type Watched = (String, watch::Receiver<bool>);
 pub struct Readiness {
     database: Probe,
     subscriptions: Arc<Mutex<Vec<Watched>>>,
+    /// Probes arriving together share one database query.
+    checking: Arc<Coalesced<ReadinessReport>>,
     log: Logger,
 }
 
@@ -53,6 +56,7 @@ impl Readiness {
         Self {
             database,
             subscriptions: Arc::default(),
+            checking: Arc::default(),
             log,
         }
     }
@@ -65,7 +69,16 @@ impl Readiness {
             .push((queue, attached));
     }
 
+    /// Checks every dependency; a caller arriving while a check runs gets
+    /// that check's report.
     pub async fn check(&self) -> ReadinessReport {
+        let readiness = self.clone();
+        self.checking
+            .run(move || Box::pin(async move { readiness.check_now().await }))
+            .await
+    }
+
+    async fn check_now(&self) -> ReadinessReport {
         let mut checks = BTreeMap::new();
         let database = match tokio::time::timeout(DATABASE_TIMEOUT, (self.database)()).await {
             Ok(Ok(())) => "ok".to_string(),

@@ -22,6 +22,7 @@ use slog::{Logger, info, warn};
 use crate::health::ServiceHealth;
 use crate::http::error_response;
 use crate::readiness::ReadinessReport;
+use crate::service::Listeners;
 
 /// How often a waiting service looks at the schema again.
 const POLL: Duration = Duration::from_secs(1);
@@ -73,11 +74,12 @@ impl Waiting {
 }
 
 /// Returns once every migration this build knows is applied to `db`;
-/// until then serves the waiting answers on `listener` (which the caller
-/// keeps, to serve the API on once this returns).
+/// until then serves the waiting answers on `listeners` (which the caller
+/// keeps, to serve on once this returns): `/health` and `/ready` on the
+/// admin listener, `503` for everything on both.
 pub async fn wait_until_current(
     db: &DatabaseConnection,
-    listener: &TcpListener,
+    listeners: &Listeners,
     log: &Logger,
 ) -> anyhow::Result<()> {
     let mut waiting = match Waiting::of(crate::db::bounded(migration::schema_state(db)).await) {
@@ -90,13 +92,25 @@ pub async fn wait_until_current(
     let started = Instant::now();
     log_waiting(&waiting, log);
     let shown = Arc::new(Mutex::new(waiting.clone()));
-    let server = waiting_server(
-        listener.try_clone().context("sharing the HTTP listener")?,
+    let public = waiting_server(
+        listeners
+            .public
+            .try_clone()
+            .context("sharing the HTTP listener")?,
         shown.clone(),
+        false,
     )?;
-    let stop = server.handle();
+    let admin = waiting_server(
+        listeners
+            .admin
+            .try_clone()
+            .context("sharing the admin listener")?,
+        shown.clone(),
+        true,
+    )?;
+    let stops = [public.handle(), admin.handle()];
     // A server runs while its future is polled.
-    let served = actix_web::rt::spawn(server);
+    let served = actix_web::rt::spawn(futures_util::future::try_join(public, admin));
     let mut logged = Instant::now();
     let state = loop {
         tokio::time::sleep(POLL).await;
@@ -115,12 +129,12 @@ pub async fn wait_until_current(
         }
     };
     // Requests in flight get their answer; new connections wait in the
-    // listener's queue for the service's own server.
-    stop.stop(true).await;
+    // listeners' queues for the service's own servers.
+    futures_util::future::join_all(stops.iter().map(|stop| stop.stop(true))).await;
     served
         .await
-        .context("the waiting HTTP server")?
-        .context("the waiting HTTP server")?;
+        .context("the waiting HTTP servers")?
+        .context("the waiting HTTP servers")?;
     info!(log, "the database schema is current: starting";
         "waited_ms" => started.elapsed().as_millis());
     log_current(&state, log);
@@ -147,21 +161,26 @@ fn log_current(state: &SchemaState, log: &Logger) {
     }
 }
 
-/// A server of one worker answering `/health`, `/ready` and every other
-/// path as a waiting service does.
+/// A server of one worker answering every path as a waiting service does;
+/// the `admin` one answers `/health` and `/ready` too.
 fn waiting_server(
     listener: TcpListener,
     waiting: Arc<Mutex<Waiting>>,
+    admin: bool,
 ) -> anyhow::Result<actix_web::dev::Server> {
     let health = web::Data::new(ServiceHealth::new());
     let waiting = web::Data::from(waiting);
     let server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .app_data(health.clone())
-            .app_data(waiting.clone())
-            .route("/health", web::get().to(crate::health::health))
-            .route("/ready", web::get().to(not_ready))
-            .default_service(web::to(not_yet))
+            .app_data(waiting.clone());
+        let app = if admin {
+            app.route("/health", web::get().to(crate::health::health))
+                .route("/ready", web::get().to(not_ready))
+        } else {
+            app
+        };
+        app.default_service(web::to(not_yet))
     })
     .workers(1)
     // SIGTERM while waiting ends the process through `service::run`.

@@ -12,13 +12,13 @@ use actix_http::HttpService;
 use actix_service::{IntoServiceFactory as _, ServiceFactoryExt as _, fn_service, map_config};
 use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::from_fn;
-use actix_web::{App, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use slog::{Logger, error, info};
 
 use crate::amqp::{AmqpPublisher, Topology};
-use crate::config::{ConfigError, Env, HttpLimits, ProcessEnv};
+use crate::config::{ConfigError, Env, HttpLimits, ProcessEnv, ServiceSettings};
 use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
 use crate::http::{Http10Lengths, RequestDeadline, observe};
@@ -34,6 +34,11 @@ pub trait Service: Sized {
     /// The port the HTTP server listens on (the one bound, with port 0).
     fn port(&self) -> u16 {
         self.running().port
+    }
+
+    /// The port of the admin listener: `/health`, `/ready`, `/metrics`.
+    fn admin_port(&self) -> u16 {
+        self.running().admin_port
     }
 
     fn health(&self) -> ServiceHealth {
@@ -121,20 +126,38 @@ async fn terminated() {
     }
 }
 
-/// Connects to PostgreSQL (waiting for it), binds `http_addr`, and waits
-/// there, answering `/health` and `/ready`, until the database has every
-/// migration this build knows ([`crate::schema`]); the listener is then the
-/// service's own to serve on ([`Running::start`]).
+/// The sockets a service serves on: the public API, and apart from it the
+/// admin listener with `/health`, `/ready` and `/metrics`, for probes and
+/// Prometheus only (the edge and the users' Service never route to it).
+pub struct Listeners {
+    pub public: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    pub fn bind(settings: &ServiceSettings) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr, var: &str| {
+            TcpListener::bind(addr).with_context(|| format!("binding {var} {addr}"))
+        };
+        Ok(Self {
+            public: bind(settings.http_addr, "HTTP_ADDR")?,
+            admin: bind(settings.admin_addr, "ADMIN_ADDR")?,
+        })
+    }
+}
+
+/// Connects to PostgreSQL (waiting for it), binds both listeners, and
+/// waits, answering `/health` and `/ready` on the admin one, until the
+/// database has every migration this build knows ([`crate::schema`]); the
+/// listeners are then the service's own to serve on ([`Running::start`]).
 pub async fn connect_when_schema_is_current(
-    database_url: &str,
-    http_addr: SocketAddr,
+    settings: &ServiceSettings,
     log: &Logger,
-) -> anyhow::Result<(DatabaseConnection, TcpListener)> {
-    let db = crate::db::connect(database_url, log).await;
-    let listener =
-        TcpListener::bind(http_addr).with_context(|| format!("binding HTTP_ADDR {http_addr}"))?;
-    crate::schema::wait_until_current(&db, &listener, log).await?;
-    Ok((db, listener))
+) -> anyhow::Result<(DatabaseConnection, Listeners)> {
+    let db = crate::db::connect(&settings.database_url, log).await;
+    let listeners = Listeners::bind(settings)?;
+    crate::schema::wait_until_current(&db, &listeners, log).await?;
+    Ok((db, listeners))
 }
 
 /// Starts the outbox relay of `service`, publishing to the broker at
@@ -160,19 +183,21 @@ pub fn start_relay(
 /// A service serving HTTP, with the consumers to drain when it stops.
 pub struct Running {
     server: Server,
+    admin: Server,
     port: u16,
+    admin_port: u16,
     consumers: ConsumerContext,
     drains: Vec<Recipient<Drain>>,
 }
 
 impl Running {
-    /// Serves on `listener` what `configure` registers (routes and their
-    /// data), behind the shared HTTP edge: request ids, metrics and access
-    /// lines ([`observe`]), and the data of `/health`, `/ready` and
-    /// `/metrics`. `limits` bound how long a client may take and how many
-    /// are served at once.
+    /// Serves on the public listener what `configure` registers (routes
+    /// and their data), behind the shared HTTP edge: request ids, metrics
+    /// and access lines ([`observe`]); and `/health`, `/ready` and
+    /// `/metrics` on the admin listener. `limits` bound how long a client
+    /// may take and how many are served at once.
     pub fn start<F>(
-        listener: TcpListener,
+        listeners: Listeners,
         limits: HttpLimits,
         consumers: &ConsumerContext,
         drains: Vec<Recipient<Drain>>,
@@ -182,8 +207,14 @@ impl Running {
     where
         F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     {
+        let Listeners {
+            public: listener,
+            admin,
+        } = listeners;
         let addr = listener.local_addr()?;
         let port = addr.port();
+        let admin_addr = admin.local_addr()?;
+        let admin = admin_server(admin, limits, consumers)?;
         let health_data = web::Data::new(consumers.health.clone());
         let readiness_data = web::Data::new(consumers.readiness.clone());
         let context_data = web::Data::new(consumers.clone());
@@ -245,10 +276,12 @@ impl Running {
             // Requests in flight get a few seconds to finish on SIGTERM.
             .shutdown_timeout(5)
             .run();
-        info!(log, "listening"; "http_addr" => %addr, "port" => port);
+        info!(log, "listening"; "http_addr" => %addr, "port" => port, "admin_addr" => %admin_addr);
         Ok(Self {
             server,
+            admin,
             port,
+            admin_port: admin_addr.port(),
             consumers: consumers.clone(),
             drains,
         })
@@ -262,10 +295,14 @@ impl Running {
     async fn serve(self) -> anyhow::Result<()> {
         let Running {
             mut server,
+            admin,
             consumers: ConsumerContext { health, .. },
             drains,
             ..
         } = self;
+        // Probes keep their answers while the service drains.
+        let admin_handle = admin.handle();
+        let admin = actix_web::rt::spawn(admin);
         let handle = server.handle();
         let failure = tokio::select! {
             served = &mut server => {
@@ -283,12 +320,49 @@ impl Running {
             timeout: DRAIN_TIMEOUT,
         };
         futures_util::future::join_all(drains.iter().map(|consumer| consumer.send(drain()))).await;
+        admin_handle.stop(true).await;
+        admin.await.context("the admin listener")??;
         match failure {
             Some(reason) => Err(anyhow::anyhow!("the service failed: {reason}")),
             None => Ok(()),
         }
     }
 }
+
+/// The admin listener: one worker, a few connections, `/health`, `/ready`
+/// and `/metrics` (whose reads are coalesced: see [`crate::coalesce`]).
+fn admin_server(
+    listener: TcpListener,
+    limits: HttpLimits,
+    consumers: &ConsumerContext,
+) -> anyhow::Result<Server> {
+    let health = web::Data::new(consumers.health.clone());
+    let readiness = web::Data::new(consumers.readiness.clone());
+    let context = web::Data::new(consumers.clone());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(health.clone())
+            .app_data(readiness.clone())
+            .app_data(context.clone())
+            .configure(crate::http::admin_routes)
+    })
+    .workers(1)
+    .max_connections(ADMIN_MAX_CONNECTIONS)
+    .client_request_timeout(limits.head_timeout)
+    .keep_alive(limits.keep_alive)
+    // The public server's signal handling stops the service; this one is
+    // stopped after the drain.
+    .disable_signals()
+    .shutdown_timeout(1)
+    .listen(listener)
+    .context("serving the admin listener")?
+    .run();
+    Ok(server)
+}
+
+/// Connections the admin listener serves at once: a probe, a scraper or
+/// two, and an operator; a flood waits in the backlog.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 impl Service for Running {
     fn running(&self) -> &Running {

@@ -155,6 +155,10 @@ pub struct System {
     pub order_url: String,
     pub product_url: String,
     pub notification_url: String,
+    /// Each service's admin listener: `/health`, `/ready`, `/metrics`.
+    pub order_admin_url: String,
+    pub product_admin_url: String,
+    pub notification_admin_url: String,
     pub broker: BrokerClient,
     pub rt: tokio::runtime::Runtime,
     proxies: Vec<TcpProxy>,
@@ -185,6 +189,7 @@ impl System {
         let logs = std::env::temp_dir().join(format!("ecommerce-system-{}", uuid_like()));
         std::fs::create_dir_all(&logs).unwrap();
         let ports = Service::ALL.map(|_| free_port());
+        let admin_ports = Service::ALL.map(|_| free_port());
         let mut proxies = vec![];
         let mut database_urls = vec![];
         for _ in Service::ALL {
@@ -200,12 +205,18 @@ impl System {
             let mut env = vec![
                 ("AMQP_URL", vhost.amqp_url().to_string()),
                 ("HTTP_ADDR", format!("127.0.0.1:{}", ports[service.index()])),
+                (
+                    "ADMIN_ADDR",
+                    format!("127.0.0.1:{}", admin_ports[service.index()]),
+                ),
                 ("DATABASE_URL", database_urls[service.index()].clone()),
             ];
             env.extend(options.env.iter().cloned());
             ServiceProcess::prepare(service.name(), &env, &logs)
         };
         let url = |service: Service| format!("http://127.0.0.1:{}", ports[service.index()]);
+        let admin_url =
+            |service: Service| format!("http://127.0.0.1:{}", admin_ports[service.index()]);
         let broker = rt
             .block_on(BrokerClient::connect(vhost.amqp_url()))
             .unwrap();
@@ -216,6 +227,9 @@ impl System {
             order_url: url(Service::Order),
             product_url: url(Service::Product),
             notification_url: url(Service::Notification),
+            order_admin_url: admin_url(Service::Order),
+            product_admin_url: admin_url(Service::Product),
+            notification_admin_url: admin_url(Service::Notification),
             broker,
             rt,
             proxies,
@@ -224,7 +238,7 @@ impl System {
             logs,
         };
         system.order.restart();
-        wait_healthy(&system.order_url);
+        wait_healthy(&system.order_admin_url);
         if !options.order_only {
             system.start_consumers();
         }
@@ -333,7 +347,11 @@ impl System {
     }
 
     pub fn wait_healthy(&self) {
-        for url in [&self.product_url, &self.notification_url, &self.order_url] {
+        for url in [
+            &self.product_admin_url,
+            &self.notification_admin_url,
+            &self.order_admin_url,
+        ] {
             wait_healthy(url);
         }
     }
@@ -487,7 +505,9 @@ impl Drop for System {
     }
 }
 
-pub fn wait_healthy(base_url: &str) {
+/// Waits until `GET {admin_url}/health` answers 200.
+pub fn wait_healthy(admin_url: &str) {
+    let base_url = admin_url;
     wait_until(STARTUP, &format!("{base_url}/health"), || {
         matches!(
             http("GET", &format!("{base_url}/health"), None),

@@ -128,7 +128,7 @@ fn every_dashboard_panel_reads_metrics_and_labels_that_the_system_exports() {
     system.place_order(None);
     system.wait_for_stock("123", 9);
     wait_until(SETTLE, "the order's email in the metrics", || {
-        let sent: f64 = scrape(&format!("{}/metrics", system.notification_url))
+        let sent: f64 = scrape(&format!("{}/metrics", system.notification_admin_url))
             .iter()
             .filter(|s| {
                 s.name == "emails_total" && s.labels.get("result").is_some_and(|r| r == "sent")
@@ -141,9 +141,9 @@ fn every_dashboard_panel_reads_metrics_and_labels_that_the_system_exports() {
     // Act: what the services and RabbitMQ export now.
     let mut exported = vec![];
     for url in [
-        &system.order_url,
-        &system.product_url,
-        &system.notification_url,
+        &system.order_admin_url,
+        &system.product_admin_url,
+        &system.notification_admin_url,
     ] {
         exported.extend(scrape(&format!("{url}/metrics")));
     }

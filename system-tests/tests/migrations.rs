@@ -48,12 +48,13 @@ fn a_service_started_before_the_migrations_waits_then_serves() {
         order_only: true,
         ..Options::default()
     });
-    let order_url = system.order_url.clone();
+    let order_url = system.order_admin_url.clone();
 
     // Act: it waits...
     let waiting = wait_for_schema_wait(&order_url, &mut system.order);
     let (health, _) = http("GET", &format!("{order_url}/health"), None).unwrap();
-    let (refused, refusal) = http("POST", &format!("{order_url}/create_order"), None).unwrap();
+    let (refused, refusal) =
+        http("POST", &format!("{}/create_order", system.order_url), None).unwrap();
     let tables = system.count("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'");
     // ...until the migrations run.
     let migrated = system.migrate();
@@ -120,7 +121,7 @@ fn a_failing_migration_leaves_serving_replicas_serving_and_starting_ones_waiting
     // or one restarted), and order keeps taking orders.
     let failed = system.migrate();
     system.product.restart();
-    let product_url = system.product_url.clone();
+    let product_url = system.product_admin_url.clone();
     let waiting = wait_for_schema_wait(&product_url, &mut system.product);
     let (health, _) = http("GET", &format!("{product_url}/health"), None).unwrap();
     let placed = system.place_order(None);
@@ -166,7 +167,7 @@ fn a_service_serves_on_a_schema_a_newer_release_has_migrated_further() {
 
     // Act: product starts on it.
     system.product.restart();
-    let product_url = system.product_url.clone();
+    let product_url = system.product_admin_url.clone();
     wait_ready(&product_url);
 
     // Assert: it serves, and says the schema is ahead of it.

@@ -24,18 +24,19 @@ const PRODUCTS: [(&str, i64); 4] = [
 const PRODUCT_LINE: &str = "[x] PRODUCT: Received order for product: ";
 
 /// One more process of `service` on the system's database and vhost, with
-/// its own port and log.
+/// its own ports and log; and the address of its admin listener.
 fn replica(system: &System, service: &str, n: usize) -> (ServiceProcess, String) {
-    let port = free_port();
+    let (port, admin_port) = (free_port(), free_port());
     let logs = system.log_dir().join(format!("{service}-{n}"));
     std::fs::create_dir_all(&logs).unwrap();
     let env = [
         ("AMQP_URL", system.vhost.amqp_url().to_string()),
         ("HTTP_ADDR", format!("127.0.0.1:{port}")),
+        ("ADMIN_ADDR", format!("127.0.0.1:{admin_port}")),
         ("DATABASE_URL", system.database.url().to_string()),
     ];
     let process = ServiceProcess::start(service, &env, &logs);
-    (process, format!("http://127.0.0.1:{port}"))
+    (process, format!("http://127.0.0.1:{admin_port}"))
 }
 
 #[test]

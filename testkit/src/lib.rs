@@ -230,6 +230,7 @@ pub fn service_settings(
 ) -> shared::config::ServiceSettings {
     shared::config::ServiceSettings {
         http_addr: "127.0.0.1:0".parse().expect("an address"),
+        admin_addr: "127.0.0.1:0".parse().expect("an address"),
         database_url: database.url().to_string(),
         amqp_url: amqp_url.to_string(),
         consumer: shared::config::ConsumerSettings::default(),

@@ -170,7 +170,7 @@ async fn an_email_whose_sender_died_before_marking_it_is_sent_again_once() {
 async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
     // Arrange
     let (database, vhost, app) = start_app().await;
-    let (port, mailer) = (app.port(), app.mailer());
+    let (port, admin_port, mailer) = (app.port(), app.admin_port(), app.mailer());
     let stats = app.consumer_stats("notification.order_created");
     actix_web::rt::spawn(app.run_until_stopped());
     let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();
@@ -195,7 +195,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
     .await;
     assert_eq!(order_received_counts(&mailer).await.sent, 2);
     assert_eq!(sent_emails(&database.connect().await).await, 2);
-    let metrics = testkit::scrape_metrics(&format!("http://127.0.0.1:{port}")).await;
+    let metrics = testkit::scrape_metrics(&format!("http://127.0.0.1:{admin_port}")).await;
     let value = |series: &str| metrics.get(series).copied();
     assert_eq!(
         value(r#"emails_total{kind="order_received",result="sent"}"#),
@@ -223,7 +223,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
         0
     );
     let health = awc::Client::default()
-        .get(format!("http://127.0.0.1:{port}/health"))
+        .get(format!("http://127.0.0.1:{admin_port}/health"))
         .send()
         .await
         .unwrap();
@@ -239,7 +239,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
 async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
     // Arrange
     let (database, vhost, app) = start_app().await;
-    let address = format!("http://127.0.0.1:{}", app.port());
+    let admin_address = format!("http://127.0.0.1:{}", app.admin_port());
     actix_web::rt::spawn(app.run_until_stopped());
     let broker = BrokerClient::connect(vhost.amqp_url()).await.unwrap();
     broker
@@ -267,7 +267,7 @@ async fn stock_outcomes_send_a_confirmation_or_an_apology_once() {
 
     // Assert: one email of each kind, counted under its kind.
     let metrics = eventually(WAIT, "three stock events acked", || async {
-        let metrics = testkit::scrape_metrics(&address).await;
+        let metrics = testkit::scrape_metrics(&admin_address).await;
         let acked =
             r#"consumer_deliveries_total{queue="notification.stock_events",settlement="acked"}"#;
         (metrics.get(acked) == Some(&3.0)).then_some(metrics)

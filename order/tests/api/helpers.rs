@@ -15,6 +15,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestApp {
     pub address: String,
+    /// The admin listener: `/health`, `/ready`, `/metrics`.
+    pub admin_address: String,
     /// The counters of the consumer of [`STOCK_QUEUE`].
     pub consumer_stats: std::sync::Arc<shared::consumer::ConsumerStats>,
     pub broker: BrokerClient,
@@ -65,13 +67,15 @@ async fn spawn_app_on(
     let app = Application::build(settings, test_logger())
         .await
         .expect("the app builds");
-    let (address, consumer_stats) = (
+    let (address, admin_address, consumer_stats) = (
         format!("http://127.0.0.1:{}", app.port()),
+        format!("http://127.0.0.1:{}", app.admin_port()),
         app.consumer_stats(STOCK_QUEUE),
     );
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
+        admin_address,
         consumer_stats,
         broker: BrokerClient::connect(vhost.amqp_url())
             .await

@@ -39,7 +39,7 @@ async fn place(
 }
 
 async fn orders_total(app: &TestApp, event: &str) -> f64 {
-    scrape_metrics(&app.address)
+    scrape_metrics(&app.admin_address)
         .await
         .get(&format!(r#"orders_total{{event="{event}"}}"#))
         .copied()
@@ -372,7 +372,7 @@ async fn beyond_its_connections_the_server_takes_a_new_one_only_once_another_clo
 
     // Act: another client asks.
     let status = awc::Client::default()
-        .get(format!("{}/health", app.address))
+        .get(format!("{}/openapi.json", app.address))
         .timeout(WAIT)
         .send()
         .await

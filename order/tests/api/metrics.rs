@@ -22,7 +22,7 @@ async fn orders_are_counted_from_acceptance_to_their_final_status() {
         publish_outcome(&app, &StockEvent::answering(&order, rejection)).await;
     }
     let metrics = eventually(WAIT, "both orders final and their events acked", || async {
-        let metrics = testkit::scrape_metrics(&app.address).await;
+        let metrics = testkit::scrape_metrics(&app.admin_address).await;
         let acked = metrics
             .get(r#"consumer_deliveries_total{queue="order.stock_events",settlement="acked"}"#);
         (metrics.get("order_accept_to_final_seconds_count") == Some(&2.0) && acked == Some(&2.0))

@@ -25,6 +25,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 pub struct TestApp {
     pub address: String,
+    /// The admin listener: `/health`, `/ready`, `/metrics`.
+    pub admin_address: String,
     pub health: ServiceHealth,
     /// The service's run, until it stops by itself.
     pub stopped: tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -58,11 +60,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
     let app = Application::build(settings, test_logger())
         .await
         .expect("the app builds");
-    let (address, health) = (format!("http://127.0.0.1:{}", app.port()), app.health());
+    let (address, admin_address, health) = (
+        format!("http://127.0.0.1:{}", app.port()),
+        format!("http://127.0.0.1:{}", app.admin_port()),
+        app.health(),
+    );
     let (stock_keeper, consumer_stats) = (app.stock_keeper(), app.consumer_stats(WORK_QUEUE));
     let stopped = actix_web::rt::spawn(app.run_until_stopped());
     let test_app = TestApp {
         address,
+        admin_address,
         health,
         stopped,
         stock_keeper,

@@ -19,7 +19,7 @@ async fn the_metrics_agree_with_what_the_service_did() {
         assert_eq!(app.get_products().await.0, 200);
     }
     let metrics = eventually(WAIT, "every stock event published", || async {
-        let metrics = testkit::scrape_metrics(&app.address).await;
+        let metrics = testkit::scrape_metrics(&app.admin_address).await;
         (metrics.get("outbox_published_total") == Some(&(orders as f64))).then_some(metrics)
     })
     .await;

@@ -16,16 +16,26 @@ async fn get_products_returns_the_original_catalogue() {
 }
 
 #[actix_web::test]
-async fn health_answers_ok() {
+async fn probes_and_metrics_are_served_on_the_admin_listener_only() {
+    // Arrange
     let app = spawn_app().await;
+    let client = awc::Client::default();
+    let status = |address: &str, path: &str| {
+        let request = client.get(format!("{address}{path}"));
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
 
-    let response = awc::Client::default()
-        .get(format!("{}/health", app.address))
-        .send()
-        .await
-        .unwrap();
+    for path in ["/health", "/ready", "/metrics"] {
+        // Act
+        let admin = status(&app.admin_address, path).await;
+        let public = status(&app.address, path).await;
 
-    assert_eq!(response.status().as_u16(), 200);
+        // Assert
+        assert_eq!(admin, 200, "{path} on the admin listener");
+        assert_eq!(public, 404, "{path} on the public listener");
+    }
+    assert_eq!(status(&app.address, "/products").await, 200);
+    assert_eq!(status(&app.admin_address, "/products").await, 404);
 }
 
 #[actix_web::test]

@@ -5,7 +5,7 @@ use crate::helpers::{TestApp, WAIT, WORK_QUEUE, spawn_app_with};
 
 async fn ready(app: &TestApp) -> (u16, Value) {
     let mut response = awc::Client::default()
-        .get(format!("{}/ready", app.address))
+        .get(format!("{}/ready", app.admin_address))
         .send()
         .await
         .expect("GET /ready");

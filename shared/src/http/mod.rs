@@ -35,8 +35,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub type RouteSpec = (&'static str, &'static str, Route);
 
 /// A service's HTTP API: its own routes, and the OpenAPI document derived
-/// from their handlers. `/health`, `/ready`, `/metrics` and `/openapi.json`
-/// come with every API.
+/// from their handlers. `/openapi.json` comes with every API; `/health`,
+/// `/ready` and `/metrics` are on the admin listener ([`admin_routes`]).
 pub trait Api {
     /// The service's own routes, each named once.
     fn routes() -> Vec<RouteSpec>;
@@ -49,13 +49,9 @@ pub trait Api {
         Self::document().merge_from(<CommonRoutes as utoipa::OpenApi>::openapi())
     }
 
-    /// Every route served: the service's own, `/health`, `/ready`,
-    /// `/metrics` and `/openapi.json`.
+    /// Every route served: the service's own and `/openapi.json`.
     fn all_routes() -> Vec<RouteSpec> {
         let mut routes = Self::routes();
-        routes.push(("GET", "/health", web::route().to(health)));
-        routes.push(("GET", "/ready", web::route().to(crate::readiness::ready)));
-        routes.push(("GET", "/metrics", web::route().to(crate::metrics::metrics)));
         routes.push(("GET", DOCUMENT_PATH, web::route().to(openapi_json)));
         routes
     }
@@ -73,13 +69,41 @@ pub trait Api {
 
 /// The routes [`Api::all_routes`] adds to every service, documented once.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(
-    crate::health::health,
-    crate::readiness::ready,
-    crate::metrics::metrics,
-    openapi::openapi_json,
-))]
+#[openapi(paths(openapi::openapi_json))]
 struct CommonRoutes;
+
+/// The admin listener's routes, the same in every service.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "admin listener",
+        description = "Probes and metrics, served on ADMIN_ADDR apart from the public API"
+    ),
+    paths(
+        crate::health::health,
+        crate::readiness::ready,
+        crate::metrics::metrics,
+        openapi::openapi_json,
+    )
+)]
+pub struct AdminRoutes;
+
+/// Registers the admin listener's routes: `/health`, `/ready`, `/metrics`,
+/// and their document at `/openapi.json`; JSON 404 and 405 as on the
+/// public listener. Its app data: [`crate::health::ServiceHealth`],
+/// [`crate::readiness::Readiness`] and [`crate::consumer::ConsumerContext`].
+pub fn admin_routes(config: &mut web::ServiceConfig) {
+    config.app_data(web::Data::new(ApiDocument::new(
+        &<AdminRoutes as utoipa::OpenApi>::openapi(),
+    )));
+    let routes: Vec<RouteSpec> = vec![
+        ("GET", "/health", web::route().to(health)),
+        ("GET", "/ready", web::route().to(crate::readiness::ready)),
+        ("GET", "/metrics", web::route().to(crate::metrics::metrics)),
+        ("GET", DOCUMENT_PATH, web::route().to(openapi_json)),
+    ];
+    register_routes(config, routes);
+}
 
 /// `(method, path)` of every route.
 pub fn table(routes: Vec<RouteSpec>) -> Vec<(&'static str, &'static str)> {
@@ -100,6 +124,11 @@ pub fn register(
 ) {
     config.app_data(web::Data::new(ApiDocument::new(document)));
     config.service(swagger_ui());
+    register_routes(config, routes);
+}
+
+/// One resource per path, 405 for another method, 404 for another path.
+fn register_routes(config: &mut web::ServiceConfig, routes: Vec<RouteSpec>) {
     let mut paths: Vec<(&'static str, Vec<(Method, Route)>)> = Vec::new();
     for (method, path, route) in routes {
         let method = Method::from_bytes(method.as_bytes()).expect("a valid method");
