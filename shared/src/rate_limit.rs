@@ -10,6 +10,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use slog::{Logger, debug, info};
+
 use crate::config::{ConfigError, Env};
 
 /// Clients remembered at most by one limiter: about 4 MiB. Past it, the
@@ -372,6 +374,70 @@ impl Limiter {
     /// Requests refused so far.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
+    }
+}
+
+/// A rate limit per client, as a handler checks it: who the client is (the
+/// peer, or the address its trusted proxies forwarded) and whether it is
+/// over its rate. With the limit off, every request passes and nothing is
+/// remembered.
+#[derive(Debug)]
+pub struct ClientLimit {
+    limiter: Option<Limiter>,
+    proxies: TrustedProxies,
+    log: Logger,
+}
+
+impl ClientLimit {
+    /// `what` names the limit in the log (`"order intake"`).
+    pub fn new(
+        limit: RateLimit,
+        proxies: TrustedProxies,
+        what: &'static str,
+        log: &Logger,
+    ) -> Self {
+        let log = log.new(slog::o!("limit" => what));
+        match limit {
+            RateLimit::Off => info!(log, "rate limit off"),
+            RateLimit::PerClient(rate) => info!(log, "rate limit per client";
+                "per_second" => rate.per_second, "burst" => rate.burst,
+                "trusted_proxies" => proxies.0.len()),
+        }
+        Self {
+            limiter: match limit {
+                RateLimit::Off => None,
+                RateLimit::PerClient(rate) => Some(Limiter::new(rate, MAX_CLIENTS)),
+            },
+            proxies,
+            log,
+        }
+    }
+
+    /// Takes one request from `peer` (unknown: all such requests share one
+    /// limit) with the `X-Forwarded-For` values `forwarded`, or refuses it.
+    pub fn check<'a>(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), Refused> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let client = self.proxies.client(peer, forwarded);
+        limiter
+            .check(client, Instant::now())
+            .inspect_err(|refused| {
+                // At debug: a flood would otherwise fill the log. The address
+                // truncated: enough to tell networks apart.
+                debug!(self.log, "refused: over the rate limit";
+                "client" => truncated(client), "retry_after_s" => refused.retry_after_secs());
+            })
+    }
+
+    /// Requests refused so far.
+    pub fn refused(&self) -> u64 {
+        self.limiter.as_ref().map_or(0, Limiter::refused)
     }
 }
 
