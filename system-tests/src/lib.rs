@@ -201,6 +201,9 @@ impl System {
                 ("AMQP_URL", vhost.amqp_url().to_string()),
                 ("HTTP_ADDR", format!("127.0.0.1:{}", ports[service.index()])),
                 ("DATABASE_URL", database_urls[service.index()].clone()),
+                // The tests place orders from 127.0.0.1 far faster than a
+                // client may (a test of the limit sets it in `options.env`).
+                ("ORDER_RATE_LIMIT", "off".to_string()),
             ];
             env.extend(options.env.iter().cloned());
             ServiceProcess::prepare(service.name(), &env, &logs)
