@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use shared::config::{self, ConfigError, Env, ServiceSettings};
 use shared::outbox::relay::RelaySettings;
+use shared::rate_limit::{self, Rate, RateLimit, TrustedProxies};
 
 /// Orders committed together at most, by default.
 pub const DEFAULT_INTAKE_GROUP: u16 = 256;
@@ -11,6 +12,15 @@ pub const DEFAULT_INTAKE_GROUP: u16 = 256;
 /// measured (bench/BENCHMARKS.md), and as many as the benchmark's largest
 /// closed loop has clients, so that it is never refused.
 pub const DEFAULT_INTAKE_QUEUE: u16 = 4096;
+
+/// Orders a client may place, by default: 10 a second, 20 at once after a
+/// pause. Far above what a person orders, low enough that one address
+/// cannot take a shop's stock in a minute. The benchmark, which places
+/// thousands a second from one address, switches it off (bench/run.sh).
+pub const DEFAULT_ORDER_RATE: Rate = Rate {
+    per_second: 10.0,
+    burst: 20,
+};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -23,6 +33,12 @@ pub struct Settings {
     pub intake_group: u16,
     /// The most orders waiting for a commit (`INTAKE_QUEUE`); beyond, `503`.
     pub intake_queue: u16,
+    /// Orders per client (`ORDER_RATE_LIMIT`, `ORDER_RATE_BURST`); beyond,
+    /// `429` with `Retry-After`, nothing ordered.
+    pub order_rate_limit: RateLimit,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`);
+    /// none by default: the client is the connection's peer.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Settings {
@@ -37,6 +53,53 @@ impl Settings {
             admin_token: config::secret(env, "ADMIN_TOKEN")?,
             intake_group: config::positive_u16(env, "INTAKE_GROUP", DEFAULT_INTAKE_GROUP)?,
             intake_queue: config::positive_u16(env, "INTAKE_QUEUE", DEFAULT_INTAKE_QUEUE)?,
+            order_rate_limit: rate_limit::rate_limit(
+                env,
+                "ORDER_RATE_LIMIT",
+                "ORDER_RATE_BURST",
+                RateLimit::PerClient(DEFAULT_ORDER_RATE),
+            )?,
+            trusted_proxies: rate_limit::trusted_proxies(env, "TRUSTED_PROXIES")?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn orders_are_limited_per_client_by_default_and_the_limit_can_be_switched_off() {
+        let unset: HashMap<&str, &str> = HashMap::new();
+        let off = HashMap::from([("ORDER_RATE_LIMIT", "off")]);
+
+        let default = Settings::from_env(&unset).unwrap();
+
+        assert_eq!(
+            default.order_rate_limit,
+            RateLimit::PerClient(DEFAULT_ORDER_RATE)
+        );
+        assert!(default.trusted_proxies.is_empty());
+        assert_eq!(
+            Settings::from_env(&off).unwrap().order_rate_limit,
+            RateLimit::Off
+        );
+    }
+
+    #[test]
+    fn a_bad_rate_limit_or_proxy_list_is_refused_by_name() {
+        for (var, value) in [
+            ("ORDER_RATE_LIMIT", "fast"),
+            ("ORDER_RATE_BURST", "0"),
+            ("TRUSTED_PROXIES", "edge"),
+        ] {
+            let env = HashMap::from([(var, value)]);
+
+            let error = Settings::from_env(&env).unwrap_err();
+
+            assert_eq!(error.var, var);
+        }
     }
 }

@@ -1,4 +1,5 @@
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
 use sea_orm::DbErr;
 use shared::http::{self, BodyError};
@@ -50,6 +51,11 @@ pub enum ApiError {
     OutcomeUnknown,
     #[error("too many orders are waiting to be stored; nothing was ordered, retry later")]
     Busy,
+    /// The client is over its rate (`ORDER_RATE_LIMIT`): nothing ordered.
+    #[error(
+        "too many orders from your address; nothing was ordered, retry after {retry_after_secs} s"
+    )]
+    RateLimited { retry_after_secs: u64 },
     #[error("orders cannot be read right now: the database is unavailable; retry later")]
     Unreadable,
     #[error("the order service is shutting down, retry later")]
@@ -83,6 +89,7 @@ impl ResponseError for ApiError {
             ApiError::Body(e) => e.status_code(),
             ApiError::IdempotencyKeyReused => StatusCode::CONFLICT,
             ApiError::OrderNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotStored
             | ApiError::Busy
             | ApiError::OutcomeUnknown
@@ -97,6 +104,12 @@ impl ResponseError for ApiError {
             ApiError::InvalidParameter(InvalidParameter { field, .. }) => *field,
             _ => None,
         };
-        http::error_response(self.status_code(), self, field)
+        let mut response = http::error_response(self.status_code(), self, field);
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        response
     }
 }

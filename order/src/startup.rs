@@ -10,6 +10,7 @@ use shared::consumer::ConsumerContext;
 use shared::http::{Api, StaffAccess};
 use shared::outbox::Outbox;
 use shared::outbox::relay::OutboxRelay;
+use shared::rate_limit::ClientLimit;
 use shared::service::{Running, Service};
 use slog::Logger;
 
@@ -74,6 +75,22 @@ impl Application {
                 Box::pin(async move { Some(desk.send(GetOrderCounters).await.ok()?.by_event()) })
             }),
         );
+        let intake_limit = web::Data::new(ClientLimit::new(
+            settings.order_rate_limit,
+            settings.trusted_proxies.clone(),
+            "order intake",
+            &log,
+        ));
+        let limit = intake_limit.clone();
+        consumers.metrics.watch_counters(
+            "http_rate_limited_total",
+            "Requests refused with 429 because their client was over its rate limit, by limit",
+            ["limit"],
+            Arc::new(move || {
+                let refused = limit.refused();
+                Box::pin(async move { Some(vec![(["order_intake"], refused)]) })
+            }),
+        );
         let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())
             .start_on(amqp::subscribe(
                 &settings.common.amqp_url,
@@ -99,6 +116,7 @@ impl Application {
                 config
                     .app_data(desk.clone())
                     .app_data(staff.clone())
+                    .app_data(intake_limit.clone())
                     .app_data(web::QueryConfig::default().error_handler(query_error));
                 OrderApi::configure(config);
             },

@@ -15,6 +15,7 @@ pub mod json;
 pub mod metrics;
 pub mod outage;
 pub mod outbox;
+pub mod rate_limit;
 pub mod readiness;
 pub mod retry;
 pub mod schema;

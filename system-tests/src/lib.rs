@@ -210,6 +210,9 @@ impl System {
                     format!("127.0.0.1:{}", admin_ports[service.index()]),
                 ),
                 ("DATABASE_URL", database_urls[service.index()].clone()),
+                // The tests place orders from 127.0.0.1 far faster than a
+                // client may (a test of the limit sets it in `options.env`).
+                ("ORDER_RATE_LIMIT", "off".to_string()),
             ];
             env.extend(options.env.iter().cloned());
             ServiceProcess::prepare(service.name(), &env, &logs)

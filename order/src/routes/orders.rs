@@ -3,6 +3,7 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use shared::http::{self, ErrorBody, RequestId, RequestLog, StaffOnly};
+use shared::rate_limit::ClientLimit;
 
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -64,6 +65,8 @@ struct IdempotencyHeader {
         (status = 409, description = "Idempotency-Key reused with a different body", body = ErrorBody),
         (status = 413, description = "Body over 16 KiB", body = ErrorBody),
         (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Too many orders from this client (ORDER_RATE_LIMIT, per address; behind TRUSTED_PROXIES, per forwarded address): nothing was ordered", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Whole seconds to wait before this client's next order, at least 1"))),
         (status = 503, description = "The database is unavailable or too many orders are waiting to be stored (nothing was ordered; answered at once while the database is known to be down), or the database did not confirm the order (retry with the same Idempotency-Key to find out); Retry-After: 1", body = ErrorBody),
     ),
 )]
@@ -72,6 +75,7 @@ pub async fn create_order(
     request_id: RequestId,
     payload: web::Payload,
     desk: web::Data<Addr<OrderDesk>>,
+    limit: web::Data<ClientLimit>,
 ) -> Result<HttpResponse, ApiError> {
     let body = http::read_json_body(&request, payload).await?;
     let order = OrderRequest::parse(&body)?;
@@ -84,6 +88,19 @@ pub async fn create_order(
             }
         })?)?),
     };
+    // Before the desk sees it: a refused order is never stored, and the
+    // orders already taken are not touched.
+    limit
+        .check(
+            request.peer_addr().map(|peer| peer.ip()),
+            request
+                .headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|value| value.to_str().ok()),
+        )
+        .map_err(|refused| ApiError::RateLimited {
+            retry_after_secs: refused.retry_after_secs(),
+        })?;
     let ticket = desk
         .send(PlaceOrder {
             order,

@@ -62,6 +62,10 @@ async fn spawn_app_on(
         admin_token: Some(ADMIN_TOKEN.to_string()),
         intake_group: order::config::DEFAULT_INTAKE_GROUP,
         intake_queue: order::config::DEFAULT_INTAKE_QUEUE,
+        // Tests place orders faster than any client may: those of the
+        // limit switch it on.
+        order_rate_limit: shared::rate_limit::RateLimit::Off,
+        trusted_proxies: shared::rate_limit::TrustedProxies::none(),
     };
     adjust(&mut settings, &database);
     let app = Application::build(settings, test_logger())

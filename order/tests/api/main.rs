@@ -6,5 +6,6 @@ mod intake;
 mod lifecycle;
 mod metrics;
 mod outages;
+mod rate_limit;
 mod relay;
 mod request_ids;
