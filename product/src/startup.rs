@@ -36,11 +36,12 @@ impl Application {
             &log,
         )
         .await?;
+        let broker = settings.common.amqp();
         let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
             SERVICE,
-            &settings.common.amqp_url,
+            &broker,
             topology,
             settings.relay.clone(),
             &log,
@@ -50,6 +51,7 @@ impl Application {
         let catalogue = Catalogue::new(store).start();
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
+        amqp::refuse_an_untrusted_broker(&broker, SERVICE, consumers.health.clone(), &log);
         consumers
             .metrics
             .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
@@ -68,7 +70,7 @@ impl Application {
         let consumer =
             OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
                 .start_on(amqp::subscribe(
-                    &settings.common.amqp_url,
+                    &broker,
                     topology,
                     QueueNames::new(SERVICE, ORDER_CREATED),
                     settings.common.consumer.prefetch,

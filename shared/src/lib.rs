@@ -19,3 +19,4 @@ pub mod retry;
 pub mod schema;
 pub mod service;
 pub mod telemetry;
+pub mod tls;
