@@ -480,14 +480,14 @@ fn a_service_given_the_wrong_ca_exits_at_startup_naming_the_dependency() {
             postgres.verify_full(&pki.path("wrong-ca.pem")),
             pki.path("ca.pem"),
             Some(1),
-            "PostgreSQL's certificate is not trusted",
+            "not connecting to PostgreSQL: its certificate is not trusted",
         ),
         (
             "the wrong CA for RabbitMQ",
             right.clone(),
             pki.path("wrong-ca.pem"),
             Some(1),
-            "RabbitMQ's certificate is not trusted",
+            "not connecting to RabbitMQ: its certificate is not trusted",
         ),
         (
             "a CA file that does not exist",
@@ -519,8 +519,12 @@ fn a_service_given_the_wrong_ca_exits_at_startup_naming_the_dependency() {
             !log.contains(PASSWORD),
             "{case}: the log shows the password"
         );
+        let line = log
+            .lines()
+            .find(|l| l.contains(expected_line))
+            .unwrap_or("");
         eprintln!(
-            "tls: {case}: exit code {code:?} after {} ms",
+            "tls: {case}: exit code {code:?} after {} ms: {line}",
             ran.as_millis()
         );
     }
