@@ -36,17 +36,19 @@ impl Application {
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
             shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
+        let broker = settings.common.amqp();
         let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
             SERVICE,
-            &settings.common.amqp_url,
+            &broker,
             topology,
             settings.relay.clone(),
             &log,
         );
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
+        amqp::refuse_an_untrusted_broker(&broker, SERVICE, consumers.health.clone(), &log);
         let order_desk = OrderDesk::new(
             OrderStore::new(db.clone()),
             relay.clone(),
@@ -93,7 +95,7 @@ impl Application {
         );
         let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())
             .start_on(amqp::subscribe(
-                &settings.common.amqp_url,
+                &broker,
                 topology,
                 QueueNames::new(SERVICE, STOCK_EVENTS),
                 settings.common.consumer.prefetch,

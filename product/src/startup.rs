@@ -32,11 +32,12 @@ impl Application {
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
             shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
+        let broker = settings.common.amqp();
         let topology = settings.common.consumer.topology();
         let relay = shared::service::start_relay(
             &db,
             SERVICE,
-            &settings.common.amqp_url,
+            &broker,
             topology,
             settings.relay.clone(),
             &log,
@@ -46,6 +47,7 @@ impl Application {
         let catalogue = Catalogue::new(store).start();
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
+        amqp::refuse_an_untrusted_broker(&broker, SERVICE, consumers.health.clone(), &log);
         consumers
             .metrics
             .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
@@ -64,7 +66,7 @@ impl Application {
         let consumer =
             OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
                 .start_on(amqp::subscribe(
-                    &settings.common.amqp_url,
+                    &broker,
                     topology,
                     QueueNames::new(SERVICE, ORDER_CREATED),
                     settings.common.consumer.prefetch,

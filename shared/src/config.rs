@@ -2,6 +2,8 @@
 //! value is reported as one clear error naming the variable.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 mod logging;
@@ -70,13 +72,56 @@ fn listen_addr(env: &dyn Env, var: &'static str, default: &str) -> Result<Socket
     })
 }
 
+/// The values of `sslmode` libpq and sqlx know.
+const SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// `DATABASE_URL`. TLS is set in the URL as libpq sets it: `sslmode`
+/// (`require`: encrypted, the certificate unchecked; `verify-ca`: signed by
+/// a trusted CA; `verify-full`: and issued for the host in the URL) and
+/// `sslrootcert`, a file of the CA certificates to trust (else Mozilla's
+/// public roots). The same URL then works for the migration command and
+/// `psql`. A CA file that cannot be read, or one given with an `sslmode`
+/// that would not check the certificate against it, is refused here.
 pub fn database_url(env: &dyn Env) -> Result<String, ConfigError> {
-    url_with_scheme(
-        env,
-        "DATABASE_URL",
-        DEFAULT_DATABASE_URL,
-        &["postgres", "postgresql"],
-    )
+    const VAR: &str = "DATABASE_URL";
+    let value = url_with_scheme(env, VAR, DEFAULT_DATABASE_URL, &["postgres", "postgresql"])?;
+    let error = |reason: String| ConfigError {
+        var: VAR,
+        value: redact_url(&value),
+        reason,
+    };
+    let url = url::Url::parse(&value).expect("checked by url_with_scheme");
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let mode = param("sslmode");
+    if let Some(mode) = &mode
+        && !SSL_MODES.contains(&mode.as_str())
+    {
+        return Err(error(format!(
+            "sslmode must be one of {}",
+            SSL_MODES.join(", ")
+        )));
+    }
+    if let Some(root_cert) = param("sslrootcert") {
+        if !matches!(mode.as_deref(), Some("verify-ca" | "verify-full")) {
+            return Err(error(
+                "sslrootcert is used only with sslmode=verify-ca or sslmode=verify-full (other modes do not check the certificate)".into(),
+            ));
+        }
+        CaBundle::read(Path::new(&root_cert))
+            .map_err(|reason| error(format!("sslrootcert: {reason}")))?;
+    }
+    Ok(value)
 }
 
 pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
@@ -86,11 +131,6 @@ pub fn amqp_url(env: &dyn Env) -> Result<String, ConfigError> {
         value: redact_url(&value),
         reason: reason.into(),
     };
-    if value.starts_with("amqps") {
-        return Err(error(
-            "amqps (TLS) is not supported by this build; use amqp://",
-        ));
-    }
     // lapin's URI parser takes the host from `Url::domain`, which has none
     // for an IP literal in brackets, and silently connects to localhost.
     let url = url::Url::parse(&value).expect("checked by url_with_scheme");
@@ -112,6 +152,9 @@ pub struct ServiceSettings {
     pub admin_addr: SocketAddr,
     pub database_url: String,
     pub amqp_url: String,
+    /// The CA certificates RabbitMQ's certificate must chain to, with
+    /// `amqps://` (`AMQP_CA_FILE`); without, Mozilla's public roots.
+    pub amqp_ca: Option<CaBundle>,
     pub consumer: ConsumerSettings,
     pub http: HttpLimits,
 }
@@ -136,15 +179,92 @@ impl ServiceSettings {
                 ),
             });
         }
+        let amqp_url = amqp_url(env)?;
         Ok(Self {
             http_addr,
             admin_addr,
             database_url: database_url(env)?,
-            amqp_url: amqp_url(env)?,
+            amqp_ca: amqp_ca(env, &amqp_url)?,
+            amqp_url,
             consumer: consumer(env)?,
             http: http_limits(env)?,
         })
     }
+
+    /// The broker these settings name.
+    pub fn amqp(&self) -> crate::amqp::Endpoint {
+        crate::amqp::Endpoint::new(&self.amqp_url, self.amqp_ca.clone())
+    }
+}
+
+/// CA certificates (PEM) that a server's certificate must chain to, read
+/// once at startup: a file that cannot be read is a configuration error,
+/// not a failure at the first connection.
+#[derive(Clone)]
+pub struct CaBundle {
+    path: PathBuf,
+    pem: Arc<str>,
+}
+
+impl CaBundle {
+    /// Reads `path`, which must hold at least one PEM certificate; the
+    /// error says why not.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+
+        let shown = path.display();
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the CA file {shown}: {e}"))?;
+        let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("the CA file {shown} is not valid PEM: {e}"))?;
+        if certificates.is_empty() {
+            return Err(format!("the CA file {shown} holds no PEM certificate"));
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            pem: pem.into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The certificates, PEM-encoded.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+}
+
+impl std::fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CaBundle").field(&self.path).finish()
+    }
+}
+
+/// `AMQP_CA_FILE`: the CA certificates RabbitMQ's certificate must chain
+/// to. Only with an `amqps://` URL: set with `amqp://` it would protect
+/// nothing, so it is refused.
+pub fn amqp_ca(env: &dyn Env, amqp_url: &str) -> Result<Option<CaBundle>, ConfigError> {
+    const VAR: &str = "AMQP_CA_FILE";
+    let value = raw(env, VAR, "");
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let error = |reason: String| ConfigError {
+        var: VAR,
+        value: value.clone(),
+        reason,
+    };
+    if !amqp_url.starts_with("amqps:") {
+        return Err(error(format!(
+            "set, but AMQP_URL ({}) does not use TLS: use amqps:// or unset {VAR}",
+            redact_url(amqp_url)
+        )));
+    }
+    CaBundle::read(Path::new(&value)).map(Some).map_err(error)
 }
 
 /// How long the HTTP edge waits for a client, and how many it serves, so
@@ -391,7 +511,7 @@ mod tests {
         let env = HashMap::from([
             ("HTTP_ADDR", "localhost"),
             ("DATABASE_URL", "mysql://u:hunter2@db/x"),
-            ("AMQP_URL", "amqps://u:hunter2@mq/%2f"),
+            ("AMQP_URL", "amqps://u:hunter2@[::1]/%2f"),
         ]);
         let errors = [
             http_addr(&env, "0.0.0.0:1").unwrap_err(),
@@ -403,6 +523,97 @@ mod tests {
         for error in errors {
             assert!(!error.to_string().contains("hunter2"), "{error}");
         }
+    }
+
+    /// A file in the temporary directory holding `contents`, removed when dropped.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(contents: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("ca-{}.pem", uuid::Uuid::new_v4()));
+            std::fs::write(&path, contents).unwrap();
+            Self(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    /// PEM-framed: what is checked at startup is that the file can be read
+    /// and holds certificates; the TLS handshake checks what they say.
+    const PEM: &str = "-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn a_database_ca_is_read_at_startup_and_only_with_a_verifying_sslmode() {
+        let ca = TempFile::new(PEM);
+        let good = format!(
+            "postgres://u:pw@db/x?sslmode=verify-full&sslrootcert={}",
+            ca.path()
+        );
+        let cases = [
+            (
+                "postgres://u:hunter2@db/x?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"
+                    .to_string(),
+                "cannot read the CA file /nonexistent/ca.pem",
+            ),
+            (
+                format!(
+                    "postgres://u:hunter2@db/x?sslmode=require&sslrootcert={}",
+                    ca.path()
+                ),
+                "only with sslmode=verify-ca or sslmode=verify-full",
+            ),
+            (
+                "postgres://u:hunter2@db/x?sslmode=verify_full".to_string(),
+                "sslmode must be one of",
+            ),
+        ];
+
+        for (url, reason) in &cases {
+            let error = database_url(&HashMap::from([("DATABASE_URL", url.as_str())])).unwrap_err();
+
+            assert_eq!(error.var, "DATABASE_URL");
+            assert!(error.reason.contains(reason), "{error}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        for url in [good.as_str(), "postgres://u:pw@db/x?sslmode=require"] {
+            assert_eq!(
+                database_url(&HashMap::from([("DATABASE_URL", url)])).unwrap(),
+                url
+            );
+        }
+    }
+
+    #[test]
+    fn an_amqp_ca_file_is_read_at_startup_and_only_with_amqps() {
+        let ca = TempFile::new(PEM);
+        let not_pem = TempFile::new("not a certificate");
+        let tls = "amqps://u:pw@mq:5671/%2f";
+        let cases = [
+            ("amqp://u:hunter2@mq/%2f", ca.path(), "does not use TLS"),
+            (tls, "/nonexistent/ca.pem", "cannot read the CA file"),
+            (tls, not_pem.path(), "holds no PEM certificate"),
+        ];
+
+        for (url, file, reason) in cases {
+            let env = HashMap::from([("AMQP_URL", url), ("AMQP_CA_FILE", file)]);
+
+            let error = ServiceSettings::from_env(&env, "0.0.0.0:1", "127.0.0.1:2").unwrap_err();
+
+            assert_eq!(error.var, "AMQP_CA_FILE");
+            assert!(error.reason.contains(reason), "{error}");
+            assert!(!error.to_string().contains("hunter2"), "{error}");
+        }
+        let env = HashMap::from([("AMQP_URL", tls), ("AMQP_CA_FILE", ca.path())]);
+        let settings = ServiceSettings::from_env(&env, "0.0.0.0:1", "127.0.0.1:2").unwrap();
+        assert_eq!(settings.amqp_ca.unwrap().pem(), PEM);
     }
 
     #[test]

@@ -8,12 +8,12 @@ use sea_orm::sqlx;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, RuntimeErr, Statement,
 };
-use slog::{Logger, info};
+use slog::{Logger, error, info};
 
 use crate::config::redact_url;
 use crate::consumer::FailureKind;
 use crate::outage::Probe;
-use crate::retry::until_ok;
+use crate::retry::until_ok_unless;
 
 /// Server-side limits on every connection, so that nothing a cut-off client
 /// left behind holds a row lock or a connection for long: a statement runs
@@ -53,16 +53,50 @@ fn millis(duration: Duration) -> String {
     duration.as_millis().to_string()
 }
 
-/// Connects, retrying with backoff until PostgreSQL answers.
-pub async fn connect(url: &str, log: &Logger) -> DatabaseConnection {
+/// Connecting cannot succeed however long one waits.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "PostgreSQL's certificate is not trusted ({reason}): check sslmode and sslrootcert in DATABASE_URL"
+)]
+pub struct UntrustedCertificate {
+    reason: rustls::Error,
+}
+
+/// Connects, retrying with backoff until PostgreSQL answers: an outage is
+/// waited out. A server certificate that is not trusted is not an outage
+/// but a misconfiguration: it is logged and returned at once.
+pub async fn connect(url: &str, log: &Logger) -> Result<DatabaseConnection, UntrustedCertificate> {
     let log = log.new(slog::o!("database_url" => redact_url(url)));
     let options = connect_options(url);
-    let db = until_ok(&log, "connecting to PostgreSQL", || {
-        Database::connect(options.clone())
-    })
+    let connected = until_ok_unless(
+        &log,
+        "connecting to PostgreSQL",
+        || Database::connect(options.clone()),
+        |e| untrusted(e).is_some(),
+    )
     .await;
-    info!(log, "connected to PostgreSQL");
-    db
+    match connected {
+        Ok(db) => {
+            info!(log, "connected to PostgreSQL");
+            Ok(db)
+        }
+        Err(e) => {
+            let refused = UntrustedCertificate {
+                reason: untrusted(&e).expect("the only final error").clone(),
+            };
+            error!(log, "not connecting to PostgreSQL: its certificate is not trusted";
+                "dependency" => "postgresql", "err" => %refused);
+            Err(refused)
+        }
+    }
+}
+
+/// rustls' refusal of the server's certificate, if that is why `error`.
+fn untrusted(error: &DbErr) -> Option<&rustls::Error> {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => crate::tls::untrusted_certificate(&**e),
+        _ => None,
+    }
 }
 
 /// The pool every service uses: ten sessions, the server-side limits

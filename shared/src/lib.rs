@@ -21,3 +21,4 @@ pub mod retry;
 pub mod schema;
 pub mod service;
 pub mod telemetry;
+pub mod tls;

@@ -37,25 +37,41 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let mut attempt = 0u32;
-    let retried = op
-        .retry(
-            ExponentialBuilder::new()
-                .with_min_delay(FIRST_DELAY)
-                .with_max_delay(Duration::from_secs(5))
-                .with_jitter()
-                .without_max_times(),
-        )
-        .notify(|e: &E, delay| {
-            attempt += 1;
-            warn!(log, "{what} failed, retrying";
-                "attempt" => attempt, "retry_in_ms" => delay.as_millis() as u64, "err" => %e);
-        })
-        .await;
-    match retried {
+    match until_ok_unless(log, what, op, |_| false).await {
         Ok(value) => value,
-        Err(_) => unreachable!("the schedule never ends"),
+        Err(_) => unreachable!("no error is final and the schedule never ends"),
     }
+}
+
+/// Runs `op` until it succeeds, logging each failed try with its delay,
+/// or until it fails with an error that `is_final` says no wait can fix
+/// (a certificate not trusted), which is returned.
+pub async fn until_ok_unless<T, E, F, Fut>(
+    log: &Logger,
+    what: &str,
+    op: F,
+    is_final: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0u32;
+    op.retry(
+        ExponentialBuilder::new()
+            .with_min_delay(FIRST_DELAY)
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times(),
+    )
+    .when(|e: &E| !is_final(e))
+    .notify(|e: &E, delay| {
+        attempt += 1;
+        warn!(log, "{what} failed, retrying";
+            "attempt" => attempt, "retry_in_ms" => delay.as_millis() as u64, "err" => %e);
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -98,5 +114,29 @@ mod tests {
         })
         .await;
         assert_eq!(value, 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn until_ok_unless_stops_at_the_first_final_error() {
+        let log = Logger::root(slog::Discard, slog::o!());
+        let mut calls = 0;
+
+        let result: Result<(), &str> = until_ok_unless(
+            &log,
+            "connecting",
+            || {
+                calls += 1;
+                let result = if calls < 3 {
+                    Err("refused")
+                } else {
+                    Err("untrusted")
+                };
+                async move { result }
+            },
+            |e| *e == "untrusted",
+        )
+        .await;
+
+        assert_eq!((result, calls), (Err("untrusted"), 3));
     }
 }

@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use slog::{Logger, error, info};
 
-use crate::amqp::{AmqpPublisher, Topology};
+use crate::amqp::{AmqpPublisher, Endpoint, Topology};
 use crate::config::{ConfigError, Env, HttpLimits, ProcessEnv, ServiceSettings};
 use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
@@ -154,23 +154,23 @@ pub async fn connect_when_schema_is_current(
     settings: &ServiceSettings,
     log: &Logger,
 ) -> anyhow::Result<(DatabaseConnection, Listeners)> {
-    let db = crate::db::connect(&settings.database_url, log).await;
+    let db = crate::db::connect(&settings.database_url, log).await?;
     let listeners = Listeners::bind(settings)?;
     crate::schema::wait_until_current(&db, &listeners, log).await?;
     Ok((db, listeners))
 }
 
-/// Starts the outbox relay of `service`, publishing to the broker at
-/// `amqp_url` on one connection (opened on the first publish).
+/// Starts the outbox relay of `service`, publishing to `broker` on one
+/// connection (opened on the first publish).
 pub fn start_relay(
     db: &DatabaseConnection,
     service: &'static str,
-    amqp_url: &str,
+    broker: impl Into<Endpoint>,
     topology: Topology,
     settings: RelaySettings,
     log: &Logger,
 ) -> Addr<OutboxRelay> {
-    let publisher = AmqpPublisher::new(amqp_url, &format!("{service}-publisher"), topology, log);
+    let publisher = AmqpPublisher::new(broker, &format!("{service}-publisher"), topology, log);
     OutboxRelay::new(
         Outbox::new(db.clone(), service),
         Arc::new(publisher),

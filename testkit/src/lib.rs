@@ -233,6 +233,7 @@ pub fn service_settings(
         admin_addr: "127.0.0.1:0".parse().expect("an address"),
         database_url: database.url().to_string(),
         amqp_url: amqp_url.to_string(),
+        amqp_ca: None,
         consumer: shared::config::ConsumerSettings::default(),
         http: shared::config::HttpLimits::default(),
     }

@@ -11,7 +11,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use slog::{Logger, info, warn};
 use tokio::sync::Mutex;
 
-use super::{Topology, open, step, unavailable};
+use super::{Endpoint, Topology, open, step, unavailable};
 use crate::broker::{BrokerError, OutgoingMessage, Publisher};
 use crate::config::redact_url;
 use crate::events::JSON_CONTENT_TYPE;
@@ -31,7 +31,7 @@ pub struct AmqpPublisher {
 }
 
 struct Inner {
-    url: String,
+    broker: Endpoint,
     name: String,
     topology: Topology,
     log: Logger,
@@ -42,10 +42,10 @@ struct Inner {
 impl AmqpPublisher {
     /// Connects lazily, on the first publish, and again after a connection
     /// is lost: a publisher never blocks its service's startup.
-    pub fn new(url: &str, name: &str, topology: Topology, log: &Logger) -> Self {
+    pub fn new(broker: impl Into<Endpoint>, name: &str, topology: Topology, log: &Logger) -> Self {
         Self {
             inner: Arc::new(Inner {
-                url: url.to_string(),
+                broker: broker.into(),
                 name: name.to_string(),
                 topology,
                 log: log.clone(),
@@ -65,7 +65,7 @@ impl Inner {
         {
             return Ok(channel.clone());
         }
-        let connection = open(&self.url, &self.name).await?;
+        let connection = open(&self.broker, &self.name).await?;
         step("declaring the topology", self.topology.declare(&connection)).await?;
         let channel = step("opening a channel", connection.create_channel()).await?;
         step(
@@ -73,7 +73,7 @@ impl Inner {
             channel.confirm_select(ConfirmSelectOptions::default()),
         )
         .await?;
-        info!(self.log, "publishing channel open"; "amqp_url" => redact_url(&self.url));
+        info!(self.log, "publishing channel open"; "amqp_url" => redact_url(self.broker.url()));
         *link = Some((connection, channel.clone()));
         Ok(channel)
     }

@@ -16,7 +16,7 @@ use slog::{Logger, info, warn};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::delivery::incoming;
-use super::{QueueNames, Topology, connect, step, unavailable};
+use super::{Endpoint, QueueNames, Topology, connect, step, unavailable};
 use crate::broker::{BrokerError, IncomingMessage, Subscription, SubscriptionControl};
 use crate::retry::backoff;
 
@@ -55,7 +55,7 @@ enum Stopped {
 /// and when the connection is lost it reconnects (with backoff) and starts
 /// again, so the stream only ends once the subscription is cancelled.
 pub fn subscribe(
-    url: &str,
+    broker: impl Into<Endpoint>,
     topology: Topology,
     queue: QueueNames,
     prefetch: u16,
@@ -69,7 +69,7 @@ pub fn subscribe(
     let (closed_tx, closed) = oneshot::channel();
     let (attached_tx, attached) = watch::channel(false);
     let task = Task {
-        url: url.to_string(),
+        broker: broker.into(),
         topology,
         queue,
         prefetch,
@@ -131,7 +131,7 @@ impl SubscriptionControl for Control {
 }
 
 struct Task {
-    url: String,
+    broker: Endpoint,
     topology: Topology,
     queue: QueueNames,
     prefetch: u16,
@@ -150,7 +150,7 @@ impl Task {
         let mut attempt = 0;
         loop {
             let connection = tokio::select! {
-                connection = connect(&self.url, &name, &self.log) => connection,
+                connection = connect(&self.broker, &name, &self.log) => connection,
                 _ = wait_for(&mut wanted, |w| w.phase != Phase::Consuming) => return,
             };
             match self.session(&connection, &sender, &mut wanted).await {
