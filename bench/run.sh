@@ -80,25 +80,27 @@ management PUT "permissions/$name/${account%%:*}" -d '{"configure":".*","write":
 export DATABASE_URL="${pg_url%/*}/$name" AMQP_URL="$amqp_url/$name"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_healthy() { # wait_healthy SERVICE PORT
+wait_healthy() { # wait_healthy SERVICE ADMIN_PORT
     for _ in $(seq 300); do
         curl -fs "http://127.0.0.1:$2/health" >/dev/null && return 0
         sleep 0.1
     done
-    die "$1 did not answer GET /health on port $2 within 30 s"
+    die "$1 did not answer GET /health on its admin port $2 within 30 s"
 }
 product_port=$(port) notification_port=$(port) order_port=$(port)
+# Each service's admin listener: /health, /ready, /metrics.
+product_admin=$(port) notification_admin=$(port) order_admin=$(port)
 # The schema first, by the build's own migrator: services wait for it.
 "$services/migration" up >"$logs/migration.log" 2>&1 || die "migration up failed (its log follows)"
-HTTP_ADDR=127.0.0.1:$product_port "$services/product" >"$logs/product.log" 2>&1 & pids+=($!) product_pid=$!
-wait_healthy product "$product_port"
-HTTP_ADDR=127.0.0.1:$notification_port "$services/notification" >"$logs/notification.log" 2>&1 & pids+=($!) notification_pid=$!
+HTTP_ADDR=127.0.0.1:$product_port ADMIN_ADDR=127.0.0.1:$product_admin "$services/product" >"$logs/product.log" 2>&1 & pids+=($!) product_pid=$!
+wait_healthy product "$product_admin"
+HTTP_ADDR=127.0.0.1:$notification_port ADMIN_ADDR=127.0.0.1:$notification_admin "$services/notification" >"$logs/notification.log" 2>&1 & pids+=($!) notification_pid=$!
 # loadgen places thousands of orders a second from one address, 127.0.0.1
 # (~2,800/s accepted, open loop at --rate 3000): far over the per-client
 # limit (ORDER_RATE_LIMIT, 10/s by default), which is switched off here.
-ORDER_RATE_LIMIT=off HTTP_ADDR=127.0.0.1:$order_port "$services/order" >"$logs/order.log" 2>&1 & pids+=($!) order_pid=$!
-wait_healthy notification "$notification_port"
-wait_healthy order "$order_port"
+ORDER_RATE_LIMIT=off HTTP_ADDR=127.0.0.1:$order_port ADMIN_ADDR=127.0.0.1:$order_admin "$services/order" >"$logs/order.log" 2>&1 & pids+=($!) order_pid=$!
+wait_healthy notification "$notification_admin"
+wait_healthy order "$order_admin"
 
 # The hot product and 1,000 more for `--products M`, with stock to spare.
 psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 <<'SQL'

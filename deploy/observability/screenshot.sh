@@ -150,6 +150,8 @@ wait_http() { # wait_http WHAT URL [tries of 0.1 s]
     die "$1 did not answer $2"
 }
 product_port=$(port) notification_port=$(port) order_port=$(port)
+# Each service's admin listener: /health, /ready and /metrics.
+product_admin=$(port) notification_admin=$(port) order_admin=$(port)
 prometheus_port=19090
 free "$prometheus_port" || prometheus_port=$(port)
 
@@ -162,11 +164,11 @@ global:
   evaluation_interval: 5s
 scrape_configs:
   - job_name: order
-    static_configs: [{targets: ["127.0.0.1:$order_port"]}]
+    static_configs: [{targets: ["127.0.0.1:$order_admin"]}]
   - job_name: product
-    static_configs: [{targets: ["127.0.0.1:$product_port"]}]
+    static_configs: [{targets: ["127.0.0.1:$product_admin"]}]
   - job_name: notification
-    static_configs: [{targets: ["127.0.0.1:$notification_port"]}]
+    static_configs: [{targets: ["127.0.0.1:$notification_admin"]}]
   - job_name: rabbitmq
     metrics_path: /metrics/detailed
     params:
@@ -182,17 +184,18 @@ wait_http prometheus "http://127.0.0.1:$prometheus_port/-/ready"
 # --- the services --------------------------------------------------------------
 export LOG_LEVEL=${LOG_LEVEL:-warn}
 start_product() {
-    HTTP_ADDR=127.0.0.1:$product_port "$bin/product" >>"$work/product.log" 2>&1 &
+    HTTP_ADDR=127.0.0.1:$product_port ADMIN_ADDR=127.0.0.1:$product_admin "$bin/product" >>"$work/product.log" 2>&1 &
     product_pid=$!
 }
 # The schema first: the services wait for it, they never migrate.
 "$bin/migration" up >"$work/migration.log" 2>&1 || { cat "$work/migration.log" >&2; exit 1; }
 start_product
-wait_http product "http://127.0.0.1:$product_port/health"
-HTTP_ADDR=127.0.0.1:$notification_port "$bin/notification" >"$work/notification.log" 2>&1 & pids+=($!)
-HTTP_ADDR=127.0.0.1:$order_port "$bin/order" >"$work/order.log" 2>&1 & pids+=($!)
-wait_http notification "http://127.0.0.1:$notification_port/health"
-wait_http order "http://127.0.0.1:$order_port/health"
+wait_http product "http://127.0.0.1:$product_admin/health"
+HTTP_ADDR=127.0.0.1:$notification_port ADMIN_ADDR=127.0.0.1:$notification_admin "$bin/notification" >"$work/notification.log" 2>&1 & pids+=($!)
+# Its loads come from one address, far over the per-client limit.
+ORDER_RATE_LIMIT=off HTTP_ADDR=127.0.0.1:$order_port ADMIN_ADDR=127.0.0.1:$order_admin "$bin/order" >"$work/order.log" 2>&1 & pids+=($!)
+wait_http notification "http://127.0.0.1:$notification_admin/health"
+wait_http order "http://127.0.0.1:$order_admin/health"
 
 psql "${pg[@]}" -q -v ON_ERROR_STOP=1 "$name" <<'SQL'
 INSERT INTO products (id, name, stock) VALUES ('bench', 'Bench item', 2000000000);
@@ -246,7 +249,7 @@ kill -TERM "$product_pid" && wait "$product_pid" 2>/dev/null || true
 product_pid=
 at 130
 start_product
-wait_http product "http://127.0.0.1:$product_port/health"
+wait_http product "http://127.0.0.1:$product_admin/health"
 say "product service back"
 
 wait "$steady" || say "the steady load ended with status $? ($(tail -n 3 "$work/steady.log" | tr '\n' ' '))"

@@ -10,6 +10,7 @@ use crate::cli::{
     AllArgs, Cli, Command, EndToEndArgs, IntakeArgs, OrderArgs, Output, RawArgs, Targets,
 };
 use crate::end_to_end::{self, EndToEndConfig};
+use crate::flood::Flood;
 use crate::intake::{self, IntakeConfig, Mode};
 use crate::management::Management;
 use crate::orders::{self, OrderSpec};
@@ -103,7 +104,12 @@ fn run_intake(
         drain: Duration::from_secs(args.drain_seconds),
         spec: spec(&args.order, 1),
     };
-    intake_phase(&targets.order_url, &config, output.quiet, report, charts)
+    let flood = (!args.flood.is_empty()).then(|| Flood::start(&args.flood, args.flood_clients));
+    let measured = intake_phase(&targets.order_url, &config, output.quiet, report, charts);
+    if let Some(flood) = flood {
+        println!("{}", flood.stop());
+    }
+    measured
 }
 
 fn intake_phase(

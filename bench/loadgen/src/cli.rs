@@ -110,6 +110,13 @@ pub struct IntakeArgs {
     /// Open loop: how long past the end orders still due may go out before the rest count as unsent.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=3_600))]
     pub drain_seconds: u64,
+    /// While intake is measured, clients send `GET URL` back to back (the
+    /// admin listener's /ready and /metrics, say); repeatable.
+    #[arg(long = "flood", value_name = "URL")]
+    pub flood: Vec<String>,
+    /// How many clients flood the `--flood` URLs, each on its own connection.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub flood_clients: u32,
     #[command(flatten)]
     pub order: OrderArgs,
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod db;
 pub mod end_to_end;
+pub mod flood;
 pub mod fractions;
 pub mod intake;
 pub mod machine;

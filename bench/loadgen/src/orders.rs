@@ -98,7 +98,7 @@ impl OrderClient {
 
     /// Opens the keep-alive connection before the clock starts.
     pub fn warm_up(&self) {
-        if let Ok(mut response) = self.agent.get(format!("{}/health", self.base)).call() {
+        if let Ok(mut response) = self.agent.get(format!("{}/openapi.json", self.base)).call() {
             let _ = response.body_mut().read_to_vec();
         }
     }
@@ -150,9 +150,10 @@ pub fn transport_kind(error: &ureq::Error) -> String {
 }
 
 /// Fails with a message a person can act on when the order service does not
-/// answer `GET /health` with 200.
+/// answer `GET /openapi.json` with 200 (its public port serves no probe:
+/// those are on its admin listener).
 pub fn check_reachable(order_url: &str) -> anyhow::Result<()> {
-    let url = format!("{}/health", order_url.trim_end_matches('/'));
+    let url = format!("{}/openapi.json", order_url.trim_end_matches('/'));
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(5)))
@@ -163,7 +164,7 @@ pub fn check_reachable(order_url: &str) -> anyhow::Result<()> {
     })?;
     if response.status() != 200 {
         bail!(
-            "the order service answered {} to GET {url}: it is not ready",
+            "the order service answered {} to GET {url}: it is not serving",
             response.status()
         );
     }
