@@ -20,7 +20,12 @@
 # runs the service binaries of <dir> (another build, e.g. of an earlier
 # commit, measured by this loadgen); BENCH_PERF=1 records where the whole
 # machine spends its CPU during the run (perf, cpu-clock samples of every
-# process) into <results>/<timestamp>.perf.txt.
+# process) into <results>/<timestamp>.perf.txt. BENCH_COMMAND=intake runs
+# `loadgen intake` instead of `all`; with it, BENCH_FLOOD=1 floods the order
+# service's admin /ready and /metrics meanwhile (BENCHMARKS.md, "Probe and
+# scrape floods"):
+#
+#   BENCH_COMMAND=intake BENCH_FLOOD=1 bench/run.sh --closed --clients 64
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,6 +114,12 @@ INSERT INTO products (id, name, stock)
     SELECT 'bench-' || i, 'Bench item ' || i, 2000000000 FROM generate_series(1, 1000) AS i;
 SQL
 
+command=${BENCH_COMMAND:-all}
+flood=()
+if [ "${BENCH_FLOOD:-}" = 1 ]; then
+    [ "$command" = intake ] || die "BENCH_FLOOD=1 needs BENCH_COMMAND=intake"
+    flood=(--flood "http://127.0.0.1:$order_admin/ready" --flood "http://127.0.0.1:$order_admin/metrics")
+fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$results"
 if [ "${BENCH_PERF:-}" = 1 ]; then
@@ -120,7 +131,7 @@ fi
     --amqp-url "$amqp_url" \
     --management-url "${api%/api}" \
     --json "$results/$stamp.json" --svg-dir "$results" --svg-prefix "$stamp-" \
-    all "$@"
+    "$command" "$@" "${flood[@]}"
 if [ -n "${perf_pid:-}" ]; then
     kill -INT "$perf_pid" && wait "$perf_pid" || true
     # `head` closes the pipe early: no pipefail here, or SIGPIPE fails the run.
