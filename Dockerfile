@@ -33,7 +33,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # ---------------------------------------------------------------------------
 FROM debian:bookworm-slim AS runtime
 
-# curl serves the compose healthchecks (GET /health).
+# curl serves the compose healthchecks (GET /ready on the admin port).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
@@ -47,7 +47,8 @@ COPY --from=builder /out/ /usr/local/bin/
 # Numeric, so that runtimes checking runAsNonRoot can verify it.
 USER 10001:10001
 
-# product 5001, order 5002, notification 5003 (each one reads HTTP_ADDR).
-EXPOSE 5001 5002 5003
+# product 5001, order 5002, notification 5003 (each one reads HTTP_ADDR);
+# the admin listener of each (ADMIN_ADDR) on 9000 in compose and Kubernetes.
+EXPOSE 5001 5002 5003 9000
 
 CMD ["order"]

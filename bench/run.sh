@@ -131,7 +131,7 @@ fi
     --amqp-url "$amqp_url" \
     --management-url "${api%/api}" \
     --json "$results/$stamp.json" --svg-dir "$results" --svg-prefix "$stamp-" \
-    "$command" "$@" "${flood[@]}"
+    "$command" "$@" ${flood[@]+"${flood[@]}"}
 if [ -n "${perf_pid:-}" ]; then
     kill -INT "$perf_pid" && wait "$perf_pid" || true
     # `head` closes the pipe early: no pipefail here, or SIGPIPE fails the run.

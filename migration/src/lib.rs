@@ -6,6 +6,8 @@
 use std::collections::BTreeSet;
 
 pub use sea_orm_migration::prelude::*;
+
+pub mod tls;
 use sea_orm_migration::sea_orm::{ConnectOptions, DatabaseConnection, Statement, TransactionTrait};
 
 mod m20251125_000001_create_products;

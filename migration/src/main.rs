@@ -67,6 +67,16 @@ async fn wait_until_current(url: &str) {
         let waiting = match state {
             Ok(state) if state.is_current() => return,
             Ok(state) => format!("{}, the first {}", state.missing(), state.pending[0]),
+            // Waiting does not fix a certificate: the pod fails, saying why,
+            // rather than sitting in its init container for ever.
+            Err(e) if migration::tls::untrusted_database_certificate(&e).is_some() => {
+                let refused = migration::tls::untrusted_database_certificate(&e);
+                eprintln!(
+                    "not connecting to PostgreSQL: its certificate is not trusted ({}); check sslrootcert in DATABASE_URL",
+                    refused.expect("matched above")
+                );
+                std::process::exit(1);
+            }
             Err(e) => format!("the database does not answer: {e}"),
         };
         let repeat = said

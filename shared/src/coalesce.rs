@@ -6,12 +6,16 @@
 use std::sync::Mutex;
 
 use futures_util::FutureExt as _;
-use futures_util::future::{BoxFuture, Shared};
+use futures_util::future::{BoxFuture, WeakShared};
 
-/// The run in progress, if any; its result is not kept once it finished:
-/// the next caller starts a fresh run and sees fresh figures.
+/// The run in progress, if any. Its result is not kept once it finished:
+/// the next caller starts a fresh run and sees fresh figures. Only its
+/// callers keep a run alive: once every one of them gave up (a probe's
+/// timeout, a client that left), the run is dropped, its database
+/// connection returned, and the next caller starts afresh rather than
+/// resuming a read that began before its own deadlines.
 pub struct Coalesced<T: Clone> {
-    running: Mutex<Option<Shared<BoxFuture<'static, T>>>>,
+    running: Mutex<Option<WeakShared<BoxFuture<'static, T>>>>,
 }
 
 impl<T: Clone> Default for Coalesced<T> {
@@ -30,11 +34,11 @@ impl<T: Clone + Send + Sync + 'static> Coalesced<T> {
                 .running
                 .lock()
                 .expect("never poisoned: no panics under the lock");
-            match running.as_ref() {
-                Some(run) if run.peek().is_none() => run.clone(),
+            match running.as_ref().and_then(WeakShared::upgrade) {
+                Some(run) if run.peek().is_none() => run,
                 _ => {
                     let run = start().shared();
-                    *running = Some(run.clone());
+                    *running = run.downgrade();
                     run
                 }
             }
@@ -47,6 +51,8 @@ impl<T: Clone + Send + Sync + 'static> Coalesced<T> {
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use std::time::Duration;
 
     use tokio::sync::Notify;
 
@@ -73,8 +79,9 @@ mod tests {
         };
 
         // Act: 100 callers while one run waits, then one after it ended.
-        // A caller has joined or started a run by the time it counted
-        // itself: nothing between the two yields.
+        // A caller joins or starts a run in its first poll, which goes on
+        // to count it without yielding; the test's runtime has one thread,
+        // so once all have counted, all have joined.
         let asked = Arc::new(AtomicUsize::new(0));
         let ask = || {
             let (coalesced, read, asked) = (coalesced.clone(), read.clone(), asked.clone());
@@ -95,6 +102,40 @@ mod tests {
         // Assert: one run answered all 100; the later caller got its own.
         assert!(answers.into_iter().all(|answer| answer.unwrap() == 1));
         assert_eq!(later.await.unwrap(), 2);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_callers_all_gave_up_is_dropped_and_the_next_caller_starts_afresh() {
+        // Arrange: a read that never ends, and says when it is dropped.
+        struct Dropped(Arc<AtomicUsize>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let coalesced = Coalesced::<usize>::default();
+        let (runs, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let read = || -> BoxFuture<'static, usize> {
+            let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            let guard = Dropped(dropped.clone());
+            Box::pin(async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                run
+            })
+        };
+
+        // Act: its only caller gives up; another caller comes.
+        let gave_up = tokio::time::timeout(Duration::from_millis(10), coalesced.run(read)).await;
+        let next = coalesced.run(read);
+        futures_util::pin_mut!(next);
+        let still_running = next.as_mut().now_or_never().is_none();
+
+        // Assert: the first run was dropped, and the caller started another.
+        assert!(gave_up.is_err());
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+        assert!(still_running);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
     }
 

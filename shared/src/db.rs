@@ -91,13 +91,7 @@ pub async fn connect(url: &str, log: &Logger) -> Result<DatabaseConnection, Untr
     }
 }
 
-/// rustls' refusal of the server's certificate, if that is why `error`.
-fn untrusted(error: &DbErr) -> Option<&rustls::Error> {
-    match error {
-        DbErr::Conn(RuntimeErr::SqlxError(e)) => crate::tls::untrusted_certificate(&**e),
-        _ => None,
-    }
-}
+use crate::tls::untrusted_database_certificate as untrusted;
 
 /// The pool every service uses: ten sessions, the server-side limits
 /// above, and sessions only on a server that takes writes.

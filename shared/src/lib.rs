@@ -21,4 +21,5 @@ pub mod retry;
 pub mod schema;
 pub mod service;
 pub mod telemetry;
-pub mod tls;
+/// What the TLS errors of both clients mean.
+pub use migration::tls;

@@ -19,8 +19,11 @@ use crate::config::{ConfigError, Env};
 /// changes nothing), then those closest to a full bucket.
 pub const MAX_CLIENTS: usize = 65_536;
 
-/// The fastest rate and largest burst a setting may ask for.
+/// The fastest and slowest rates and the largest burst a setting may ask
+/// for (below one an hour, a burst's interval outgrows what `Instant`
+/// arithmetic takes; no limit needs it).
 const MAX_PER_SECOND: f64 = 1_000_000.0;
+const MIN_PER_SECOND: f64 = 1.0 / 3600.0;
 const MAX_BURST: u32 = 1_000_000;
 
 /// How many requests a client may make: `per_second` on average, `burst`
@@ -75,7 +78,7 @@ pub fn rate_limit(
     let per_second = parse_rate(&value).ok_or_else(|| ConfigError {
         var: rate_var,
         reason: format!(
-            "expected off, or requests per client as a positive number per second, minute or hour (10, 10/s, 600/min, 1000/h), at most {MAX_PER_SECOND}/s"
+            "expected off, or requests per client as a positive number per second, minute or hour (10, 10/s, 600/min, 1000/h), from 1/h to {MAX_PER_SECOND}/s"
         ),
         value: value.clone(),
     })?;
@@ -100,7 +103,8 @@ fn parse_rate(value: &str) -> Option<f64> {
     };
     let count: f64 = count.trim().parse().ok()?;
     let per_second = count / seconds;
-    (count.is_finite() && per_second > 0.0 && per_second <= MAX_PER_SECOND).then_some(per_second)
+    (count.is_finite() && (MIN_PER_SECOND..=MAX_PER_SECOND).contains(&per_second))
+        .then_some(per_second)
 }
 
 fn read(env: &dyn Env, var: &str) -> Option<String> {
@@ -696,6 +700,8 @@ mod tests {
             ("NaN", "", "RATE"),
             ("inf", "", "RATE"),
             ("2000000", "", "RATE"),
+            ("1e-300", "", "RATE"),
+            ("0.5/h", "", "RATE"),
             ("10", "0", "BURST"),
             ("10", "1.5", "BURST"),
             ("off", "lots", "BURST"),

@@ -533,4 +533,33 @@ fn a_service_given_the_wrong_ca_exits_at_startup_naming_the_dependency() {
             ran.as_millis()
         );
     }
+
+    // And the Kubernetes init container, `migration wait`, which waits for
+    // a database that does not answer yet, but not for a certificate.
+    let started = Instant::now();
+    let mut wait = std::process::Command::new(testkit::binary("migration"))
+        .arg("wait")
+        .env(
+            "DATABASE_URL",
+            postgres.verify_full(&pki.path("wrong-ca.pem")),
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running migration wait");
+    let exited = wait_until(PROMPT, "migration wait to exit", || {
+        wait.try_wait().expect("its status")
+    });
+    let output = wait.wait_with_output().expect("its output");
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(exited.code(), Some(1), "migration wait: {said}");
+    assert!(
+        said.contains("not connecting to PostgreSQL: its certificate is not trusted"),
+        "migration wait: {said}"
+    );
+    eprintln!(
+        "tls: migration wait with the wrong CA: exit code 1 after {} ms",
+        started.elapsed().as_millis()
+    );
 }

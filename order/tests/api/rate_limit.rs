@@ -102,7 +102,7 @@ async fn a_client_over_its_limit_gets_a_json_429_and_only_the_orders_taken_are_s
         })
         .await;
     }
-    let metrics = scrape_metrics(&app.address).await;
+    let metrics = scrape_metrics(&app.admin_address).await;
     assert_eq!(
         metrics.get(r#"http_rate_limited_total{limit="order_intake"}"#),
         Some(&5.0)

@@ -2,9 +2,21 @@
 //! (lapin) connect through one TLS stack, rustls; a server certificate that
 //! rustls refuses (signed by a CA not trusted, issued for another host,
 //! expired) is a misconfiguration, not an outage: waiting does not fix it,
-//! so a service says so and exits instead of retrying (README, "TLS").
+//! so a service says so and exits instead of retrying (README, "TLS"), and
+//! so does `migration wait`. Here, below both the services and the
+//! migration command; `shared::tls` is this module.
 
 use std::error::Error;
+
+use sea_orm_migration::sea_orm::{DbErr, RuntimeErr};
+
+/// rustls' refusal of PostgreSQL's certificate, if that is why `error`.
+pub fn untrusted_database_certificate(error: &DbErr) -> Option<&rustls::Error> {
+    match error {
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => untrusted_certificate(&**e),
+        _ => None,
+    }
+}
 
 /// rustls' refusal of the server's certificate, when `error` is one or has
 /// one beneath it (through `source()`, and inside `std::io::Error`s, whose
