@@ -22,8 +22,9 @@
 # machine spends its CPU during the run (perf, cpu-clock samples of every
 # process) into <results>/<timestamp>.perf.txt. BENCH_COMMAND=intake runs
 # `loadgen intake` instead of `all`; with it, BENCH_FLOOD=1 floods the order
-# service's admin /ready and /metrics meanwhile (BENCHMARKS.md, "Probe and
-# scrape floods"):
+# service's admin /ready and /metrics meanwhile (BENCH_FLOOD=public: the
+# public port's, as builds before the admin listener served them; see
+# BENCHMARKS.md, "Probe and scrape floods"):
 #
 #   BENCH_COMMAND=intake BENCH_FLOOD=1 bench/run.sh --closed --clients 64
 set -euo pipefail
@@ -85,9 +86,11 @@ management PUT "permissions/$name/${account%%:*}" -d '{"configure":".*","write":
 export DATABASE_URL="${pg_url%/*}/$name" AMQP_URL="$amqp_url/$name"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_healthy() { # wait_healthy SERVICE ADMIN_PORT
+wait_healthy() { # wait_healthy SERVICE ADMIN_PORT PORT
+    # Builds from before the admin listener (BENCH_SERVICES) answer on PORT.
     for _ in $(seq 300); do
         curl -fs "http://127.0.0.1:$2/health" >/dev/null && return 0
+        curl -fs "http://127.0.0.1:$3/health" >/dev/null && return 0
         sleep 0.1
     done
     die "$1 did not answer GET /health on its admin port $2 within 30 s"
@@ -98,14 +101,14 @@ product_admin=$(port) notification_admin=$(port) order_admin=$(port)
 # The schema first, by the build's own migrator: services wait for it.
 "$services/migration" up >"$logs/migration.log" 2>&1 || die "migration up failed (its log follows)"
 HTTP_ADDR=127.0.0.1:$product_port ADMIN_ADDR=127.0.0.1:$product_admin "$services/product" >"$logs/product.log" 2>&1 & pids+=($!) product_pid=$!
-wait_healthy product "$product_admin"
+wait_healthy product "$product_admin" "$product_port"
 HTTP_ADDR=127.0.0.1:$notification_port ADMIN_ADDR=127.0.0.1:$notification_admin "$services/notification" >"$logs/notification.log" 2>&1 & pids+=($!) notification_pid=$!
 # loadgen places thousands of orders a second from one address, 127.0.0.1
 # (~2,800/s accepted, open loop at --rate 3000): far over the per-client
 # limit (ORDER_RATE_LIMIT, 10/s by default), which is switched off here.
 ORDER_RATE_LIMIT=off HTTP_ADDR=127.0.0.1:$order_port ADMIN_ADDR=127.0.0.1:$order_admin "$services/order" >"$logs/order.log" 2>&1 & pids+=($!) order_pid=$!
-wait_healthy notification "$notification_admin"
-wait_healthy order "$order_admin"
+wait_healthy notification "$notification_admin" "$notification_port"
+wait_healthy order "$order_admin" "$order_port"
 
 # The hot product and 1,000 more for `--products M`, with stock to spare.
 psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 <<'SQL'
@@ -116,9 +119,15 @@ SQL
 
 command=${BENCH_COMMAND:-all}
 flood=()
-if [ "${BENCH_FLOOD:-}" = 1 ]; then
-    [ "$command" = intake ] || die "BENCH_FLOOD=1 needs BENCH_COMMAND=intake"
-    flood=(--flood "http://127.0.0.1:$order_admin/ready" --flood "http://127.0.0.1:$order_admin/metrics")
+case ${BENCH_FLOOD:-} in
+    "") ;;
+    1) flooded=$order_admin ;;
+    public) flooded=$order_port ;;
+    *) die "BENCH_FLOOD must be 1 or public, not '$BENCH_FLOOD'" ;;
+esac
+if [ -n "${flooded:-}" ]; then
+    [ "$command" = intake ] || die "BENCH_FLOOD needs BENCH_COMMAND=intake"
+    flood=(--flood "http://127.0.0.1:$flooded/ready" --flood "http://127.0.0.1:$flooded/metrics")
 fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$results"

@@ -65,8 +65,9 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 /// set on theirs (a migration may wait for a lock or run long), and none
 /// that the role or database may set by default either.
 pub fn unlimited(mut options: ConnectOptions) -> ConnectOptions {
-    options.map_sqlx_postgres_opts(|options| {
-        options.options([
+    let tls = tls::tls_only_when_asked(options.get_url());
+    options.map_sqlx_postgres_opts(move |options| {
+        tls(options).options([
             ("statement_timeout", "0"),
             ("lock_timeout", "0"),
             ("idle_in_transaction_session_timeout", "0"),

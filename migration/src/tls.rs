@@ -8,7 +8,37 @@
 
 use std::error::Error;
 
+use sea_orm_migration::sea_orm::sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sea_orm_migration::sea_orm::{DbErr, RuntimeErr};
+
+/// TLS to PostgreSQL only when asked for, by `sslmode` in the URL (or
+/// libpq's `PGSSLMODE`). Otherwise sqlx, as libpq, tries TLS first
+/// (`prefer`): against a server with TLS on it encrypts without checking
+/// whom it talks to, which protects little and costs a quarter of intake's
+/// throughput on this machine (bench/BENCHMARKS.md, "TLS to PostgreSQL").
+/// Encryption worth having checks the certificate: `sslmode=verify-full`.
+///
+/// To apply inside the one `map_sqlx_postgres_opts` of a connection's
+/// options (SeaORM keeps only the last function given).
+pub fn tls_only_when_asked(url: &str) -> impl Fn(PgConnectOptions) -> PgConnectOptions + use<> {
+    let plaintext = !asks_for_tls_mode(url) && std::env::var_os("PGSSLMODE").is_none();
+    move |options| {
+        if plaintext {
+            options.ssl_mode(PgSslMode::Disable)
+        } else {
+            options
+        }
+    }
+}
+
+/// Whether `url` has an `sslmode` parameter.
+fn asks_for_tls_mode(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some("sslmode"))
+    })
+}
 
 /// rustls' refusal of PostgreSQL's certificate, if that is why `error`.
 pub fn untrusted_database_certificate(error: &DbErr) -> Option<&rustls::Error> {
@@ -57,6 +87,16 @@ mod tests {
         let found = untrusted_certificate(&error);
 
         assert_eq!(found, Some(&refused));
+    }
+
+    #[test]
+    fn only_a_url_with_sslmode_asks_for_tls() {
+        assert!(asks_for_tls_mode("postgres://u:pw@db/x?sslmode=require"));
+        assert!(asks_for_tls_mode("postgres://db/x?a=1&sslmode=disable"));
+        assert!(!asks_for_tls_mode("postgres://u:pw@db/x"));
+        assert!(!asks_for_tls_mode(
+            "postgres://db/x?application_name=sslmode"
+        ));
     }
 
     #[test]

@@ -107,13 +107,14 @@ use crate::tls::untrusted_database_certificate as untrusted;
 /// `target_session_attrs=read-write`.
 fn connect_options(url: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new(url);
+    let tls = crate::tls::tls_only_when_asked(url);
     options
         .max_connections(10)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
         .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|options| {
-            options.options([
+        .map_sqlx_postgres_opts(move |options| {
+            tls(options).options([
                 ("statement_timeout", millis(STATEMENT_TIMEOUT)),
                 ("lock_timeout", millis(LOCK_TIMEOUT)),
                 (

@@ -354,7 +354,8 @@ fn postgresql_over_tls_trusts_the_configured_ca_and_refuses_another_at_once() {
     let log = shared::telemetry::test_logger();
 
     // Act: the services' own connect, with the right CA, with none
-    // (sslmode=require does not check the certificate), and with the wrong one.
+    // (sslmode=require does not check the certificate), with no sslmode
+    // (plaintext: TLS only when asked), and with the wrong CA.
     let trusted = rt
         .block_on(shared::db::connect(
             &postgres.verify_full(&pki.path("ca.pem")),
@@ -364,6 +365,12 @@ fn postgresql_over_tls_trusts_the_configured_ca_and_refuses_another_at_once() {
     let unchecked = rt
         .block_on(shared::db::connect(&postgres.url("sslmode=require"), &log))
         .expect("require connects to a server whose CA it does not know");
+    let unasked = rt
+        .block_on(shared::db::connect(
+            &postgres.url("application_name=tls-test"),
+            &log,
+        ))
+        .expect("no sslmode connects");
     let started = Instant::now();
     let wrong = postgres.verify_full(&pki.path("wrong-ca.pem"));
     let refused = rt
@@ -377,6 +384,10 @@ fn postgresql_over_tls_trusts_the_configured_ca_and_refuses_another_at_once() {
     assert!(
         rt.block_on(session_tls(&unchecked)).0,
         "the require session is not encrypted"
+    );
+    assert!(
+        !rt.block_on(session_tls(&unasked)).0,
+        "a URL without sslmode got TLS (sqlx's default, prefer)"
     );
     let error = refused
         .unwrap_or_else(|_| panic!("connecting with the wrong CA still retried after {PROMPT:?}"))
