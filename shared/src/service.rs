@@ -215,9 +215,6 @@ impl Running {
         let port = addr.port();
         let admin_addr = admin.local_addr()?;
         let admin = admin_server(admin, limits, consumers)?;
-        let health_data = web::Data::new(consumers.health.clone());
-        let readiness_data = web::Data::new(consumers.readiness.clone());
-        let context_data = web::Data::new(consumers.clone());
         let metrics_data = web::Data::new(consumers.metrics.clone());
         let log_data = web::Data::new(log.clone());
         let limits_data = web::Data::new(limits);
@@ -230,9 +227,6 @@ impl Running {
             .listen("http", listener, move || {
                 let app = App::new()
                     .wrap(from_fn(observe))
-                    .app_data(health_data.clone())
-                    .app_data(readiness_data.clone())
-                    .app_data(context_data.clone())
                     .app_data(metrics_data.clone())
                     .app_data(log_data.clone())
                     .app_data(limits_data.clone())

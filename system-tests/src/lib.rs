@@ -510,10 +510,9 @@ impl Drop for System {
 
 /// Waits until `GET {admin_url}/health` answers 200.
 pub fn wait_healthy(admin_url: &str) {
-    let base_url = admin_url;
-    wait_until(STARTUP, &format!("{base_url}/health"), || {
+    wait_until(STARTUP, &format!("{admin_url}/health"), || {
         matches!(
-            http("GET", &format!("{base_url}/health"), None),
+            http("GET", &format!("{admin_url}/health"), None),
             Ok((200, _))
         )
         .then_some(())
