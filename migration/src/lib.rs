@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod access;
 pub mod tls;
 use sea_orm_migration::sea_orm::{ConnectOptions, DatabaseConnection, Statement, TransactionTrait};
 
@@ -48,8 +49,9 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x0e_c0_5e_ed;
 /// fails leaves the schema as it was. Safe when several migrators run at
 /// once (two Jobs, a Job and a developer): a transaction-scoped advisory
 /// lock lets one migrate while the others wait, and they then find nothing
-/// left to do.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+/// left to do. The services' grants ([`access::grant`]) are applied in the
+/// same transaction: a schema a service finds current has its grants too.
+pub async fn migrate(db: &DatabaseConnection) -> Result<access::Granted, DbErr> {
     let txn = db.begin().await?;
     txn.execute_raw(Statement::from_sql_and_values(
         db.get_database_backend(),
@@ -58,7 +60,9 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     ))
     .await?;
     Migrator::up(&txn, None).await?;
-    txn.commit().await
+    let granted = access::grant(&txn).await?;
+    txn.commit().await?;
+    Ok(granted)
 }
 
 /// The options of a session that migrates: none of the limits the services

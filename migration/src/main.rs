@@ -29,13 +29,29 @@ fn main() {
         let url = std::env::var("DATABASE_URL").expect("set above");
         let applied = runtime.block_on(async {
             let db = Database::connect(migration::unlimited(ConnectOptions::new(url))).await?;
+            for (role, password) in role_passwords() {
+                migration::access::ensure_login_role(&db, &role, &password).await?;
+                println!("login role {role} set up");
+            }
             migration::migrate(&db).await
         });
-        if let Err(e) = applied {
-            eprintln!("migration up failed: {e}");
-            std::process::exit(1);
+        match applied {
+            Ok(granted) => {
+                println!("all migrations applied");
+                for role in granted.roles {
+                    println!("{role}: granted its tables");
+                }
+                for role in granted.missing_roles {
+                    println!(
+                        "{role}: no such role, nothing granted (create it, or set its password variable, and run `migration up` again)"
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("migration up failed: {e}");
+                std::process::exit(1);
+            }
         }
-        println!("all migrations applied");
         return;
     }
     if args == ["wait"] {
@@ -48,6 +64,22 @@ fn main() {
         migration::Migrator,
         |options| Database::connect(migration::unlimited(options)),
     ));
+}
+
+/// The service roles to create (or whose password to set) before
+/// migrating: `ORDER_DATABASE_PASSWORD`, `PRODUCT_DATABASE_PASSWORD`,
+/// `NOTIFICATION_DATABASE_PASSWORD`, each when set and not blank. Needs a
+/// migrating role with CREATEROLE (compose's superuser); where roles are
+/// made otherwise (CloudNativePG's managed roles), leave them unset.
+fn role_passwords() -> Vec<(String, String)> {
+    migration::access::SERVICES
+        .iter()
+        .filter_map(|access| {
+            let var = format!("{}_DATABASE_PASSWORD", access.service.to_uppercase());
+            let password = std::env::var(var).ok().filter(|p| !p.trim().is_empty())?;
+            Some((access.role(), password))
+        })
+        .collect()
 }
 
 /// `migration wait`: returns once every migration this build knows is

@@ -28,14 +28,20 @@ impl Application {
     /// the actors and serves HTTP; RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
-            shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
+            shared::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
+                .await?;
         let broker = settings.common.amqp();
         let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
         let mailer = Mailer::new(ledger, log.clone()).start();
         // One gate for both consumers (the service's); each counts under its queue.
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
-        amqp::refuse_an_untrusted_broker(&broker, SERVICE, consumers.health.clone(), &log);
+        amqp::check_access(
+            &broker,
+            amqp::Needs::of(SERVICE),
+            consumers.health.clone(),
+            &log,
+        );
         let sender = mailer.clone();
         consumers.metrics.watch_counters(
             "emails_total",
@@ -49,13 +55,12 @@ impl Application {
                 })
             }),
         );
-        let topology = settings.common.consumer.topology();
         let subscribe = |feed| {
             amqp::subscribe(
                 &broker,
-                topology,
                 QueueNames::new(SERVICE, feed),
                 settings.common.consumer.prefetch,
+                consumers.health.clone(),
                 log.clone(),
             )
         };

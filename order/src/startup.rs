@@ -35,20 +35,19 @@ impl Application {
     /// publishes them once it is reachable.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
-            shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
+            shared::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
+                .await?;
         let broker = settings.common.amqp();
-        let topology = settings.common.consumer.topology();
-        let relay = shared::service::start_relay(
-            &db,
-            SERVICE,
-            &broker,
-            topology,
-            settings.relay.clone(),
-            &log,
-        );
+        let relay =
+            shared::service::start_relay(&db, SERVICE, &broker, settings.relay.clone(), &log);
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
-        amqp::refuse_an_untrusted_broker(&broker, SERVICE, consumers.health.clone(), &log);
+        amqp::check_access(
+            &broker,
+            amqp::Needs::of(SERVICE),
+            consumers.health.clone(),
+            &log,
+        );
         let order_desk = OrderDesk::new(
             OrderStore::new(db.clone()),
             relay.clone(),
@@ -96,9 +95,9 @@ impl Application {
         let consumer = StockEventConsumer::new(order_desk.clone().recipient(), consumers.clone())
             .start_on(amqp::subscribe(
                 &broker,
-                topology,
                 QueueNames::new(SERVICE, STOCK_EVENTS),
                 settings.common.consumer.prefetch,
+                consumers.health.clone(),
                 log.clone(),
             ));
 

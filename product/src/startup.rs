@@ -31,23 +31,22 @@ impl Application {
     /// actors and serves HTTP. RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
-            shared::service::connect_when_schema_is_current(&settings.common, &log).await?;
+            shared::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
+                .await?;
         let broker = settings.common.amqp();
-        let topology = settings.common.consumer.topology();
-        let relay = shared::service::start_relay(
-            &db,
-            SERVICE,
-            &broker,
-            topology,
-            settings.relay.clone(),
-            &log,
-        );
+        let relay =
+            shared::service::start_relay(&db, SERVICE, &broker, settings.relay.clone(), &log);
         let store = ProductStore::new(db.clone());
         let stock_keeper = StockKeeper::new(store.clone(), relay.clone(), log.clone()).start();
         let catalogue = Catalogue::new(store).start();
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
-        amqp::refuse_an_untrusted_broker(&broker, SERVICE, consumers.health.clone(), &log);
+        amqp::check_access(
+            &broker,
+            amqp::Needs::of(SERVICE),
+            consumers.health.clone(),
+            &log,
+        );
         consumers
             .metrics
             .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
@@ -67,9 +66,9 @@ impl Application {
             OrderCreatedConsumer::new(stock_keeper.clone().recipient(), consumers.clone())
                 .start_on(amqp::subscribe(
                     &broker,
-                    topology,
                     QueueNames::new(SERVICE, ORDER_CREATED),
                     settings.common.consumer.prefetch,
+                    consumers.health.clone(),
                     log.clone(),
                 ));
 

@@ -324,21 +324,9 @@ pub struct ConsumerSettings {
     /// The most events handed to the domain actor, and so committed, at
     /// once (`CONSUMER_BATCH`, default 64).
     pub batch: u16,
-    /// Redeliveries of a failing message before it is dead-lettered
-    /// (`AMQP_DELIVERY_LIMIT`, default 10).
-    pub delivery_limit: u16,
     /// Deliveries with a larger body are dead-lettered before they are
     /// decoded (`AMQP_MAX_MESSAGE_BYTES`, default 1 MiB).
     pub max_message_bytes: usize,
-}
-
-impl ConsumerSettings {
-    /// The broker topology these settings declare.
-    pub fn topology(&self) -> crate::amqp::Topology {
-        crate::amqp::Topology {
-            delivery_limit: self.delivery_limit,
-        }
-    }
 }
 
 impl Default for ConsumerSettings {
@@ -351,7 +339,6 @@ impl Default for ConsumerSettings {
         Self {
             prefetch: 64,
             batch: 64,
-            delivery_limit: 10,
             max_message_bytes: crate::events::MAX_EVENT_BYTES,
         }
     }
@@ -362,12 +349,21 @@ pub fn consumer(env: &dyn Env) -> Result<ConsumerSettings, ConfigError> {
     Ok(ConsumerSettings {
         prefetch: positive_u16(env, "AMQP_PREFETCH", defaults.prefetch)?,
         batch: positive_u16(env, "CONSUMER_BATCH", defaults.batch)?,
-        delivery_limit: positive_u16(env, "AMQP_DELIVERY_LIMIT", defaults.delivery_limit)?,
         max_message_bytes: message_bytes(
             env,
             "AMQP_MAX_MESSAGE_BYTES",
             defaults.max_message_bytes,
         )?,
+    })
+}
+
+/// The topology the `topology` command declares: `AMQP_DELIVERY_LIMIT`,
+/// redeliveries of a failing message before its queue dead-letters it
+/// (default 10).
+pub fn topology(env: &dyn Env) -> Result<crate::amqp::Topology, ConfigError> {
+    let defaults = crate::amqp::Topology::default();
+    Ok(crate::amqp::Topology {
+        delivery_limit: positive_u16(env, "AMQP_DELIVERY_LIMIT", defaults.delivery_limit)?,
     })
 }
 

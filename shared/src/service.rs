@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use slog::{Logger, error, info};
 
-use crate::amqp::{AmqpPublisher, Endpoint, Topology};
+use crate::amqp::{AmqpPublisher, Endpoint};
 use crate::config::{ConfigError, Env, HttpLimits, ProcessEnv, ServiceSettings};
 use crate::consumer::{ConsumerContext, ConsumerStats, DRAIN_TIMEOUT, Drain};
 use crate::health::ServiceHealth;
@@ -150,13 +150,29 @@ impl Listeners {
 /// waits, answering `/health` and `/ready` on the admin one, until the
 /// database has every migration this build knows ([`crate::schema`]); the
 /// listeners are then the service's own to serve on ([`Running::start`]).
+///
+/// Then checks that the database role may do what `service` does
+/// ([`migration::access`]): a role without a grant it needs is a
+/// misconfiguration, which no waiting fixes, and the service stops, naming
+/// each missing privilege.
 pub async fn connect_when_schema_is_current(
+    service: &'static str,
     settings: &ServiceSettings,
     log: &Logger,
 ) -> anyhow::Result<(DatabaseConnection, Listeners)> {
     let db = crate::db::connect(&settings.database_url, log).await?;
     let listeners = Listeners::bind(settings)?;
     crate::schema::wait_until_current(&db, &listeners, log).await?;
+    let missing = crate::db::bounded(migration::access::missing(&db, service))
+        .await
+        .context("checking the database role's privileges")?;
+    if !missing.is_empty() {
+        let role = migration::access::role_of(service);
+        anyhow::bail!(
+            "the database role lacks {} (`migration up` grants them to {role}; is DATABASE_URL {service}'s own account?)",
+            missing.join(", ")
+        );
+    }
     Ok((db, listeners))
 }
 
@@ -166,11 +182,10 @@ pub fn start_relay(
     db: &DatabaseConnection,
     service: &'static str,
     broker: impl Into<Endpoint>,
-    topology: Topology,
     settings: RelaySettings,
     log: &Logger,
 ) -> Addr<OutboxRelay> {
-    let publisher = AmqpPublisher::new(broker, &format!("{service}-publisher"), topology, log);
+    let publisher = AmqpPublisher::new(broker, &format!("{service}-publisher"), log);
     OutboxRelay::new(
         Outbox::new(db.clone(), service),
         Arc::new(publisher),

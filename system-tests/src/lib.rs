@@ -192,18 +192,21 @@ impl System {
         let admin_ports = Service::ALL.map(|_| free_port());
         let mut proxies = vec![];
         let mut database_urls = vec![];
-        for _ in Service::ALL {
+        // Each service logs in with its own account, as compose runs them:
+        // the grants and permissions the setup steps give are all it has.
+        for service in Service::ALL {
+            let own = database.url_as(service.name());
             if options.proxy_databases {
-                let (proxy, url) = database.proxied();
+                let (proxy, _) = database.proxied();
+                database_urls.push(testkit::via_port(&own, proxy.port()));
                 proxies.push(proxy);
-                database_urls.push(url);
             } else {
-                database_urls.push(database.url().to_string());
+                database_urls.push(own);
             }
         }
         let process = |service: Service| {
             let mut env = vec![
-                ("AMQP_URL", vhost.amqp_url().to_string()),
+                ("AMQP_URL", vhost.amqp_url_as(service.name())),
                 ("HTTP_ADDR", format!("127.0.0.1:{}", ports[service.index()])),
                 (
                     "ADMIN_ADDR",

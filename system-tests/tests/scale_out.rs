@@ -30,10 +30,10 @@ fn replica(system: &System, service: &str, n: usize) -> (ServiceProcess, String)
     let logs = system.log_dir().join(format!("{service}-{n}"));
     std::fs::create_dir_all(&logs).unwrap();
     let env = [
-        ("AMQP_URL", system.vhost.amqp_url().to_string()),
+        ("AMQP_URL", system.vhost.amqp_url_as(service)),
         ("HTTP_ADDR", format!("127.0.0.1:{port}")),
         ("ADMIN_ADDR", format!("127.0.0.1:{admin_port}")),
-        ("DATABASE_URL", system.database.url().to_string()),
+        ("DATABASE_URL", system.database.url_as(service)),
     ];
     let process = ServiceProcess::start(service, &env, &logs);
     (process, format!("http://127.0.0.1:{admin_port}"))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
@@ -11,6 +11,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+pub use shared::amqp::{ManagementApi, QueueTotals};
+use shared::amqp::{Needs, SERVICES, Topology, user_of};
 
 /// Base AMQP URL without vhost; override with `TEST_AMQP_URL`. The default
 /// account is the one `docker compose` sets up from `.env.example` (and
@@ -28,22 +30,8 @@ pub(crate) fn amqp_base() -> String {
 
 /// Management API; override with `TEST_RABBITMQ_API`. Needs the
 /// `rabbitmq_management` plugin (`.ci/run` enables it).
-fn management_api() -> String {
+fn management_api_url() -> String {
     std::env::var("TEST_RABBITMQ_API").unwrap_or_else(|_| "http://127.0.0.1:15672/api".into())
-}
-
-/// The user and password in an AMQP URL, which the management API takes too.
-fn account_of(amqp_url: &str) -> (String, String) {
-    let url = crate::url_of(amqp_url);
-    let decode = |part: &str| {
-        percent_encoding::percent_decode_str(part)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    (
-        decode(url.username()),
-        decode(url.password().unwrap_or_default()),
-    )
 }
 
 pub(crate) fn agent() -> ureq::Agent {
@@ -54,82 +42,10 @@ pub(crate) fn agent() -> ureq::Agent {
         .into()
 }
 
-/// RabbitMQ's management API at `base` (`http://host:15672/api`), logged in
-/// with an AMQP URL's account.
-#[derive(Debug, Clone)]
-pub struct ManagementApi {
-    base: String,
-    user: String,
-    authorization: String,
-}
-
-impl ManagementApi {
-    pub fn new(base: &str, amqp_url: &str) -> Self {
-        use base64::Engine as _;
-        let (user, password) = account_of(amqp_url);
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        Self {
-            base: base.trim_end_matches('/').to_string(),
-            user,
-            authorization: format!("Basic {token}"),
-        }
-    }
-
-    /// The tests' broker: `TEST_RABBITMQ_API` with `TEST_AMQP_URL`'s account.
-    pub fn from_env() -> Self {
-        Self::new(&management_api(), &amqp_base())
-    }
-
-    pub fn call(&self, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<()> {
-        self.json(method, path, body).map(|_| ())
-    }
-
-    pub fn json(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&str>,
-    ) -> anyhow::Result<serde_json::Value> {
-        let request = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("authorization", &self.authorization)
-            .header("content-type", "application/json")
-            .body(body.unwrap_or("").to_string())?;
-        let mut response = agent().run(request).with_context(|| {
-            format!(
-                "RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)"
-            )
-        })?;
-        if !response.status().is_success() {
-            bail!(
-                "RabbitMQ management API {method} {path} answered {}",
-                response.status()
-            );
-        }
-        let text = response.body_mut().read_to_string()?;
-        Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
-    }
-
-    /// Messages in `queue` of `vhost`, ready and unacknowledged (the API's
-    /// figures lag the queue by a few seconds). An error while the API does
-    /// not know them (it leaves them out for a moment after a queue's
-    /// leader moved, say): unknown is not empty.
-    pub fn queue_totals(&self, vhost: &str, queue: &str) -> anyhow::Result<QueueTotals> {
-        let vhost =
-            percent_encoding::utf8_percent_encode(vhost, percent_encoding::NON_ALPHANUMERIC);
-        let queue = self.json("GET", &format!("/queues/{vhost}/{queue}"), None)?;
-        let count = |field: &str| {
-            queue[field]
-                .as_u64()
-                .with_context(|| format!("the management API gives no {field} for the queue"))
-        };
-        Ok(QueueTotals {
-            ready: count("messages_ready")?,
-            unacked: count("messages_unacknowledged")?,
-            acked: queue["message_stats"]["ack"].as_u64().unwrap_or(0),
-        })
-    }
+/// The tests' broker's management API: `TEST_RABBITMQ_API`, logged in
+/// with `TEST_AMQP_URL`'s account.
+pub fn management_api() -> ManagementApi {
+    ManagementApi::new(&management_api_url(), &amqp_base())
 }
 
 /// A vhost created for one test and deleted (with its queues) with this guard.
@@ -140,9 +56,60 @@ pub struct TestVhost {
 }
 
 impl TestVhost {
+    /// A vhost with the system's topology declared in it, as the `topology`
+    /// command declares it before the services start, and each service's
+    /// own user given its permissions there ([`Self::amqp_url_as`]).
     pub fn create() -> anyhow::Result<Self> {
+        Self::with_delivery_limit(Topology::default().delivery_limit)
+    }
+
+    /// Like [`Self::create`], with work queues that dead-letter a message
+    /// after `delivery_limit` redeliveries.
+    pub fn with_delivery_limit(delivery_limit: u16) -> anyhow::Result<Self> {
+        let vhost = Self::empty()?;
+        let url = vhost.amqp_url.clone();
+        // Called from sync and async tests alike: on a thread of its own.
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    let connection =
+                        Connection::connect(&url, ConnectionProperties::default()).await?;
+                    Topology { delivery_limit }.declare(&connection).await?;
+                    connection.close(200, "topology declared".into()).await?;
+                    anyhow::Ok(())
+                })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("declaring the topology panicked"))?
+        .context("declaring the topology in the test vhost")?;
+        for service in SERVICES {
+            let user = user_of(service);
+            // Created once and kept (users belong to the whole broker);
+            // never reset: against compose's broker that would change the
+            // password its services log in with.
+            if vhost
+                .api
+                .json("GET", &format!("/users/{user}"), None)
+                .is_err()
+            {
+                vhost
+                    .api
+                    .put_user(&user, &crate::service_password(service))?;
+            }
+            vhost
+                .api
+                .set_permissions(&vhost.name, &user, &Needs::of(service).permissions())?;
+        }
+        Ok(vhost)
+    }
+
+    /// A vhost with nothing declared in it, where the tests' account may do
+    /// everything.
+    pub fn empty() -> anyhow::Result<Self> {
         let name = format!("test-{}", uuid::Uuid::new_v4().simple());
-        let api = ManagementApi::from_env();
+        let api = management_api();
         api.call("PUT", &format!("/vhosts/{name}"), None)?;
         let vhost = Self {
             amqp_url: format!("{}/{name}", amqp_base()),
@@ -151,10 +118,21 @@ impl TestVhost {
         };
         vhost.api.call(
             "PUT",
-            &format!("/permissions/{}/{}", vhost.name, vhost.api.user),
+            &format!("/permissions/{}/{}", vhost.name, vhost.api.user()),
             Some(r#"{"configure":".*","write":".*","read":".*"}"#),
         )?;
         Ok(vhost)
+    }
+
+    /// This vhost as `service`'s own user reaches it, with only that
+    /// service's permissions.
+    pub fn amqp_url_as(&self, service: &str) -> String {
+        let mut url = crate::url_of(&self.amqp_url);
+        url.set_username(&user_of(service))
+            .expect("a URL with a host");
+        url.set_password(Some(&crate::service_password(service)))
+            .expect("a URL with a host");
+        url.to_string()
     }
 
     pub fn amqp_url(&self) -> &str {
@@ -170,14 +148,6 @@ impl TestVhost {
     pub fn queue_totals(&self, queue: &str) -> anyhow::Result<QueueTotals> {
         self.api.queue_totals(&self.name, queue)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QueueTotals {
-    pub ready: u64,
-    pub unacked: u64,
-    /// Deliveries acknowledged since the queue was declared.
-    pub acked: u64,
 }
 
 impl Drop for TestVhost {

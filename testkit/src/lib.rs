@@ -16,7 +16,7 @@ pub use process::{ServiceProcess, binary, free_port, migration_up};
 pub use proxy::TcpProxy;
 
 use anyhow::Context as _;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 
 /// The account `docker compose` sets up from `.env.example`, for PostgreSQL
 /// and RabbitMQ alike, which the tests use unless told otherwise; `.ci/run`
@@ -62,6 +62,63 @@ pub fn via_port(url: &str, port: u16) -> String {
     url.to_string()
 }
 
+/// The password of `service`'s own PostgreSQL role and RabbitMQ user in
+/// the tests, as `.env.example` sets it for compose (`ORDER_PASSWORD`, ...).
+pub fn service_password(service: &str) -> String {
+    format!("{service}-dev")
+}
+
+/// Arbitrary but fixed key of the lock under which test processes set up
+/// the service roles, which belong to the whole server.
+const ROLES_LOCK_KEY: i64 = 0x0e_c0_0e_01;
+
+/// Creates the services' login roles where missing. Roles belong to the
+/// server, not to one database: test processes running at once take turns
+/// (an advisory lock in the maintenance database), and an existing role is
+/// left as it is.
+async fn ensure_service_roles() -> anyhow::Result<()> {
+    let admin = Database::connect(pg_admin_url())
+        .await
+        .context("connecting to the test PostgreSQL")?;
+    let lock = |sql: &'static str| {
+        sea_orm::Statement::from_sql_and_values(
+            admin.get_database_backend(),
+            sql,
+            [ROLES_LOCK_KEY.into()],
+        )
+    };
+    // One session: the pool of one connection holds the lock it takes.
+    let session = admin.begin().await?;
+    session
+        .execute_raw(lock("SELECT pg_advisory_xact_lock($1)"))
+        .await?;
+    for access in migration::access::SERVICES {
+        let role = access.role();
+        let exists = session
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                admin.get_database_backend(),
+                "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)",
+                [role.clone().into()],
+            ))
+            .await?
+            .map(|row| row.try_get_by_index::<bool>(0))
+            .transpose()?
+            .unwrap_or(false);
+        if !exists {
+            migration::access::ensure_login_role(
+                &session,
+                &role,
+                &service_password(access.service),
+            )
+            .await
+            .with_context(|| format!("creating the role {role}"))?;
+        }
+    }
+    session.commit().await?;
+    admin.close().await?;
+    Ok(())
+}
+
 /// A database created for one test and dropped with this guard.
 pub struct TestDatabase {
     name: String,
@@ -69,7 +126,10 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// The services' own roles ([`migration::access`]) are set up first,
+    /// so that migrating grants them their tables.
     pub async fn create() -> anyhow::Result<Self> {
+        ensure_service_roles().await?;
         let name = format!("test_{}", uuid::Uuid::new_v4().simple());
         let admin = Database::connect(pg_admin_url())
             .await
@@ -102,6 +162,17 @@ impl TestDatabase {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// This database as `service`'s own role sees it: the account compose
+    /// gives the service (`.env.example`), with only its grants.
+    pub fn url_as(&self, service: &str) -> String {
+        let mut url = url_of(&self.url);
+        url.set_username(&migration::access::role_of(service))
+            .expect("a URL with a host");
+        url.set_password(Some(&service_password(service)))
+            .expect("a URL with a host");
+        url.to_string()
     }
 
     /// The URL of this database through `127.0.0.1:port` (a [`TcpProxy`]).

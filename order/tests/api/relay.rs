@@ -319,12 +319,7 @@ async fn a_broker_that_never_answers_fails_a_whole_batch_within_one_connect_time
     let proxy = testkit::TcpProxy::start(testkit::amqp_address());
     proxy.hold();
     let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
-    let publisher = shared::amqp::AmqpPublisher::new(
-        &url,
-        "test-publisher",
-        shared::amqp::Topology { delivery_limit: 10 },
-        &test_logger(),
-    );
+    let publisher = shared::amqp::AmqpPublisher::new(&url, "test-publisher", &test_logger());
     let message = |n: u32| shared::broker::OutgoingMessage {
         exchange: shared::amqp::ORDER_EXCHANGE.into(),
         message_id: format!("m{n}"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use shared::amqp::{AmqpPublisher, ORDER_CREATED, ORDER_EXCHANGE, QueueNames, SETUP_TIMEOUT};
 use shared::broker::{OutgoingMessage, Publisher};
-use shared::config::ConsumerSettings;
+use shared::health::ServiceHealth;
 use shared::telemetry::test_logger;
 use testkit::{TcpProxy, TestVhost};
 
@@ -27,14 +27,13 @@ async fn a_subscription_whose_setup_stalls_reconnects_and_consumes() {
     // Arrange: the first connection opens, then the broker stops answering.
     let vhost = TestVhost::create().unwrap();
     let (proxy, url) = stalling_broker(&vhost);
-    let topology = ConsumerSettings::default().topology();
 
     // Act
     let subscription = shared::amqp::subscribe(
         &url,
-        topology,
         QueueNames::new("product", ORDER_CREATED),
         1,
+        ServiceHealth::new(),
         test_logger(),
     );
     let mut attached = subscription.attached.clone();
@@ -58,8 +57,7 @@ async fn a_publish_whose_setup_stalls_fails_in_time_and_the_next_one_goes_throug
     // Arrange
     let vhost = TestVhost::create().unwrap();
     let (proxy, url) = stalling_broker(&vhost);
-    let topology = ConsumerSettings::default().topology();
-    let publisher = AmqpPublisher::new(&url, "test-publisher", topology, &test_logger());
+    let publisher = AmqpPublisher::new(&url, "test-publisher", &test_logger());
     let message = OutgoingMessage {
         exchange: ORDER_EXCHANGE.into(),
         message_id: "event-1".into(),

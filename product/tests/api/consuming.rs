@@ -4,9 +4,9 @@ use std::time::Duration;
 use product::domain::stock::StockCounters;
 use shared::amqp::ORDER_EXCHANGE;
 use shared::events::OrderCreated;
-use testkit::eventually;
+use testkit::{TestVhost, eventually};
 
-use crate::helpers::{DEAD_QUEUE, WAIT, WORK_QUEUE, spawn_app, spawn_app_with};
+use crate::helpers::{DEAD_QUEUE, WAIT, WORK_QUEUE, spawn_app, spawn_app_on, spawn_app_with};
 
 #[actix_web::test]
 async fn an_order_decrements_stock_once_even_when_delivered_twice() {
@@ -113,9 +113,9 @@ async fn a_database_outage_parks_deliveries_without_burning_the_delivery_limit()
     // Arrange: the service reaches PostgreSQL through a proxy, with a
     // delivery limit of 2; the database then becomes unreachable.
     let proxy = testkit::TcpProxy::start(testkit::pg_address());
-    let app = spawn_app_with(|settings, database| {
+    let vhost = TestVhost::with_delivery_limit(2).expect("a test vhost");
+    let app = spawn_app_on(vhost, |settings, database| {
         settings.common.database_url = database.url_via(proxy.port());
-        settings.common.consumer.delivery_limit = 2;
     })
     .await;
     let stock = app.stock("456").await;
@@ -197,7 +197,8 @@ async fn heal_writes(db: &sea_orm::DatabaseConnection) {
 #[actix_web::test]
 async fn a_database_that_answers_reads_but_fails_writes_is_waited_out_never_dead_lettered() {
     // Arrange: a delivery limit of 2, and a session of our own.
-    let app = spawn_app_with(|settings, _| settings.common.consumer.delivery_limit = 2).await;
+    let vhost = TestVhost::with_delivery_limit(2).expect("a test vhost");
+    let app = spawn_app_on(vhost, |_, _| {}).await;
     let admin = app.database.connect().await;
     let stock = app.stock("456").await;
     let mut published = 0;

@@ -46,8 +46,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with settings adjusted by `adjust`.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -> TestApp {
+    spawn_app_on(TestVhost::create().expect("a test vhost"), adjust).await
+}
+
+/// Like [`spawn_app_with`], on `vhost` (one made with a delivery limit of
+/// its own, say).
+pub async fn spawn_app_on(
+    vhost: TestVhost,
+    adjust: impl FnOnce(&mut Settings, &TestDatabase),
+) -> TestApp {
     let database = TestDatabase::migrated().await.expect("a test database");
-    let vhost = TestVhost::create().expect("a test vhost");
     let mut settings = Settings {
         common: testkit::service_settings(&database, vhost.amqp_url()),
         admin_token: Some(ADMIN_TOKEN.to_string()),
@@ -81,8 +89,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings, &TestDatabase)) -
         database,
         _vhost: vhost,
     };
-    // The consumer declares and binds its queue once connected; publishing
-    // before that would reach no queue.
+    // Publishing is safe at once (the vhost has the topology); waiting for
+    // the consumer lets tests count on it consuming.
     test_app.broker.wait_for_consumer(WORK_QUEUE, WAIT).await;
     test_app
 }

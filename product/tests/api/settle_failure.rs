@@ -6,9 +6,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use shared::amqp::{ORDER_CREATED, ORDER_EXCHANGE, QueueNames};
 use shared::broker::Settlement;
-use shared::config::ConsumerSettings;
+use shared::health::ServiceHealth;
 use shared::telemetry::test_logger;
-use testkit::{BrokerClient, ManagementApi, TestVhost, eventually};
+use testkit::{BrokerClient, TestVhost, eventually};
 
 use crate::helpers::{WAIT, WORK_QUEUE};
 
@@ -24,9 +24,9 @@ async fn a_delivery_that_cannot_be_settled_comes_again_at_once() {
     let vhost = TestVhost::create().unwrap();
     let mut subscription = shared::amqp::subscribe(
         vhost.amqp_url(),
-        ConsumerSettings::default().topology(),
         QueueNames::new("product", ORDER_CREATED),
         1,
+        ServiceHealth::new(),
         test_logger(),
     );
     let mut attached = subscription.attached.clone();
@@ -43,7 +43,7 @@ async fn a_delivery_that_cannot_be_settled_comes_again_at_once() {
         .await
         .expect("a delivery")
         .unwrap();
-    let api = ManagementApi::from_env();
+    let api = testkit::broker::management_api();
     api.call(
         "PUT",
         &format!("/policies/{}/refuse-all", vhost.name()),

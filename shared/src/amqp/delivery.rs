@@ -10,7 +10,7 @@ use lapin::options::{BasicAckOptions, BasicPublishOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel};
 
-use super::unavailable;
+use super::{QueueNames, unavailable};
 use crate::broker::{BrokerError, IncomingMessage, Settlement, Settler};
 
 /// How long parking a message may wait for the broker's confirm.
@@ -21,7 +21,11 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 const PARKED_HEADER: &str = "x-parked";
 const PERSISTENT: u8 = 2;
 
-pub(super) fn incoming(delivery: Delivery, channel: &Channel, queue: &str) -> IncomingMessage {
+pub(super) fn incoming(
+    delivery: Delivery,
+    channel: &Channel,
+    queues: &QueueNames,
+) -> IncomingMessage {
     let message_id = delivery
         .properties
         .message_id()
@@ -36,7 +40,8 @@ pub(super) fn incoming(delivery: Delivery, channel: &Channel, queue: &str) -> In
     let settler = LapinSettler {
         acker: delivery.acker,
         channel: channel.clone(),
-        queue: queue.into(),
+        park_exchange: queues.park_exchange(),
+        queue: queues.work_queue(),
         properties: delivery.properties,
         parked: counts.1,
     };
@@ -103,6 +108,9 @@ fn parked_properties(original: &BasicProperties, parked: u32) -> BasicProperties
 struct LapinSettler {
     acker: lapin::Acker,
     channel: Channel,
+    /// Where a parked copy is published, with the queue's name as the
+    /// routing key ([`QueueNames::park_exchange`]).
+    park_exchange: String,
     queue: String,
     properties: BasicProperties,
     parked: u32,
@@ -116,7 +124,7 @@ impl LapinSettler {
         let confirm = async {
             self.channel
                 .basic_publish(
-                    "".into(),
+                    self.park_exchange.as_str().into(),
                     self.queue.as_str().into(),
                     BasicPublishOptions {
                         mandatory: true,

@@ -3,16 +3,19 @@
 //! module sees a lapin type: the rest of the code uses the traits of
 //! [`crate::broker`].
 
+mod access;
 mod delivery;
+mod management;
 mod publisher;
 mod subscriber;
 mod topology;
 
+pub use management::{ManagementApi, QueueTotals};
 pub use publisher::AmqpPublisher;
 pub use subscriber::subscribe;
 pub use topology::{
-    Feed, ORDER_CREATED, ORDER_EXCHANGE, QueueNames, STOCK_EVENTS, STOCK_EXCHANGE, SUBSCRIPTIONS,
-    Topology,
+    Feed, Needs, ORDER_CREATED, ORDER_EXCHANGE, PUBLISHERS, Permissions, QueueNames, SERVICES,
+    STOCK_EVENTS, STOCK_EXCHANGE, SUBSCRIPTIONS, Topology, user_of,
 };
 
 use std::time::Duration;
@@ -46,8 +49,13 @@ impl Endpoint {
         &self.url
     }
 
-    fn uses_tls(&self) -> bool {
-        self.url.starts_with("amqps:")
+    /// The user in the URL, for messages about what it may do.
+    pub fn user(&self) -> String {
+        url::Url::parse(&self.url)
+            .ok()
+            .map(|url| url.username().to_string())
+            .filter(|user| !user.is_empty())
+            .unwrap_or_else(|| "guest".into())
     }
 
     fn tls(&self) -> OwnedTLSConfig {
@@ -95,7 +103,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// lapin's own auto-recovery is left off: after `rabbitmqctl stop_app` /
 /// `start_app` it reconnected but its consumers received nothing more (lapin
 /// 4.12, RabbitMQ 3.10). Our reconnect loops start from a fresh connection
-/// and re-declare the topology instead, which the fault suite exercises.
+/// and start over instead, which the fault suite exercises.
 fn properties(name: &str) -> ConnectionProperties {
     ConnectionProperties::default().with_connection_name(name.into())
 }
@@ -169,32 +177,29 @@ async fn connect(endpoint: &Endpoint, name: &str, log: &Logger) -> Connection {
     connection
 }
 
-/// With `amqps://`, connects once the broker answers, to learn whether its
-/// certificate is trusted: if not, `health` fails, and the service stops
-/// and exits non-zero, naming the reason (a misconfiguration, which no
-/// waiting fixes; the consumers and the publisher would otherwise retry
-/// for ever). An outage is waited out, as by every connection; once one
-/// connection succeeds, the check is over. Runs in the background: a
-/// service does not wait for RabbitMQ to start.
-pub fn refuse_an_untrusted_broker(
-    endpoint: &Endpoint,
-    service: &str,
-    health: ServiceHealth,
-    log: &Logger,
-) {
-    if !endpoint.uses_tls() {
-        return;
-    }
+/// Checks, once the broker answers, what the service needs of it: that its
+/// certificate is trusted (with `amqps://`), that the topology is there
+/// (waiting, with one line a minute, until the setup step has declared it)
+/// and that the user may publish to every exchange in `needs`. A refusal
+/// fails `health`, so the service stops and exits non-zero, naming the
+/// reason: a misconfiguration, which no waiting fixes (the consumers and
+/// the publisher would otherwise retry for ever). Reading the queues is
+/// checked by consuming them ([`subscribe`]). An outage is waited out, as
+/// by every connection. Runs in the background: a service does not wait
+/// for RabbitMQ to start.
+pub fn check_access(endpoint: &Endpoint, needs: Needs, health: ServiceHealth, log: &Logger) {
     let endpoint = endpoint.clone();
-    let name = format!("{service}-certificate-check");
+    let name = format!("{}-access-check", needs.service);
     let log = log.new(slog::o!("amqp_url" => redact_url(&endpoint.url)));
     tokio::spawn(async move {
         let mut attempt = 0;
+        let mut said: Option<(String, std::time::Instant)> = None;
         loop {
-            match try_open(&endpoint, &name).await {
+            let outcome = match try_open(&endpoint, &name).await {
                 Ok(connection) => {
-                    let _ = connection.close(200, "certificate checked".into()).await;
-                    return;
+                    let checked = access::check(&connection, &endpoint, &needs).await;
+                    let _ = connection.close(200, "access checked".into()).await;
+                    checked
                 }
                 Err(OpenError::Untrusted(reason)) => {
                     error!(log, "not connecting to RabbitMQ: its certificate is not trusted";
@@ -202,14 +207,96 @@ pub fn refuse_an_untrusted_broker(
                     health.fail(reason);
                     return;
                 }
-                Err(OpenError::Unavailable(_)) => {
-                    // The consumers' and publisher's own attempts log it.
+                // The consumers' and publisher's own attempts log it.
+                Err(OpenError::Unavailable(_)) => access::Checked::Unavailable,
+            };
+            match outcome {
+                access::Checked::Granted => {
+                    info!(log, "broker access checked"; "user" => endpoint.user());
+                    return;
+                }
+                access::Checked::Refused(reason) => {
+                    error!(log, "cannot publish: permission missing";
+                        "dependency" => "rabbitmq", "err" => %reason);
+                    health.fail(reason);
+                    return;
+                }
+                access::Checked::NoTopology(missing) => {
+                    let repeat = said.as_ref().is_none_or(|(before, at)| {
+                        *before != missing || at.elapsed() >= Duration::from_secs(60)
+                    });
+                    if repeat {
+                        info!(log, "waiting for the broker topology: the `topology` command declares it";
+                            "missing" => &missing);
+                        said = Some((missing, std::time::Instant::now()));
+                    }
+                    attempt = 0;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                access::Checked::Unavailable => {
                     attempt += 1;
                     tokio::time::sleep(backoff(attempt, Duration::from_secs(5))).await;
                 }
             }
         }
     });
+}
+
+/// Declares `topology` on the broker at `endpoint`, waiting for it to
+/// answer (an outage is waited out; a certificate not trusted, or a
+/// refusal, is an error): what the `topology` command does.
+pub async fn declare_topology(
+    endpoint: &Endpoint,
+    topology: Topology,
+    log: &Logger,
+) -> anyhow::Result<()> {
+    let log = log.new(slog::o!("amqp_url" => redact_url(&endpoint.url)));
+    let mut attempt = 0;
+    let connection = loop {
+        match try_open(endpoint, "topology").await {
+            Ok(connection) => break connection,
+            Err(OpenError::Untrusted(reason)) => anyhow::bail!(reason),
+            Err(OpenError::Unavailable(e)) => {
+                attempt += 1;
+                let wait = backoff(attempt, Duration::from_secs(5));
+                info!(log, "waiting for RabbitMQ"; "err" => %e, "retry_in_ms" => wait.as_millis());
+                tokio::time::sleep(wait).await;
+            }
+        }
+    };
+    let declared = tokio::time::timeout(SETUP_TIMEOUT * 3, topology.declare(&connection)).await;
+    let _ = connection.close(200, "topology declared".into()).await;
+    match declared {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if is_access_refused(&e) => Err(anyhow::anyhow!(
+            "the broker refuses {} declaring the topology ({e}): run this with an account that may configure the vhost",
+            endpoint.user()
+        )),
+        Ok(Err(e)) => Err(anyhow::anyhow!("declaring the topology: {e}")),
+        Err(_) => Err(anyhow::anyhow!(
+            "declaring the topology: no answer from the broker within {} s",
+            (SETUP_TIMEOUT * 3).as_secs()
+        )),
+    }
+}
+
+/// Whether the broker refused an operation for want of a permission
+/// (ACCESS_REFUSED, 403).
+fn is_access_refused(e: &lapin::Error) -> bool {
+    amqp_reply_code(e) == Some(403)
+}
+
+/// Whether the broker answered that an exchange or queue does not exist
+/// (NOT_FOUND, 404).
+fn is_not_found(e: &lapin::Error) -> bool {
+    amqp_reply_code(e) == Some(404)
+}
+
+fn amqp_reply_code(e: &lapin::Error) -> Option<u16> {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
+        _ => None,
+    }
 }
 
 fn unavailable(e: impl std::fmt::Display) -> BrokerError {

@@ -11,7 +11,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use slog::{Logger, info, warn};
 use tokio::sync::Mutex;
 
-use super::{Endpoint, Topology, open, step, unavailable};
+use super::{Endpoint, open, step, unavailable};
 use crate::broker::{BrokerError, OutgoingMessage, Publisher};
 use crate::config::redact_url;
 use crate::events::JSON_CONTENT_TYPE;
@@ -33,7 +33,6 @@ pub struct AmqpPublisher {
 struct Inner {
     broker: Endpoint,
     name: String,
-    topology: Topology,
     log: Logger,
     /// The connection is kept beside its channel: dropping it closes both.
     link: Mutex<Option<(Connection, Channel)>>,
@@ -42,12 +41,11 @@ struct Inner {
 impl AmqpPublisher {
     /// Connects lazily, on the first publish, and again after a connection
     /// is lost: a publisher never blocks its service's startup.
-    pub fn new(broker: impl Into<Endpoint>, name: &str, topology: Topology, log: &Logger) -> Self {
+    pub fn new(broker: impl Into<Endpoint>, name: &str, log: &Logger) -> Self {
         Self {
             inner: Arc::new(Inner {
                 broker: broker.into(),
                 name: name.to_string(),
-                topology,
                 log: log.clone(),
                 link: Mutex::new(None),
             }),
@@ -66,7 +64,6 @@ impl Inner {
             return Ok(channel.clone());
         }
         let connection = open(&self.broker, &self.name).await?;
-        step("declaring the topology", self.topology.declare(&connection)).await?;
         let channel = step("opening a channel", connection.create_channel()).await?;
         step(
             "enabling publisher confirms",

@@ -12,12 +12,13 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection, Consumer};
-use slog::{Logger, info, warn};
+use slog::{Logger, error, info, warn};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::delivery::incoming;
-use super::{Endpoint, QueueNames, Topology, connect, step, unavailable};
+use super::{Endpoint, QueueNames, SETUP_TIMEOUT, connect, is_access_refused, step, unavailable};
 use crate::broker::{BrokerError, IncomingMessage, Subscription, SubscriptionControl};
+use crate::health::ServiceHealth;
 use crate::retry::backoff;
 
 /// How long closing may wait for the broker before the connection is dropped.
@@ -49,16 +50,19 @@ enum Stopped {
     Cancelled,
 }
 
-/// Deliveries from `queue`, declaring `topology` on every (re)connect.
+/// Deliveries from `queue`, which the topology step declared (until it
+/// exists, consuming fails and is tried again, as during an outage).
 ///
 /// A background task owns the connection: it sets the prefetch, consumes,
 /// and when the connection is lost it reconnects (with backoff) and starts
-/// again, so the stream only ends once the subscription is cancelled.
+/// again, so the stream only ends once the subscription is cancelled. A
+/// broker that refuses the user reading the queue (403) fails `health`:
+/// waiting does not grant a permission, and the service exits saying so.
 pub fn subscribe(
     broker: impl Into<Endpoint>,
-    topology: Topology,
     queue: QueueNames,
     prefetch: u16,
+    health: ServiceHealth,
     log: Logger,
 ) -> Subscription {
     let (sender, mut receiver) = mpsc::channel(usize::from(prefetch));
@@ -70,7 +74,7 @@ pub fn subscribe(
     let (attached_tx, attached) = watch::channel(false);
     let task = Task {
         broker: broker.into(),
-        topology,
+        health,
         queue,
         prefetch,
         attached: attached_tx,
@@ -132,7 +136,7 @@ impl SubscriptionControl for Control {
 
 struct Task {
     broker: Endpoint,
-    topology: Topology,
+    health: ServiceHealth,
     queue: QueueNames,
     prefetch: u16,
     /// Whether the broker is delivering to us, for readiness.
@@ -185,7 +189,6 @@ impl Task {
         sender: &mpsc::Sender<IncomingMessage>,
         wanted: &mut watch::Receiver<Wanted>,
     ) -> Result<(), BrokerError> {
-        step("declaring the topology", self.topology.declare(connection)).await?;
         let channel = step("opening a channel", connection.create_channel()).await?;
         step(
             "setting the prefetch",
@@ -204,16 +207,32 @@ impl Task {
                 return Ok(());
             }
             let tag = format!("{}-{}", self.queue.service, uuid::Uuid::new_v4());
-            let consumer = step(
-                "starting to consume",
-                channel.basic_consume(
-                    self.queue.work_queue().as_str().into(),
-                    tag.as_str().into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                ),
-            )
-            .await?;
+            let consuming = channel.basic_consume(
+                self.queue.work_queue().as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            );
+            let consumer = match tokio::time::timeout(SETUP_TIMEOUT, consuming).await {
+                Ok(Err(e)) if is_access_refused(&e) => {
+                    let reason = format!(
+                        "the broker refuses {} reading queue {} ({e}); the `topology` command grants it",
+                        self.broker.user(),
+                        self.queue.work_queue()
+                    );
+                    error!(self.log, "cannot consume: permission missing";
+                        "dependency" => "rabbitmq", "err" => &reason);
+                    self.health.fail(reason.clone());
+                    return Err(unavailable(reason));
+                }
+                Ok(consumed) => consumed.map_err(unavailable)?,
+                Err(_) => {
+                    return Err(unavailable(format!(
+                        "starting to consume: no answer from the broker within {} s",
+                        SETUP_TIMEOUT.as_secs()
+                    )));
+                }
+            };
             info!(self.log, "consuming"; "prefetch" => self.prefetch);
             self.attached.send_replace(true);
             let stopped = self.forward(&channel, consumer, &tag, sender, wanted).await;
@@ -240,7 +259,7 @@ impl Task {
             tokio::select! {
                 delivery = consumer.next() => match delivery {
                     Some(Ok(delivery)) => {
-                        let delivery = incoming(delivery, channel, &self.queue.work_queue());
+                        let delivery = incoming(delivery, channel, &self.queue);
                         if sender.send(delivery).await.is_err() {
                             // The consumer actor is gone: nothing will settle these.
                             return Ok(Stopped::Cancelled);

@@ -1,9 +1,13 @@
-//! Every exchange, queue and binding of the system, declared by every
-//! service whenever it connects, publishers included. Declaring only one's
-//! own queues is not enough: an order placed before the product service ever
-//! connected would reach a fanout exchange with no product queue bound, and
-//! `mandatory` fails only when *no* queue is bound, so notification would get
-//! the event and product never would.
+//! Every exchange, queue and binding of the system, and what each service
+//! may do on them. The topology is declared by a setup step with the rights
+//! to do so (the `topology` command, run before the services start: compose
+//! and the Kubernetes Job run it), never by the services, whose broker
+//! users may neither configure nor declare anything.
+//!
+//! It must all exist before the first order is published: an order placed
+//! before the product service ever connected would reach a fanout exchange
+//! with no product queue bound, and `mandatory` fails only when *no* queue
+//! is bound, so notification would get the event and product never would.
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -30,6 +34,12 @@ pub const STOCK_EVENTS: Feed = Feed {
     exchange: STOCK_EXCHANGE,
     queue_suffix: "stock_events",
 };
+
+/// Who publishes what: each exchange has one publishing service.
+pub const PUBLISHERS: [(&str, &str); 2] = [("order", ORDER_EXCHANGE), ("product", STOCK_EXCHANGE)];
+
+/// Every service with a broker user of its own.
+pub const SERVICES: [&str; 3] = ["order", "product", "notification"];
 
 /// Who subscribes to what: every queue of the system.
 pub const SUBSCRIPTIONS: [QueueNames; 4] = [
@@ -63,15 +73,109 @@ impl QueueNames {
     pub fn dead_letter_queue(&self) -> String {
         format!("{}.dead", self.service)
     }
+
+    /// The direct exchange through which the service puts a message back
+    /// at the end of one of its own queues (parking, [`super::delivery`]):
+    /// each of its work queues is bound under its own name. Publishing to
+    /// the default exchange instead would let a service's user write to
+    /// every queue of the vhost.
+    pub fn park_exchange(&self) -> String {
+        format!("{}.park", self.service)
+    }
+}
+
+/// What a service's broker user needs: the exchanges it publishes to (its
+/// events, and its parking exchange if it consumes) and the queues it
+/// consumes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    pub service: &'static str,
+    pub publishes: Vec<String>,
+    pub consumes: Vec<String>,
+}
+
+impl Needs {
+    pub fn of(service: &'static str) -> Self {
+        let mut publishes: Vec<String> = PUBLISHERS
+            .iter()
+            .filter(|(publisher, _)| *publisher == service)
+            .map(|(_, exchange)| exchange.to_string())
+            .collect();
+        let subscriptions: Vec<QueueNames> = SUBSCRIPTIONS
+            .into_iter()
+            .filter(|queues| queues.service == service)
+            .collect();
+        if let Some(queues) = subscriptions.first() {
+            publishes.push(queues.park_exchange());
+        }
+        Self {
+            service,
+            publishes,
+            consumes: subscriptions.iter().map(QueueNames::work_queue).collect(),
+        }
+    }
+
+    /// RabbitMQ's permissions for these needs, as regular expressions
+    /// anchored on exact names: configure nothing (no declaring, deleting
+    /// or binding), write only to its exchanges, read only its queues.
+    pub fn permissions(&self) -> Permissions {
+        Permissions {
+            configure: "^$".into(),
+            write: exactly(&self.publishes),
+            read: exactly(&self.consumes),
+        }
+    }
+}
+
+/// A broker user's permissions on a vhost, as the management API takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    pub configure: String,
+    pub write: String,
+    pub read: String,
+}
+
+/// The broker user of `service` (`ecommerce_order`, ...): the same name as
+/// its PostgreSQL role.
+pub fn user_of(service: &str) -> String {
+    format!("ecommerce_{service}")
+}
+
+/// A regular expression matching exactly `names`, or nothing.
+fn exactly(names: &[String]) -> String {
+    if names.is_empty() {
+        return "^$".into();
+    }
+    let escaped: Vec<String> = names.iter().map(|name| regex_escape(name)).collect();
+    format!("^({})$", escaped.join("|"))
+}
+
+fn regex_escape(name: &str) -> String {
+    name.chars()
+        .flat_map(|c| {
+            let special = "\\.+*?()|[]{}^$".contains(c);
+            special
+                .then_some('\\')
+                .into_iter()
+                .chain(std::iter::once(c))
+        })
+        .collect()
 }
 
 /// The whole topology, with the settings fixed when a queue is first declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Topology {
-    /// Redeliveries of one message before its queue dead-letters it. A queue
-    /// argument: fixed when the queue is first declared (change it later
-    /// with a RabbitMQ policy), so every service must be given the same.
+    /// Redeliveries of one message before its queue dead-letters it
+    /// (`AMQP_DELIVERY_LIMIT` of the `topology` command, default 10). A
+    /// queue argument: fixed when the queue is first declared (change it
+    /// later with a RabbitMQ policy).
     pub delivery_limit: u16,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Self { delivery_limit: 10 }
+    }
 }
 
 impl Topology {
@@ -84,6 +188,7 @@ impl Topology {
         }
         let mut channel = channel;
         for queues in SUBSCRIPTIONS {
+            declare_exchange(&channel, &queues.park_exchange(), ExchangeKind::Direct).await?;
             declare_fanout(&channel, &queues.dead_letter_exchange()).await?;
             channel = declare_queue(
                 connection,
@@ -96,6 +201,7 @@ impl Topology {
                 &channel,
                 &queues.dead_letter_queue(),
                 &queues.dead_letter_exchange(),
+                "",
             )
             .await?;
             channel = declare_queue(
@@ -105,7 +211,14 @@ impl Topology {
                 self.work_queue_arguments(&queues),
             )
             .await?;
-            bind(&channel, &queues.work_queue(), queues.feed.exchange).await?;
+            bind(&channel, &queues.work_queue(), queues.feed.exchange, "").await?;
+            bind(
+                &channel,
+                &queues.work_queue(),
+                &queues.park_exchange(),
+                &queues.work_queue(),
+            )
+            .await?;
         }
         let _ = channel.close(200, "topology declared".into()).await;
         Ok(())
@@ -137,10 +250,14 @@ fn quorum_arguments() -> FieldTable {
 }
 
 async fn declare_fanout(channel: &Channel, name: &str) -> lapin::Result<()> {
+    declare_exchange(channel, name, ExchangeKind::Fanout).await
+}
+
+async fn declare_exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> lapin::Result<()> {
     channel
         .exchange_declare(
             name.into(),
-            ExchangeKind::Fanout,
+            kind,
             ExchangeDeclareOptions {
                 durable: true,
                 ..Default::default()
@@ -183,12 +300,17 @@ fn is_precondition_failed(e: &lapin::Error) -> bool {
     matches!(e.kind(), ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406)
 }
 
-async fn bind(channel: &Channel, queue: &str, exchange: &str) -> lapin::Result<()> {
+async fn bind(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+) -> lapin::Result<()> {
     channel
         .queue_bind(
             queue.into(),
             exchange.into(),
-            "".into(),
+            routing_key.into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )
@@ -205,6 +327,25 @@ mod tests {
         assert_eq!(queues.work_queue(), "product.order_created");
         assert_eq!(queues.dead_letter_exchange(), "product.dlx");
         assert_eq!(queues.dead_letter_queue(), "product.dead");
+    }
+
+    #[test]
+    fn each_service_may_write_only_its_events_and_its_parking_and_read_only_its_queues() {
+        let order = Needs::of("order").permissions();
+        assert_eq!(order.configure, "^$");
+        assert_eq!(order.write, r"^(order_exchange|order\.park)$");
+        assert_eq!(order.read, r"^(order\.stock_events)$");
+
+        let notification = Needs::of("notification").permissions();
+        assert_eq!(notification.write, r"^(notification\.park)$");
+        assert_eq!(
+            notification.read,
+            r"^(notification\.order_created|notification\.stock_events)$"
+        );
+
+        let product = Needs::of("product");
+        assert_eq!(product.publishes, ["stock_exchange", "product.park"]);
+        assert_eq!(product.consumes, ["product.order_created"]);
     }
 
     #[test]
