@@ -1,10 +1,10 @@
 # One image holding every binary of the workspace: order, product,
-# notification and migration. docker-compose.yml picks the binary per service
-# with `command:`. Needs BuildKit (the default builder of current Docker and
+# notification, and the two setup steps, migration and topology.
+# docker-compose.yml picks the binary per service with `command:`. Needs BuildKit (the default builder of current Docker and
 # of Compose); no `# syntax=` line, so no frontend image is fetched.
 
 # ---------------------------------------------------------------------------
-# builder: compiles the four shipped crates (sea-orm 2 / sqlx 0.9 need Rust
+# builder: compiles the shipped crates (sea-orm 2 / sqlx 0.9 need Rust
 # >= 1.94); the migration binary comes with its default `cli` feature
 # ---------------------------------------------------------------------------
 FROM rust:1.96-slim-bookworm AS builder
@@ -20,12 +20,13 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/app/target \
     cargo build --release --locked --bins \
-        -p order -p product -p notification -p migration \
+        -p order -p product -p notification -p migration -p shared \
  && mkdir -p /out \
  && cp target/release/order \
        target/release/product \
        target/release/notification \
        target/release/migration \
+       target/release/topology \
        /out/
 
 # ---------------------------------------------------------------------------

@@ -8,8 +8,9 @@ Usage: compose_consistency.py NORMALIZED_COMPOSE_YAML
   (Debian's docker-compose 1.29 has no JSON output, hence PyYAML).
 
 For every service that runs the image built from this repository:
-  - its command names a [[bin]] of the crate of the same name, a workspace
-    member, and the Dockerfile builds that binary and copies it into the image;
+  - its command names a binary of a workspace member ([[bin]] or
+    src/bin/), and the Dockerfile builds that binary and copies it into the
+    image;
   - HTTP_ADDR and ADMIN_ADDR listen on all interfaces, on different ports;
     its healthcheck asks for GET /ready (healthy = ready to take work:
     database and broker reachable) on the ADMIN_ADDR port;
@@ -21,13 +22,18 @@ For every service that runs the image built from this repository:
   - every postgres:// or amqp:// URL in its environment names a service it
     depends on with `condition: service_healthy`, and the credentials and
     database that service is configured with (for RabbitMQ, not its default
-    guest account);
+    guest account); a server's administrator account only in the one-shot
+    steps: each long-running service logs in with its own account
+    ecommerce_<service>, whose password the step that creates it is given
+    (`migration up`: <SERVICE>_DATABASE_PASSWORD, `topology`:
+    <SERVICE>_AMQP_PASSWORD);
   - stop_grace_period leaves time beyond its own shutdown (HTTP 5 s, then
     draining deliveries 5 s), which Docker's default 10 s does not.
 One-shot services of that image (those others wait for with `condition:
 service_completed_successfully`) are steps, not servers: exactly one runs
-`migration up`, and every service whose environment has a DATABASE_URL
-waits for it that way (services never migrate; they wait for the schema).
+`migration up`, exactly one `topology`, which `migrate` waits for, and
+every service whose environment has a DATABASE_URL waits for migrate that
+way (services never migrate nor declare; they wait for both).
 For every service: each published port is bound to 127.0.0.1 only; each image
 it pulls is pinned to a version (no `latest`, no bare major).
 The tests' default account (testkit::COMPOSE_USER/PASSWORD) is the one
@@ -124,6 +130,9 @@ def load_workspace() -> dict[str, Package]:
             main_claimed = any(b.get("path") == "src/main.rs" for b in declared)
             if autobins and not main_claimed and name not in pkg.bins and (crate / "src/main.rs").is_file():
                 pkg.bins[name] = Bin(name, name, rel, [])
+            if autobins:
+                for file in sorted((crate / "src/bin").glob("*.rs")):
+                    pkg.bins.setdefault(file.stem, Bin(file.stem, name, rel, []))
             packages[name] = pkg
     return packages
 
@@ -297,6 +306,20 @@ def check_url(name: str, var: str, url: str, services: dict, deps: dict[str, str
         + ("" if ok else f" and has a healthcheck (depends_on condition: {deps.get(host)})"),
     )
     user, password, db, port = expected_credentials(kind, target)
+    own = service_account(kind, unquote(parts.username or ""), services)
+    if own is not None:
+        # A service's own account, set up by a one-shot step with the
+        # server's administrator account: its user and password are the
+        # ones that step is given.
+        account, step, step_password = own
+        user, password = account, step_password
+        if name not in one_shot_names(services):
+            report(
+                account == f"ecommerce_{name}",
+                f"{name}: {var} logs in with its own account ecommerce_{name} (found {account})",
+            )
+    elif name not in one_shot_names(services):
+        report(False, f"{name}: {var} logs in with the {kind} administrator account {user!r}, not ecommerce_{name}")
     got = (
         unquote(parts.username or ""),
         unquote(parts.password or ""),
@@ -312,6 +335,37 @@ def check_url(name: str, var: str, url: str, services: dict, deps: dict[str, str
     )
     if kind == "amqp":
         report(got[0] != "guest", f"{name}: {var} does not use RabbitMQ's default guest account")
+
+
+def one_shot_names(services: dict) -> set[str]:
+    return {
+        dep
+        for s in services.values()
+        for dep, condition in depends_on(s).items()
+        if condition == "service_completed_successfully"
+    }
+
+
+# The setup step that creates the services' accounts on each server, and the
+# variable of each service's password in its environment.
+ACCOUNT_STEPS = {"postgres": (["migration", "up"], "_DATABASE_PASSWORD"), "amqp": (["topology"], "_AMQP_PASSWORD")}
+
+
+def service_account(kind: str, user: str, services: dict) -> tuple[str, str, str] | None:
+    """(user, setup step, password it sets) if `user` is a service account
+    (ecommerce_<service>) that a one-shot setup step creates."""
+    match = re.fullmatch(r"ecommerce_([a-z]+)", user)
+    if not match:
+        return None
+    command, suffix = ACCOUNT_STEPS[kind]
+    for step_name in sorted(one_shot_names(services)):
+        step = services[step_name]
+        if as_list(step.get("command")) == command:
+            password = environment(step).get(match.group(1).upper() + suffix)
+            if password is not None:
+                return user, step_name, password
+    report(False, f"{user}: no one-shot step running {' '.join(command)} is given {match.group(1).upper() + suffix}")
+    return None
 
 
 def check_ports_local(name: str, service: dict) -> None:
@@ -496,6 +550,19 @@ def check_test_access(services: dict) -> None:
         published = {(h, pub, t) for h, pub, t in (parse_port(p) for p in found[0].get("ports", []))}
         for port in ports:
             report(("127.0.0.1", port, port) in published, f"{kind}: publishes 127.0.0.1:{port} for the tests")
+    # The services' own accounts: the tests log in as them with
+    # testkit::service_password ("<service>-dev"), which compose's setup
+    # steps must have given them.
+    if 'format!("{service}-dev")' not in (ROOT / "testkit/src/lib.rs").read_text():
+        report(False, "testkit::service_password is format!(\"{service}-dev\")")
+        return
+    for kind in ("postgres", "amqp"):
+        for service in ("order", "product", "notification"):
+            own = service_account(kind, f"ecommerce_{service}", services)
+            if own is not None:
+                report(own[2] == f"{service}-dev",
+                       f"{own[1]}: gives ecommerce_{service} the tests' password {service}-dev (testkit::service_password) from .env.example"
+                       + ("" if own[2] == f"{service}-dev" else f"; it gives {own[2]!r}"))
 
 
 def check_grafana(services: dict) -> None:
@@ -555,6 +622,16 @@ def check_migrate_step(services: dict, one_shots: set, app_names: list[str]) -> 
     if len(migrators) != 1:
         return
     migrate = migrators[0]
+    # The services declare no exchange or queue: the topology step runs
+    # first, and migrate after it, so a current schema means a topology.
+    declarers = [n for n in sorted(one_shots) if as_list(services.get(n, {}).get("command")) == ["topology"]]
+    report(len(declarers) == 1, f"one one-shot service runs `topology` (found: {', '.join(declarers) or 'none'})")
+    if declarers:
+        condition = depends_on(services[migrate]).get(declarers[0])
+        report(
+            condition == "service_completed_successfully",
+            f"{migrate}: starts once {declarers[0]} has succeeded (depends_on condition: {condition})",
+        )
     for app in app_names:
         if "DATABASE_URL" not in environment(services[app]):
             continue
@@ -646,14 +723,11 @@ def main() -> int:
             report(False, f"{name}: has no command naming the binary to run (the image's default is order)")
             continue
         binary = command[0]
-        b = packages.get(binary) and packages[binary].bins.get(binary)
+        b = all_bins.get(binary)
         if b:
             report(True, f"{name}: command {binary!r} is [[bin]] name = \"{binary}\" of {b.crate_dir}/Cargo.toml, a workspace member")
         else:
-            if binary in packages:
-                report(False, f"{name}: command {binary!r} has no [[bin]] name = \"{binary}\" in {packages[binary].crate_dir}/Cargo.toml")
-            else:
-                report(False, f"{name}: command {binary!r} names no binary: no workspace member is a package {binary!r}")
+            report(False, f"{name}: command {binary!r} names no binary of a workspace member")
         report(binary in shipped, f"{name}: the Dockerfile copies target/release/{binary} into the image")
 
         env = environment(service)

@@ -98,7 +98,10 @@ wait_healthy() { # wait_healthy SERVICE ADMIN_PORT PORT
 product_port=$(port) notification_port=$(port) order_port=$(port)
 # Each service's admin listener: /health, /ready, /metrics.
 product_admin=$(port) notification_admin=$(port) order_admin=$(port)
-# The schema first, by the build's own migrator: services wait for it.
+# The broker's topology and the schema first, by this build's setup steps
+# (an older build under BENCH_SERVICES declares the same topology itself):
+# services wait for both.
+"$bin/topology" >"$logs/topology.log" 2>&1 || die "topology failed (its log: $logs/topology.log)"
 "$services/migration" up >"$logs/migration.log" 2>&1 || die "migration up failed (its log follows)"
 HTTP_ADDR=127.0.0.1:$product_port ADMIN_ADDR=127.0.0.1:$product_admin "$services/product" >"$logs/product.log" 2>&1 & pids+=($!) product_pid=$!
 wait_healthy product "$product_admin" "$product_port"

@@ -89,7 +89,7 @@ else
 fi
 
 say "building the release binaries"
-timeout 1800 cargo build --release --bins -q -p order -p product -p notification -p migration -p loadgen
+timeout 1800 cargo build --release --bins -q -p order -p product -p notification -p migration -p shared -p loadgen
 bin=target/release
 
 pg=(-U postgres -h 127.0.0.1)
@@ -187,7 +187,9 @@ start_product() {
     HTTP_ADDR=127.0.0.1:$product_port ADMIN_ADDR=127.0.0.1:$product_admin "$bin/product" >>"$work/product.log" 2>&1 &
     product_pid=$!
 }
-# The schema first: the services wait for it, they never migrate.
+# The broker's topology and the schema first: the services wait for both,
+# they never declare or migrate.
+"$bin/topology" >"$work/topology.log" 2>&1 || { cat "$work/topology.log" >&2; exit 1; }
 "$bin/migration" up >"$work/migration.log" 2>&1 || { cat "$work/migration.log" >&2; exit 1; }
 start_product
 wait_http product "http://127.0.0.1:$product_admin/health"

@@ -236,6 +236,15 @@ impl CaBundle {
     pub fn pem(&self) -> &str {
         &self.pem
     }
+
+    /// The certificates, DER-encoded (checked readable by [`Self::read`]).
+    pub fn certificates(&self) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
+        CertificateDer::pem_slice_iter(self.pem.as_bytes())
+            .filter_map(Result::ok)
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for CaBundle {

@@ -419,6 +419,14 @@ fn an_order_goes_through_the_services_over_tls_to_both() {
     let database_url = postgres.verify_full(&pki.path("ca.pem"));
     let migrated = testkit::migration_up(&database_url);
     assert!(migrated.status.success(), "{migrated:?}");
+    // The broker's setup step, over TLS too.
+    let declared = std::process::Command::new(testkit::binary("topology"))
+        .env("AMQP_URL", rabbitmq.url())
+        .env("AMQP_CA_FILE", pki.path("ca.pem"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(declared.status.success(), "{declared:?}");
     let env = [
         ("DATABASE_URL", database_url),
         ("AMQP_URL", rabbitmq.url()),

@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+
+use crate::config::CaBundle;
 
 /// The user and password in an AMQP URL, which the management API takes too.
 fn account_of(amqp_url: &str) -> (String, String) {
@@ -23,11 +26,14 @@ fn account_of(amqp_url: &str) -> (String, String) {
 
 /// RabbitMQ's management API at `base` (`http://host:15672/api`), logged in
 /// with an AMQP URL's account.
+/// Over `https://`, its certificate is checked against the CA given with
+/// [`ManagementApi::trusting`], else Mozilla's public roots.
 #[derive(Debug, Clone)]
 pub struct ManagementApi {
     base: String,
     user: String,
     authorization: String,
+    agent: ureq::Agent,
 }
 
 impl ManagementApi {
@@ -39,7 +45,20 @@ impl ManagementApi {
             base: base.trim_end_matches('/').to_string(),
             user,
             authorization: format!("Basic {token}"),
+            agent: agent(None),
         }
+    }
+
+    /// Trusts only the CA certificates of `ca` (the broker's own CA, as for
+    /// `amqps://`).
+    pub fn trusting(mut self, ca: &CaBundle) -> Self {
+        let roots: Vec<Certificate<'static>> = ca
+            .certificates()
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+            .collect();
+        self.agent = agent(Some(RootCerts::new_with_certs(&roots)));
+        self
     }
 
     /// The user it logs in as.
@@ -90,7 +109,7 @@ impl ManagementApi {
             .header("authorization", &self.authorization)
             .header("content-type", "application/json")
             .body(body.unwrap_or("").to_string())?;
-        let mut response = agent().run(request).with_context(|| {
+        let mut response = self.agent.run(request).with_context(|| {
             format!(
                 "RabbitMQ management API {method} {path} (is the rabbitmq_management plugin on?)"
             )
@@ -137,10 +156,15 @@ fn segment(name: &str) -> String {
     percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-fn agent() -> ureq::Agent {
+fn agent(roots: Option<RootCerts>) -> ureq::Agent {
+    let mut tls = TlsConfig::builder().provider(TlsProvider::Rustls);
+    if let Some(roots) = roots {
+        tls = tls.root_certs(roots);
+    }
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(tls.build())
         .build()
         .into()
 }

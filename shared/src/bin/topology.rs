@@ -12,9 +12,9 @@
 //!    vhost: write to the exchanges it publishes to and its parking
 //!    exchange, read its own queues, configure nothing. Through the
 //!    management API at `RABBITMQ_MANAGEMENT_URL` (default: the broker's
-//!    host, port 15672, plain HTTP), logged in with `AMQP_URL`'s account.
-//!    Where users are made otherwise (the Kubernetes operator's `User` and
-//!    `Permission`), leave the passwords unset.
+//!    host, port 15672, plain HTTP; over `https://` the certificate is
+//!    checked against `AMQP_CA_FILE` when set), logged in with `AMQP_URL`'s
+//!    account. Where users are made otherwise, leave the passwords unset.
 //!
 //! Exit codes: 0 done, 1 the broker refused or failed, 2 configuration.
 
@@ -26,6 +26,8 @@ use slog::{Logger, error, info};
 
 struct Settings {
     broker: Endpoint,
+    /// `AMQP_CA_FILE`, trusted by the management API's client too.
+    ca: Option<shared::config::CaBundle>,
     topology: Topology,
     /// Services to give a user: name and password.
     accounts: Vec<(&'static str, String)>,
@@ -35,7 +37,8 @@ struct Settings {
 
 fn settings(env: &dyn Env) -> Result<Settings, ConfigError> {
     let amqp_url = config::amqp_url(env)?;
-    let broker = Endpoint::new(&amqp_url, config::amqp_ca(env, &amqp_url)?);
+    let ca = config::amqp_ca(env, &amqp_url)?;
+    let broker = Endpoint::new(&amqp_url, ca.clone());
     let url = url::Url::parse(&amqp_url).expect("checked by amqp_url");
     // The vhost is the URL's path, percent-decoded; none is `/`.
     let vhost = match url.path().trim_start_matches('/') {
@@ -68,6 +71,7 @@ fn settings(env: &dyn Env) -> Result<Settings, ConfigError> {
         .collect();
     Ok(Settings {
         broker,
+        ca,
         topology: config::topology(env)?,
         accounts,
         management_url: format!("{}/api", management_url.trim_end_matches('/')),
@@ -112,14 +116,37 @@ fn run(settings: &Settings, log: &Logger) -> anyhow::Result<()> {
     if settings.accounts.is_empty() {
         return Ok(());
     }
-    let api = ManagementApi::new(&settings.management_url, settings.broker.url());
+    let mut api = ManagementApi::new(&settings.management_url, settings.broker.url());
+    if let Some(ca) = &settings.ca {
+        api = api.trusting(ca);
+    }
     for (service, password) in &settings.accounts {
         let user = user_of(service);
         let permissions = Needs::of(service).permissions();
-        api.put_user(&user, password)?;
-        api.set_permissions(&settings.vhost, &user, &permissions)?;
+        patiently(log, || api.put_user(&user, password))?;
+        patiently(log, || {
+            api.set_permissions(&settings.vhost, &user, &permissions)
+        })?;
         info!(log, "broker user set up"; "user" => &user, "vhost" => &settings.vhost,
             "write" => &permissions.write, "read" => &permissions.read);
     }
     Ok(())
+}
+
+/// Runs `call`, again a few times if it fails: the management API may start
+/// a moment after the AMQP listener. Its last error after about a minute.
+fn patiently(log: &Logger, call: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    const ATTEMPTS: u32 = 20;
+    let mut attempt = 1;
+    loop {
+        match call() {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < ATTEMPTS => {
+                info!(log, "waiting for the management API"; "err" => format!("{e:#}"));
+                std::thread::sleep(std::time::Duration::from_secs(3));
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
