@@ -211,6 +211,8 @@ impl Postgres {
 struct RabbitMq {
     _container: Container,
     amqps_port: u16,
+    /// The management API over TLS, as on Kubernetes.
+    management_tls_port: u16,
     api: ManagementApi,
 }
 
@@ -225,7 +227,12 @@ impl RabbitMq {
              ssl_options.certfile = /certs/server.crt\n\
              ssl_options.keyfile = /certs/server.key\n\
              ssl_options.verify = verify_none\n\
-             ssl_options.fail_if_no_peer_cert = false\n",
+             ssl_options.fail_if_no_peer_cert = false\n\
+             management.tcp.port = 15672\n\
+             management.ssl.port = 15671\n\
+             management.ssl.cacertfile = /certs/ca.pem\n\
+             management.ssl.certfile = /certs/server.crt\n\
+             management.ssl.keyfile = /certs/server.key\n",
         )
         .unwrap();
         let certs = format!("{}:/certs:ro", pki.dir.display());
@@ -241,6 +248,8 @@ impl RabbitMq {
                 "127.0.0.1::5671",
                 "-p",
                 "127.0.0.1::15672",
+                "-p",
+                "127.0.0.1::15671",
                 "-v",
                 &certs,
                 "-v",
@@ -263,6 +272,7 @@ impl RabbitMq {
             protocols.contains(&"amqp/ssl").then_some(())
         });
         Self {
+            management_tls_port: container.port(15671),
             _container: container,
             amqps_port,
             api,
@@ -270,8 +280,12 @@ impl RabbitMq {
     }
 
     fn url(&self) -> String {
+        self.url_as(USER, PASSWORD)
+    }
+
+    fn url_as(&self, user: &str, password: &str) -> String {
         format!(
-            "amqps://{USER}:{PASSWORD}@127.0.0.1:{}/%2f",
+            "amqps://{user}:{password}@127.0.0.1:{}/%2f",
             self.amqps_port
         )
     }
@@ -419,22 +433,42 @@ fn an_order_goes_through_the_services_over_tls_to_both() {
     let database_url = postgres.verify_full(&pki.path("ca.pem"));
     let migrated = testkit::migration_up(&database_url);
     assert!(migrated.status.success(), "{migrated:?}");
-    // The broker's setup step, over TLS too.
-    let declared = std::process::Command::new(testkit::binary("topology"))
+    // The broker's setup step, over TLS too, the services' users through
+    // the management API's TLS listener (as the Kubernetes Job does).
+    let mut topology = std::process::Command::new(testkit::binary("topology"));
+    topology
         .env("AMQP_URL", rabbitmq.url())
         .env("AMQP_CA_FILE", pki.path("ca.pem"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+        .env(
+            "RABBITMQ_MANAGEMENT_URL",
+            format!("https://127.0.0.1:{}", rabbitmq.management_tls_port),
+        )
+        .stdin(std::process::Stdio::null());
+    for service in ["order", "product", "notification"] {
+        topology.env(
+            format!("{}_AMQP_PASSWORD", service.to_uppercase()),
+            testkit::service_password(service),
+        );
+    }
+    let declared = topology.output().unwrap();
     assert!(declared.status.success(), "{declared:?}");
-    let env = [
-        ("DATABASE_URL", database_url),
-        ("AMQP_URL", rabbitmq.url()),
-        ("AMQP_CA_FILE", pki.path("ca.pem")),
-    ];
-    let (mut order, order_url, order_admin) = service("order", &env);
-    let (mut product, product_url, product_admin) = service("product", &env);
-    let (mut notification, _, notification_admin) = service("notification", &env);
+    // Each service on its own broker user.
+    let env = |service: &str| {
+        [
+            ("DATABASE_URL", database_url.clone()),
+            (
+                "AMQP_URL",
+                rabbitmq.url_as(
+                    &shared::amqp::user_of(service),
+                    &testkit::service_password(service),
+                ),
+            ),
+            ("AMQP_CA_FILE", pki.path("ca.pem")),
+        ]
+    };
+    let (mut order, order_url, order_admin) = service("order", &env("order"));
+    let (mut product, product_url, product_admin) = service("product", &env("product"));
+    let (mut notification, _, notification_admin) = service("notification", &env("notification"));
     for (process, admin_url) in [
         (&mut order, &order_admin),
         (&mut product, &product_admin),

@@ -52,13 +52,11 @@ fn settings(env: &dyn Env) -> Result<Settings, ConfigError> {
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| format!("http://{}:15672", url.host_str().unwrap_or("localhost")));
-    if !management_url.starts_with("http://") {
+    if !(management_url.starts_with("http://") || management_url.starts_with("https://")) {
         return Err(ConfigError {
             var: "RABBITMQ_MANAGEMENT_URL",
             value: config::redact_url(&management_url),
-            reason:
-                "expected an http:// URL (this command speaks plain HTTP to the management API)"
-                    .into(),
+            reason: "expected an http:// or https:// URL, e.g. http://rabbitmq:15672".into(),
         });
     }
     let accounts = SERVICES
