@@ -23,8 +23,9 @@
 # process) into <results>/<timestamp>.perf.txt. BENCH_COMMAND=intake runs
 # `loadgen intake` instead of `all`; with it, BENCH_FLOOD=1 floods the order
 # service's admin /ready and /metrics meanwhile (BENCH_FLOOD=public: the
-# public port's, as builds before the admin listener served them; see
-# BENCHMARKS.md, "Probe and scrape floods"):
+# public port's, as builds before the admin listener served them;
+# BENCH_FLOOD_PATHS: other paths, e.g. health; see BENCHMARKS.md, "Probe and
+# scrape floods"):
 #
 #   BENCH_COMMAND=intake BENCH_FLOOD=1 bench/run.sh --closed --clients 64
 set -euo pipefail
@@ -130,7 +131,11 @@ case ${BENCH_FLOOD:-} in
 esac
 if [ -n "${flooded:-}" ]; then
     [ "$command" = intake ] || die "BENCH_FLOOD needs BENCH_COMMAND=intake"
-    flood=(--flood "http://127.0.0.1:$flooded/ready" --flood "http://127.0.0.1:$flooded/metrics")
+    # BENCH_FLOOD_PATHS="health": the cheapest answer there is (no database,
+    # no actor), the control that shows what any HTTP flood costs here.
+    for path in ${BENCH_FLOOD_PATHS:-ready metrics}; do
+        flood+=(--flood "http://127.0.0.1:$flooded/$path")
+    done
 fi
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$results"
