@@ -1,10 +1,11 @@
 //! What a service's broker user may do, checked on a connection of its own
 //! before it counts on it ([`super::check_access`]).
 
-use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions, QueueDeclareOptions};
+use lapin::options::{BasicPublishOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ExchangeKind};
 
+use super::topology::look_up_queue;
 use super::{Endpoint, Needs, SETUP_TIMEOUT, is_access_refused, is_not_found};
 
 /// The outcome of one check.
@@ -74,15 +75,7 @@ async fn exists(connection: &Connection, kind: Kind, name: &str) -> Result<(), C
                     )
                     .await?;
             }
-            Kind::Queue => {
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                channel
-                    .queue_declare(name.into(), passive, FieldTable::default())
-                    .await?;
-            }
+            Kind::Queue => look_up_queue(&channel, name).await?,
         }
         let _ = channel.close(200, "looked".into()).await;
         lapin::Result::Ok(())

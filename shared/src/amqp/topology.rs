@@ -11,7 +11,9 @@
 
 use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, Connection, ErrorKind, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
+
+use super::amqp_reply_code;
 
 /// Fanout exchange receiving one `OrderCreated` per accepted order.
 pub const ORDER_EXCHANGE: &str = "order_exchange";
@@ -267,9 +269,9 @@ async fn declare_exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> 
         .await
 }
 
-/// Declares a durable queue. One that exists with other arguments (a
-/// service started with another `AMQP_DELIVERY_LIMIT`) is used as it is:
-/// the refusal closed the channel, so the declaration goes on on a new one.
+/// Declares a durable queue. One that exists with other arguments (declared
+/// earlier with another `AMQP_DELIVERY_LIMIT`) is used as it is: the
+/// refusal closed the channel, so the declaration goes on on a new one.
 async fn declare_queue(
     connection: &Connection,
     channel: Channel,
@@ -281,23 +283,28 @@ async fn declare_queue(
         .await
     {
         Ok(_) => Ok(channel),
-        Err(e) if is_precondition_failed(&e) => {
+        Err(e) if amqp_reply_code(&e) == Some(PRECONDITION_FAILED) => {
             let channel = connection.create_channel().await?;
-            let passive = QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            };
-            channel
-                .queue_declare(name.into(), passive, FieldTable::default())
-                .await?;
+            look_up_queue(&channel, name).await?;
             Ok(channel)
         }
         Err(e) => Err(e),
     }
 }
 
-fn is_precondition_failed(e: &lapin::Error) -> bool {
-    matches!(e.kind(), ErrorKind::ProtocolError(amqp) if amqp.get_id() == 406)
+const PRECONDITION_FAILED: u16 = 406;
+
+/// Whether queue `name` exists (a passive declaration, which needs no
+/// permission; NOT_FOUND closes the channel if not).
+pub(super) async fn look_up_queue(channel: &Channel, name: &str) -> lapin::Result<()> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(name.into(), passive, FieldTable::default())
+        .await
+        .map(|_| ())
 }
 
 async fn bind(
