@@ -129,8 +129,10 @@ pub async fn grant<C: ConnectionTrait>(db: &C) -> Result<Granted, DbErr> {
 }
 
 /// Creates `role` as a login role with `password`, or sets the password of
-/// the one that exists. Needs CREATEROLE. Two migrators at once are
-/// serialized by the migration's advisory lock.
+/// the one that exists. Needs CREATEROLE. Runs before the migration's
+/// advisory lock is taken: two `migration up` creating the same role at
+/// the same moment can make one fail ("already exists", exit 1); run it
+/// again.
 pub async fn ensure_login_role<C: ConnectionTrait>(
     db: &C,
     role: &str,
