@@ -20,7 +20,7 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/app/target \
     cargo build --release --locked --bins \
-        -p order -p product -p notification -p migration -p shared \
+        -p order -p product -p notification -p migration -p messaging \
  && mkdir -p /out \
  && cp target/release/order \
        target/release/product \

@@ -264,7 +264,7 @@ def parse_port(entry) -> tuple[str, str, str]:
 
 
 # What a service does between SIGTERM and exit: HTTP shutdown_timeout(5), then
-# DRAIN_TIMEOUT (5 s) for the deliveries in flight (shared/src/consumer.rs).
+# DRAIN_TIMEOUT (5 s) for the deliveries in flight (shared/messaging/src/consumer.rs).
 SHUTDOWN_SECONDS = 5 + 5
 
 

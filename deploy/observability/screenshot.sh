@@ -89,7 +89,7 @@ else
 fi
 
 say "building the release binaries"
-timeout 1800 cargo build --release --bins -q -p order -p product -p notification -p migration -p shared -p loadgen
+timeout 1800 cargo build --release --bins -q -p order -p product -p notification -p migration -p messaging -p loadgen
 bin=target/release
 
 pg=(-U postgres -h 127.0.0.1)

@@ -4,7 +4,7 @@
 //! expired) is a misconfiguration, not an outage: waiting does not fix it,
 //! so a service says so and exits instead of retrying (README, "TLS"), and
 //! so does `migration wait`. Here, below both the services and the
-//! migration command; `shared::tls` is this module.
+//! migration command; `foundation::tls` is this module.
 
 use std::error::Error;
 

@@ -1,4 +1,5 @@
-use shared::config::{ConfigError, Env, ServiceSettings};
+use foundation::config::{ConfigError, Env};
+use platform::config::ServiceSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -5,5 +5,5 @@ use notification::startup::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    shared::service::run("notification", Settings::from_env, Application::build).await
+    platform::service::run("notification", Settings::from_env, Application::build).await
 }

@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use actix::{Actor, Addr};
-use shared::amqp::{self, ORDER_CREATED, QueueNames, STOCK_EVENTS};
-use shared::consumer::ConsumerContext;
-use shared::http::Api;
-use shared::service::{Running, Service};
+use contracts::topology::{Needs, ORDER_CREATED, QueueNames, STOCK_EVENTS};
+use messaging::amqp;
+use messaging::consumer::ConsumerContext;
+use platform::http::Api;
+use platform::metrics::Metrics;
+use platform::service::{Running, Service};
 use slog::Logger;
 
 use crate::actors::mailer::{GetMailerCounters, Mailer, SEND_LEASE};
@@ -28,7 +30,7 @@ impl Application {
     /// the actors and serves HTTP; RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
-            shared::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
+            platform::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
                 .await?;
         let broker = settings.common.amqp();
         let ledger = EmailLedger::new(db.clone(), SEND_LEASE);
@@ -36,14 +38,10 @@ impl Application {
         // One gate for both consumers (the service's); each counts under its queue.
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
-        amqp::check_access(
-            &broker,
-            amqp::Needs::of(SERVICE),
-            consumers.health.clone(),
-            &log,
-        );
+        let metrics = Metrics::default();
+        amqp::check_access(&broker, Needs::of(SERVICE), consumers.health.clone(), &log);
         let sender = mailer.clone();
-        consumers.metrics.watch_counters(
+        metrics.watch_counters(
             "emails_total",
             "Emails sent, and duplicates skipped, by kind of email and result",
             ["kind", "result"],
@@ -74,6 +72,7 @@ impl Application {
             listeners,
             settings.common.http,
             &consumers,
+            &metrics,
             vec![order_consumer.recipient(), stock_consumer.recipient()],
             &log,
             NotificationApi::configure,

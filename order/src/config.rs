@@ -1,8 +1,10 @@
 use std::time::Duration;
 
-use shared::config::{self, ConfigError, Env, ServiceSettings};
-use shared::outbox::relay::RelaySettings;
-use shared::rate_limit::{self, Rate, RateLimit, TrustedProxies};
+use foundation::config::{self, ConfigError, Env};
+
+use messaging::outbox::relay::RelaySettings;
+use platform::config::ServiceSettings;
+use platform::rate_limit::{self, Rate, RateLimit, TrustedProxies};
 
 /// Orders committed together at most, by default.
 pub const DEFAULT_INTAKE_GROUP: u16 = 256;

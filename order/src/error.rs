@@ -1,8 +1,8 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::{HttpResponse, ResponseError};
+use platform::http::{self, BodyError};
 use sea_orm::DbErr;
-use shared::http::{self, BodyError};
 use slog::{Logger, warn};
 
 use crate::domain::order_request::InvalidOrder;

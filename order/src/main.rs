@@ -5,5 +5,5 @@ use order::startup::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    shared::service::run("order", Settings::from_env, Application::build).await
+    platform::service::run("order", Settings::from_env, Application::build).await
 }

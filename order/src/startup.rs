@@ -5,13 +5,15 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr};
 use actix_web::web;
-use shared::amqp::{self, QueueNames, STOCK_EVENTS};
-use shared::consumer::ConsumerContext;
-use shared::http::{Api, StaffAccess};
-use shared::outbox::Outbox;
-use shared::outbox::relay::OutboxRelay;
-use shared::rate_limit::ClientLimit;
-use shared::service::{Running, Service};
+use contracts::topology::{Needs, QueueNames, STOCK_EVENTS};
+use messaging::amqp;
+use messaging::consumer::ConsumerContext;
+use messaging::outbox::Outbox;
+use messaging::outbox::relay::OutboxRelay;
+use platform::http::{Api, StaffAccess};
+use platform::metrics::Metrics;
+use platform::rate_limit::ClientLimit;
+use platform::service::{Running, Service};
 use slog::Logger;
 
 use crate::actors::StockEventConsumer;
@@ -35,19 +37,15 @@ impl Application {
     /// publishes them once it is reachable.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
-            shared::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
+            platform::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
                 .await?;
         let broker = settings.common.amqp();
         let relay =
-            shared::service::start_relay(&db, SERVICE, &broker, settings.relay.clone(), &log);
+            platform::service::start_relay(&db, SERVICE, &broker, settings.relay.clone(), &log);
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
-        amqp::check_access(
-            &broker,
-            amqp::Needs::of(SERVICE),
-            consumers.health.clone(),
-            &log,
-        );
+        let metrics = Metrics::default();
+        amqp::check_access(&broker, Needs::of(SERVICE), consumers.health.clone(), &log);
         let order_desk = OrderDesk::new(
             OrderStore::new(db.clone()),
             relay.clone(),
@@ -56,18 +54,16 @@ impl Application {
                 max_waiting: settings.intake_queue,
                 database: consumers.gate.clone(),
             },
-            consumers.metrics.pipeline_histogram(
+            metrics.pipeline_histogram(
                 "order_accept_to_final_seconds",
                 "Time from an order's acceptance to its final status",
             ),
             log.clone(),
         )
         .start();
-        consumers
-            .metrics
-            .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
+        metrics.watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
         let desk = order_desk.clone();
-        consumers.metrics.watch_counters(
+        metrics.watch_counters(
             "orders_total",
             "Orders queued for a commit, accepted, replayed by key, not stored, confirmed, rejected, refused at once and abandoned by their callers",
             ["event"],
@@ -83,7 +79,7 @@ impl Application {
             &log,
         ));
         let limit = intake_limit.clone();
-        consumers.metrics.watch_counters(
+        metrics.watch_counters(
             "http_rate_limited_total",
             "Requests refused with 429 because their client was over its rate limit, by limit",
             ["limit"],
@@ -111,6 +107,7 @@ impl Application {
             listeners,
             settings.common.http,
             &consumers,
+            &metrics,
             vec![consumer.recipient()],
             &log,
             move |config| {

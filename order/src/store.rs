@@ -5,16 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
+use contracts::events::{Event, OrderCreated, StockEvent};
+use contracts::topology::ORDER_EXCHANGE;
+use foundation::db::{bounded, failure_kind, rolled_back_by_server};
+use foundation::failure::FailureKind;
+use messaging::outbox;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
-use shared::amqp::ORDER_EXCHANGE;
-use shared::consumer::FailureKind;
-use shared::db::{bounded, failure_kind, rolled_back_by_server};
-use shared::events::{Event, OrderCreated, StockEvent};
-use shared::outbox;
 use uuid::Uuid;
 
 use crate::domain::order::{OrderView, OutcomeApplied, Placed, apply_outcomes};

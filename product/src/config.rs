@@ -1,5 +1,6 @@
-use shared::config::{self, ConfigError, Env, ServiceSettings};
-use shared::outbox::relay::RelaySettings;
+use foundation::config::{self, ConfigError, Env};
+use messaging::outbox::relay::RelaySettings;
+use platform::config::ServiceSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {

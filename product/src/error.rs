@@ -1,8 +1,8 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use foundation::failure::{Classify, FailureKind};
+use platform::http::{self, BodyError};
 use sea_orm::DbErr;
-use shared::consumer::{Classify, FailureKind};
-use shared::http::{self, BodyError};
 use slog::{Logger, warn};
 
 use crate::domain::catalogue::InvalidProduct;

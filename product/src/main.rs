@@ -5,5 +5,5 @@ use product::startup::Application;
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    shared::service::run("product", Settings::from_env, Application::build).await
+    platform::service::run("product", Settings::from_env, Application::build).await
 }

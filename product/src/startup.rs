@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr};
 use actix_web::web;
-use shared::amqp::{self, ORDER_CREATED, QueueNames};
-use shared::consumer::ConsumerContext;
-use shared::http::{Api, StaffAccess};
-use shared::outbox::Outbox;
-use shared::service::{Running, Service};
+use contracts::topology::{Needs, ORDER_CREATED, QueueNames};
+use messaging::amqp;
+use messaging::consumer::ConsumerContext;
+use messaging::outbox::Outbox;
+use platform::http::{Api, StaffAccess};
+use platform::metrics::Metrics;
+use platform::service::{Running, Service};
 use slog::Logger;
 
 use crate::actors::OrderCreatedConsumer;
@@ -31,27 +33,21 @@ impl Application {
     /// actors and serves HTTP. RabbitMQ is reached in the background.
     pub async fn build(settings: Settings, log: Logger) -> anyhow::Result<Self> {
         let (db, listeners) =
-            shared::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
+            platform::service::connect_when_schema_is_current(SERVICE, &settings.common, &log)
                 .await?;
         let broker = settings.common.amqp();
         let relay =
-            shared::service::start_relay(&db, SERVICE, &broker, settings.relay.clone(), &log);
+            platform::service::start_relay(&db, SERVICE, &broker, settings.relay.clone(), &log);
         let store = ProductStore::new(db.clone());
         let stock_keeper = StockKeeper::new(store.clone(), relay.clone(), log.clone()).start();
         let catalogue = Catalogue::new(store).start();
         let consumers =
             ConsumerContext::for_database(SERVICE, &db, &settings.common.consumer, log.clone());
-        amqp::check_access(
-            &broker,
-            amqp::Needs::of(SERVICE),
-            consumers.health.clone(),
-            &log,
-        );
-        consumers
-            .metrics
-            .watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
+        let metrics = Metrics::default();
+        amqp::check_access(&broker, Needs::of(SERVICE), consumers.health.clone(), &log);
+        metrics.watch_relay(relay.clone(), Outbox::new(db.clone(), SERVICE));
         let keeper = stock_keeper.clone();
-        consumers.metrics.watch_counters(
+        metrics.watch_counters(
             "reservations_total",
             "Orders the StockKeeper applied (and restocks), by outcome",
             ["outcome"],
@@ -83,6 +79,7 @@ impl Application {
             listeners,
             settings.common.http,
             &consumers,
+            &metrics,
             vec![consumer.recipient()],
             &log,
             move |config| {

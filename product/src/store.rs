@@ -3,14 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use contracts::events::{OrderCreated, StockEvent};
+use contracts::topology::STOCK_EXCHANGE;
+use messaging::outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
 };
-use shared::amqp::STOCK_EXCHANGE;
-use shared::events::{OrderCreated, StockEvent};
-use shared::outbox;
 use uuid::Uuid;
 
 use crate::domain::ProductView;

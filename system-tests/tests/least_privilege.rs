@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use contracts::events::OrderCreated;
+use contracts::topology::{Needs, Permissions, user_of};
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions,
     QueueDeleteOptions,
@@ -15,8 +17,6 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use sea_orm::{ConnectionTrait, Database};
-use shared::amqp::{Needs, Permissions, user_of};
-use shared::events::OrderCreated;
 use system_tests::STARTUP;
 use testkit::{BrokerClient, ServiceProcess, TestDatabase, TestVhost, free_port, wait_until};
 

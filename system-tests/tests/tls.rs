@@ -2,7 +2,7 @@
 //! PostgreSQL (`ssl = on`) and a RabbitMQ with a TLS listener only, in
 //! containers from the stand-in images, with a CA and a server certificate
 //! this test makes (rcgen), and a second CA that signed nothing of theirs.
-//! The clients are the services' own: `shared::db::connect`, the migration
+//! The clients are the services' own: `foundation::db::connect`, the migration
 //! command and the three service binaries (README, "TLS").
 //!
 //! Needs Docker and the stand-in images (`.ci/images/build`), so it is
@@ -365,30 +365,34 @@ fn postgresql_over_tls_trusts_the_configured_ca_and_refuses_another_at_once() {
     let pki = Pki::make();
     let postgres = Postgres::start(&pki);
     let rt = runtime();
-    let log = shared::telemetry::test_logger();
+    let log = foundation::telemetry::test_logger();
 
     // Act: the services' own connect, with the right CA, with none
     // (sslmode=require does not check the certificate), with no sslmode
     // (plaintext: TLS only when asked), and with the wrong CA.
     let trusted = rt
-        .block_on(shared::db::connect(
+        .block_on(foundation::db::connect(
             &postgres.verify_full(&pki.path("ca.pem")),
             &log,
         ))
         .expect("verify-full with the server's CA connects");
     let unchecked = rt
-        .block_on(shared::db::connect(&postgres.url("sslmode=require"), &log))
+        .block_on(foundation::db::connect(
+            &postgres.url("sslmode=require"),
+            &log,
+        ))
         .expect("require connects to a server whose CA it does not know");
     let unasked = rt
-        .block_on(shared::db::connect(
+        .block_on(foundation::db::connect(
             &postgres.url("application_name=tls-test"),
             &log,
         ))
         .expect("no sslmode connects");
     let started = Instant::now();
     let wrong = postgres.verify_full(&pki.path("wrong-ca.pem"));
-    let refused = rt
-        .block_on(async { tokio::time::timeout(PROMPT, shared::db::connect(&wrong, &log)).await });
+    let refused = rt.block_on(async {
+        tokio::time::timeout(PROMPT, foundation::db::connect(&wrong, &log)).await
+    });
     let refused_after = started.elapsed();
     let migrated = testkit::migration_up(&postgres.verify_full(&pki.path("ca.pem")));
 
@@ -459,7 +463,7 @@ fn an_order_goes_through_the_services_over_tls_to_both() {
             (
                 "AMQP_URL",
                 rabbitmq.url_as(
-                    &shared::amqp::user_of(service),
+                    &contracts::topology::user_of(service),
                     &testkit::service_password(service),
                 ),
             ),

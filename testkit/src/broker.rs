@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
+use contracts::topology::{Needs, SERVICES, user_of};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions,
@@ -11,8 +12,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-pub use shared::amqp::{ManagementApi, QueueTotals};
-use shared::amqp::{Needs, SERVICES, Topology, user_of};
+use messaging::amqp::Topology;
+pub use messaging::amqp::{ManagementApi, QueueTotals};
 
 /// Base AMQP URL without vhost; override with `TEST_AMQP_URL`. The default
 /// account is the one `docker compose` sets up from `.env.example` (and

@@ -298,15 +298,15 @@ pub(crate) fn url_of(raw: &str) -> url::Url {
 pub fn service_settings(
     database: &TestDatabase,
     amqp_url: &str,
-) -> shared::config::ServiceSettings {
-    shared::config::ServiceSettings {
+) -> platform::config::ServiceSettings {
+    platform::config::ServiceSettings {
         http_addr: "127.0.0.1:0".parse().expect("an address"),
         admin_addr: "127.0.0.1:0".parse().expect("an address"),
         database_url: database.url().to_string(),
         amqp_url: amqp_url.to_string(),
         amqp_ca: None,
-        consumer: shared::config::ConsumerSettings::default(),
-        http: shared::config::HttpLimits::default(),
+        consumer: messaging::config::ConsumerSettings::default(),
+        http: platform::config::HttpLimits::default(),
     }
 }
 

@@ -103,7 +103,7 @@ pub async fn assert_describes(address: &str, routes: &[(&str, &str)]) {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         // A handler's own 404 (no such id) is fine; the router's is not.
         let unrouted = status == 405
-            || (status == 404 && body["error"] == shared::http::no_route(method, &probe));
+            || (status == 404 && body["error"] == platform::http::no_route(method, &probe));
         assert!(
             !unrouted,
             "{method} {path} is documented but not routed: {body}"

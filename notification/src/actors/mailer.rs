@@ -14,12 +14,13 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use actix::prelude::*;
+use contracts::events::{OrderCreated, StockEvent};
+use foundation::db::bounded;
+use foundation::failure::{Classify, FailureKind};
+use foundation::retry::backoff;
+use foundation::telemetry::event_logger;
+use messaging::consumer::BatchResult;
 use sea_orm::DbErr;
-use shared::consumer::{BatchResult, Classify, FailureKind};
-use shared::db::bounded;
-use shared::events::{OrderCreated, StockEvent};
-use shared::retry::backoff;
-use shared::telemetry::event_logger;
 use slog::{Logger, info, warn};
 use uuid::Uuid;
 

@@ -1,7 +1,7 @@
 pub mod mailer;
 
-use shared::consumer::EventConsumer;
-use shared::events::{OrderCreated, StockEvent};
+use contracts::events::{OrderCreated, StockEvent};
+use messaging::consumer::EventConsumer;
 
 /// Consumes `OrderCreated`: "order received" emails.
 pub type OrderCreatedConsumer = EventConsumer<OrderCreated, mailer::SendEmail>;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use shared::telemetry::LogLine;
+use foundation::telemetry::LogLine;
 
 use crate::domain::{Email, EmailKind};
 
@@ -160,7 +160,7 @@ pub fn email_line(email: &Email) -> LogLine {
 
 #[cfg(test)]
 mod tests {
-    use shared::events::OrderCreated;
+    use contracts::events::OrderCreated;
 
     use super::*;
 

@@ -2,8 +2,8 @@
 
 pub mod mailing;
 
+use contracts::events::{Event, OrderCreated, RejectionReason, StockEvent};
 use serde::{Deserialize, Serialize};
-use shared::events::{Event, OrderCreated, RejectionReason, StockEvent};
 use uuid::Uuid;
 
 /// The emails a customer gets: "order received" on `OrderCreated`, then

@@ -1,6 +1,6 @@
 pub mod openapi;
 
-use shared::http::{Api, RouteSpec};
+use platform::http::{Api, RouteSpec};
 use utoipa::OpenApi;
 
 /// The notification service's HTTP API: each route named once, registered from

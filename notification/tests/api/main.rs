@@ -2,6 +2,13 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
+use contracts::events::{OrderCreated, RejectionReason, StockEvent};
+use contracts::topology::{ORDER_EXCHANGE, STOCK_EXCHANGE};
+use foundation::telemetry::test_logger;
+use messaging::broker::Settlement;
+use messaging::broker::memory::InMemoryBroker;
+use messaging::config::ConsumerSettings;
+use messaging::consumer::ConsumerContext;
 use notification::actors::OrderCreatedConsumer;
 use notification::actors::mailer::{GetMailerCounters, Mailer, SEND_LEASE};
 use notification::config::Settings;
@@ -9,15 +16,8 @@ use notification::domain::EmailKind;
 use notification::domain::mailing::{EmailCounts, EmailOutcome};
 use notification::startup::Application;
 use notification::store::EmailLedger;
+use platform::service::Service as _;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
-use shared::broker::Settlement;
-use shared::broker::memory::InMemoryBroker;
-use shared::config::ConsumerSettings;
-use shared::consumer::ConsumerContext;
-use shared::events::{OrderCreated, RejectionReason, StockEvent};
-use shared::service::Service as _;
-use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, count, eventually};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -230,7 +230,7 @@ async fn each_order_created_on_the_exchange_sends_one_email_and_is_acked() {
     assert_eq!(health.status().as_u16(), 200);
     testkit::openapi::assert_describes(
         &format!("http://127.0.0.1:{port}"),
-        &<notification::routes::NotificationApi as shared::http::Api>::route_table(),
+        &<notification::routes::NotificationApi as platform::http::Api>::route_table(),
     )
     .await;
 }

@@ -5,14 +5,15 @@
 //! `rejected`.
 
 use actix::prelude::*;
+use contracts::events::{Event, StockEvent};
+use foundation::db::{bounded, failure_kind};
+use foundation::failure::FailureKind;
+use foundation::outage::{Gate, GateState};
+use foundation::telemetry::{event_logger, with_request_id};
+use messaging::consumer::{BatchResult, batch_or_each};
+use messaging::outbox::relay::{OutboxRelay, WakeRelay};
 use prometheus::Histogram;
 use sea_orm::DbErr;
-use shared::consumer::{BatchResult, FailureKind, batch_or_each};
-use shared::db::{bounded, failure_kind};
-use shared::events::{Event, StockEvent};
-use shared::outage::{Gate, GateState};
-use shared::outbox::relay::{OutboxRelay, WakeRelay};
-use shared::telemetry::{event_logger, with_request_id};
 use slog::{Logger, info};
 use tokio::sync::oneshot;
 use uuid::Uuid;

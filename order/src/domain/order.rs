@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use contracts::events::{RejectionReason, StockEvent};
+use foundation::telemetry::LogLine;
 use serde::Serialize;
-use shared::events::{RejectionReason, StockEvent};
-use shared::telemetry::LogLine;
 use utoipa::ToSchema;
 use uuid::Uuid;
 

@@ -162,7 +162,7 @@ impl TryFrom<&str> for ProductId {
                 "product_id must be at most {MAX_PRODUCT_ID_CHARS} characters"
             )));
         }
-        if !shared::json::is_printable_text(id) {
+        if !contracts::json::is_printable_text(id) {
             return Err(invalid("product_id must be printable text".into()));
         }
         Ok(Self(id.to_string()))
@@ -186,7 +186,7 @@ impl Quantity {
     /// The `quantity` of a JSON body, which may be any JSON value; a whole
     /// number may be written as `2.0`, as JSON Schema's `integer` allows.
     pub fn from_json(quantity: &Value) -> Result<Self, InvalidOrder> {
-        shared::json::whole_number(quantity)
+        contracts::json::whole_number(quantity)
             .and_then(|q| u32::try_from(q).ok())
             .ok_or_else(|| invalid_quantity(quantity))
             .and_then(Self::try_from)

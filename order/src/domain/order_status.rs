@@ -1,8 +1,8 @@
 //! The order lifecycle: `pending` until the product service has decided,
 //! then `confirmed` or `rejected` for good.
 
+use contracts::events::RejectionReason;
 use serde::Serialize;
-use shared::events::RejectionReason;
 use utoipa::ToSchema;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

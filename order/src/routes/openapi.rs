@@ -1,7 +1,7 @@
 //! The OpenAPI document of this service, derived from the handlers'
 //! annotations and the types they read and answer.
 
-use shared::http::StaffToken;
+use platform::http::StaffToken;
 use utoipa::openapi::{RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
@@ -76,7 +76,7 @@ mod tests {
         );
         assert_eq!(
             schemas["ProductId"]["pattern"],
-            json!(shared::json::PRINTABLE_TEXT_PATTERN)
+            json!(contracts::json::PRINTABLE_TEXT_PATTERN)
         );
         assert_eq!(schemas["Quantity"]["maximum"], json!(MAX_QUANTITY));
         assert_eq!(

@@ -1,9 +1,9 @@
 use actix::Addr;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
+use platform::http::{self, ErrorBody, RequestId, RequestLog, StaffOnly};
+use platform::rate_limit::ClientLimit;
 use serde::{Deserialize, Serialize};
-use shared::http::{self, ErrorBody, RequestId, RequestLog, StaffOnly};
-use shared::rate_limit::ClientLimit;
 
 use utoipa::ToSchema;
 use uuid::Uuid;

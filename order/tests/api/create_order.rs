@@ -1,6 +1,6 @@
+use contracts::events::{OrderCreated, decode};
+use contracts::topology::ORDER_EXCHANGE;
 use serde_json::json;
-use shared::amqp::ORDER_EXCHANGE;
-use shared::events::{OrderCreated, decode};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::helpers::{WAIT, spawn_app, spawn_app_with_broker};
@@ -235,7 +235,7 @@ async fn openapi_describes_exactly_the_routes_served() {
 
     testkit::openapi::assert_describes(
         &app.address,
-        &<order::routes::OrderApi as shared::http::Api>::route_table(),
+        &<order::routes::OrderApi as platform::http::Api>::route_table(),
     )
     .await;
 }

@@ -1,11 +1,11 @@
 use std::time::Duration;
 
+use foundation::telemetry::test_logger;
+use messaging::outbox::relay::RelaySettings;
 use order::config::Settings;
 use order::startup::Application;
+use platform::service::Service as _;
 use serde_json::Value;
-use shared::outbox::relay::RelaySettings;
-use shared::service::Service as _;
-use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost};
 
 /// The queue of stock events the service consumes.
@@ -18,7 +18,7 @@ pub struct TestApp {
     /// The admin listener: `/health`, `/ready`, `/metrics`.
     pub admin_address: String,
     /// The counters of the consumer of [`STOCK_QUEUE`].
-    pub consumer_stats: std::sync::Arc<shared::consumer::ConsumerStats>,
+    pub consumer_stats: std::sync::Arc<messaging::consumer::ConsumerStats>,
     pub broker: BrokerClient,
     pub db: sea_orm::DatabaseConnection,
     _vhost: TestVhost,
@@ -64,8 +64,8 @@ async fn spawn_app_on(
         intake_queue: order::config::DEFAULT_INTAKE_QUEUE,
         // Tests place orders faster than any client may: those of the
         // limit switch it on.
-        order_rate_limit: shared::rate_limit::RateLimit::Off,
-        trusted_proxies: shared::rate_limit::TrustedProxies::none(),
+        order_rate_limit: platform::rate_limit::RateLimit::Off,
+        trusted_proxies: platform::rate_limit::TrustedProxies::none(),
     };
     adjust(&mut settings, &database);
     let app = Application::build(settings, test_logger())

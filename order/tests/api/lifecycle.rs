@@ -1,9 +1,9 @@
 //! Order endpoints beyond creation: idempotency, reads, listing, and the
 //! lifecycle driven by stock events.
 
+use contracts::events::{OrderCreated, RejectionReason, StockEvent, decode};
+use contracts::topology::{ORDER_EXCHANGE, STOCK_EXCHANGE};
 use serde_json::{Value, json};
-use shared::amqp::{ORDER_EXCHANGE, STOCK_EXCHANGE};
-use shared::events::{OrderCreated, RejectionReason, StockEvent, decode};
 use testkit::eventually;
 
 use crate::helpers::{ADMIN_TOKEN, STOCK_QUEUE, TestApp, WAIT, spawn_app, spawn_app_with};

@@ -1,4 +1,4 @@
-use shared::events::{RejectionReason, StockEvent};
+use contracts::events::{RejectionReason, StockEvent};
 use testkit::eventually;
 
 use crate::helpers::{STOCK_QUEUE, WAIT, spawn_app};

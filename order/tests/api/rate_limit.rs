@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use platform::rate_limit::{Rate, RateLimit, TrustedProxies};
 use serde_json::{Value, json};
-use shared::rate_limit::{Rate, RateLimit, TrustedProxies};
 use testkit::openapi::document;
 use testkit::{count, eventually, scrape_metrics};
 

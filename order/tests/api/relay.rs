@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr};
+use foundation::telemetry::test_logger;
+use messaging::broker::memory::InMemoryBroker;
+use messaging::outbox::Outbox;
+use messaging::outbox::relay::{GetRelayCounters, OutboxRelay, RelaySettings};
 use order::domain::order::Placed;
 use order::domain::order_request::OrderRequest;
 use order::startup::SERVICE;
 use order::store::{NewOrder, OrderStore};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
-use shared::broker::memory::InMemoryBroker;
-use shared::outbox::Outbox;
-use shared::outbox::relay::{GetRelayCounters, OutboxRelay, RelaySettings};
-use shared::telemetry::test_logger;
 use testkit::{TestDatabase, count, eventually};
 
 use crate::helpers::{WAIT, relay_settings};
@@ -249,11 +249,11 @@ struct StalledBroker {
     answer: Arc<tokio::sync::Notify>,
 }
 
-impl shared::broker::Publisher for StalledBroker {
+impl messaging::broker::Publisher for StalledBroker {
     fn publish_all(
         &self,
-        messages: Vec<shared::broker::OutgoingMessage>,
-    ) -> futures_util::future::BoxFuture<'static, Vec<Result<(), shared::broker::BrokerError>>>
+        messages: Vec<messaging::broker::OutgoingMessage>,
+    ) -> futures_util::future::BoxFuture<'static, Vec<Result<(), messaging::broker::BrokerError>>>
     {
         let stalled = self.clone();
         Box::pin(async move {
@@ -319,9 +319,9 @@ async fn a_broker_that_never_answers_fails_a_whole_batch_within_one_connect_time
     let proxy = testkit::TcpProxy::start(testkit::amqp_address());
     proxy.hold();
     let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port());
-    let publisher = shared::amqp::AmqpPublisher::new(&url, "test-publisher", &test_logger());
-    let message = |n: u32| shared::broker::OutgoingMessage {
-        exchange: shared::amqp::ORDER_EXCHANGE.into(),
+    let publisher = messaging::amqp::AmqpPublisher::new(&url, "test-publisher", &test_logger());
+    let message = |n: u32| messaging::broker::OutgoingMessage {
+        exchange: contracts::topology::ORDER_EXCHANGE.into(),
         message_id: format!("m{n}"),
         body: b"{}".to_vec(),
         correlation_id: None,
@@ -330,15 +330,15 @@ async fn a_broker_that_never_answers_fails_a_whole_batch_within_one_connect_time
     // Act
     let started = std::time::Instant::now();
     let results =
-        shared::broker::Publisher::publish_all(&publisher, (0..3).map(message).collect()).await;
+        messaging::broker::Publisher::publish_all(&publisher, (0..3).map(message).collect()).await;
 
     // Assert: every message failed, after one connection attempt, not three.
     assert_eq!(results.len(), 3);
     assert!(results.iter().all(Result::is_err), "{results:?}");
     let elapsed = started.elapsed();
     assert!(
-        elapsed >= shared::amqp::CONNECT_TIMEOUT
-            && elapsed < shared::amqp::CONNECT_TIMEOUT + Duration::from_secs(3),
+        elapsed >= messaging::amqp::CONNECT_TIMEOUT
+            && elapsed < messaging::amqp::CONNECT_TIMEOUT + Duration::from_secs(3),
         "{elapsed:?}"
     );
 }

@@ -1,7 +1,7 @@
+use contracts::events::{Event, OrderCreated, decode};
+use contracts::topology::ORDER_EXCHANGE;
 use lapin::types::AMQPValue;
-use shared::amqp::ORDER_EXCHANGE;
-use shared::events::{Event, OrderCreated, decode};
-use shared::http::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
+use platform::http::{REQUEST_ID_HEADER, TRACEPARENT_HEADER};
 
 use crate::helpers::{TestApp, WAIT, spawn_app};
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix::prelude::*;
-use shared::db::bounded;
+use foundation::db::bounded;
 
 use crate::domain::ProductView;
 use crate::domain::catalogue::ProductDetails;

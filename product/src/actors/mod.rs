@@ -1,8 +1,8 @@
 pub mod catalogue;
 pub mod stock_keeper;
 
-use shared::consumer::EventConsumer;
-use shared::events::OrderCreated;
+use contracts::events::OrderCreated;
+use messaging::consumer::EventConsumer;
 
 /// Consumes `OrderCreated`: each becomes a `ReserveStock`.
 pub type OrderCreatedConsumer = EventConsumer<OrderCreated, stock_keeper::ReserveStock>;

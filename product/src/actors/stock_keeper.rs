@@ -6,11 +6,11 @@
 //! here: they never wait behind a change (see `catalogue`).
 
 use actix::prelude::*;
-use shared::consumer::{BatchResult, batch_or_each};
-use shared::db::bounded;
-use shared::events::OrderCreated;
-use shared::outbox::relay::{OutboxRelay, WakeRelay};
-use shared::telemetry::event_logger;
+use contracts::events::OrderCreated;
+use foundation::db::bounded;
+use foundation::telemetry::event_logger;
+use messaging::consumer::{BatchResult, batch_or_each};
+use messaging::outbox::relay::{OutboxRelay, WakeRelay};
 use slog::{Logger, info};
 
 use crate::domain::catalogue::ProductDetails;

@@ -42,10 +42,10 @@ pub struct NewProduct {
     )]
     pub name: String,
     #[schema(minimum = 0, maximum = 2147483647)]
-    #[serde(deserialize_with = "shared::json::deserialize_whole_number")]
+    #[serde(deserialize_with = "contracts::json::deserialize_whole_number")]
     pub stock: i64,
     #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
-    #[serde(deserialize_with = "shared::json::deserialize_whole_number")]
+    #[serde(deserialize_with = "contracts::json::deserialize_whole_number")]
     pub price_cents: i64,
 }
 
@@ -54,7 +54,7 @@ pub struct NewProduct {
 #[serde(deny_unknown_fields)]
 pub struct RestockRequest {
     #[schema(minimum = 1, maximum = 1000000)]
-    #[serde(deserialize_with = "shared::json::deserialize_whole_number")]
+    #[serde(deserialize_with = "contracts::json::deserialize_whole_number")]
     pub quantity: i64,
 }
 
@@ -77,7 +77,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> InvalidProduct {
 /// under. A path id that breaks it is refused before any query (a NUL byte
 /// would otherwise reach PostgreSQL, which refuses it like an outage).
 pub fn check_id(id: &str) -> Result<(), InvalidProduct> {
-    if shared::json::is_printable_text(id) && id.chars().count() <= MAX_ID_CHARS {
+    if contracts::json::is_printable_text(id) && id.chars().count() <= MAX_ID_CHARS {
         Ok(())
     } else {
         Err(invalid(
@@ -90,7 +90,7 @@ pub fn check_id(id: &str) -> Result<(), InvalidProduct> {
 impl NewProduct {
     pub fn validate(self) -> Result<ProductDetails, InvalidProduct> {
         check_id(&self.id)?;
-        let printable = shared::json::is_printable_text;
+        let printable = contracts::json::is_printable_text;
         if !printable(&self.name) || self.name.chars().count() > MAX_NAME_CHARS {
             return Err(invalid(
                 "name",

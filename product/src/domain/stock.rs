@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use shared::events::{OrderCreated, RejectionReason};
-use shared::telemetry::LogLine;
+use contracts::events::{OrderCreated, RejectionReason};
+use foundation::telemetry::LogLine;
 
 /// What became of one order's stock reservation: the product service's
-/// decision, announced by a `shared::events::StockEvent` (whose body is the
+/// decision, announced by a `contracts::events::StockEvent` (whose body is the
 /// event-side `StockOutcome`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reservation {
@@ -173,7 +173,7 @@ pub fn after_reservation(order: &OrderCreated, reservation: &Reservation) -> Eff
 
 #[cfg(test)]
 mod tests {
-    use shared::telemetry::FieldValue;
+    use foundation::telemetry::FieldValue;
 
     use super::*;
 

@@ -2,7 +2,7 @@ pub mod openapi;
 pub mod products;
 
 use actix_web::web;
-use shared::http::{Api, RouteSpec};
+use platform::http::{Api, RouteSpec};
 use utoipa::OpenApi;
 
 /// The product service's HTTP API: each route named once, registered from

@@ -1,7 +1,7 @@
 //! The OpenAPI document of this service, derived from the handlers'
 //! annotations and the types they read and answer.
 
-use shared::http::StaffToken;
+use platform::http::StaffToken;
 use utoipa::OpenApi;
 
 use super::products;
@@ -43,7 +43,7 @@ mod tests {
         for text in ["id", "name"] {
             assert_eq!(
                 product[text]["pattern"],
-                json!(shared::json::PRINTABLE_TEXT_PATTERN),
+                json!(contracts::json::PRINTABLE_TEXT_PATTERN),
                 "{text}"
             );
         }
@@ -72,7 +72,7 @@ mod tests {
             );
             assert_eq!(
                 id["schema"]["pattern"],
-                json!(shared::json::PRINTABLE_TEXT_PATTERN),
+                json!(contracts::json::PRINTABLE_TEXT_PATTERN),
                 "{method} {path}"
             );
             assert!(

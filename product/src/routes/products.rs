@@ -1,7 +1,7 @@
 use actix::Addr;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
-use shared::http::{self, ErrorBody, RequestLog, StaffOnly};
+use platform::http::{self, ErrorBody, RequestLog, StaffOnly};
 
 use crate::actors::catalogue::{Catalogue, GetProduct, ListProducts};
 use crate::actors::stock_keeper::{CreateProduct, Restock, StockKeeper};

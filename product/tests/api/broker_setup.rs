@@ -5,10 +5,12 @@
 
 use std::time::Duration;
 
-use shared::amqp::{AmqpPublisher, ORDER_CREATED, ORDER_EXCHANGE, QueueNames, SETUP_TIMEOUT};
-use shared::broker::{OutgoingMessage, Publisher};
-use shared::health::ServiceHealth;
-use shared::telemetry::test_logger;
+use messaging::amqp::{AmqpPublisher, SETUP_TIMEOUT};
+
+use contracts::topology::{ORDER_CREATED, ORDER_EXCHANGE, QueueNames};
+use foundation::health::ServiceHealth;
+use foundation::telemetry::test_logger;
+use messaging::broker::{OutgoingMessage, Publisher};
 use testkit::{TcpProxy, TestVhost};
 
 /// Longer than a stalled setup step and a reconnect take, shorter than
@@ -29,7 +31,7 @@ async fn a_subscription_whose_setup_stalls_reconnects_and_consumes() {
     let (proxy, url) = stalling_broker(&vhost);
 
     // Act
-    let subscription = shared::amqp::subscribe(
+    let subscription = messaging::amqp::subscribe(
         &url,
         QueueNames::new("product", ORDER_CREATED),
         1,

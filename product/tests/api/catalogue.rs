@@ -1,8 +1,8 @@
 //! The catalogue endpoints, the staff token, and the stock events.
 
+use contracts::events::{OrderCreated, RejectionReason, StockEvent, decode};
+use contracts::topology::STOCK_EXCHANGE;
 use serde_json::{Value, json};
-use shared::amqp::STOCK_EXCHANGE;
-use shared::events::{OrderCreated, RejectionReason, StockEvent, decode};
 
 use crate::helpers::{ADMIN_TOKEN, TestApp, WAIT, spawn_app, spawn_app_with};
 

@@ -1,9 +1,9 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use contracts::events::OrderCreated;
+use contracts::topology::ORDER_EXCHANGE;
 use product::domain::stock::StockCounters;
-use shared::amqp::ORDER_EXCHANGE;
-use shared::events::OrderCreated;
 use testkit::{TestVhost, eventually};
 
 use crate::helpers::{DEAD_QUEUE, WAIT, WORK_QUEUE, spawn_app, spawn_app_on, spawn_app_with};
@@ -261,7 +261,7 @@ async fn the_probe_that_resumes_consumers_needs_a_write_not_only_a_read() {
     use sea_orm::ConnectionTrait;
     let app = spawn_app().await;
     let admin = app.database.connect().await;
-    let probe = shared::db::write_probe(&app.db, "product");
+    let probe = foundation::db::write_probe(&app.db, "product");
     admin
         .execute_unprepared(
             "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -273,7 +273,7 @@ async fn the_probe_that_resumes_consumers_needs_a_write_not_only_a_read() {
         .unwrap();
 
     // Act
-    let read = shared::db::probe(&app.db)().await;
+    let read = foundation::db::probe(&app.db)().await;
     let degraded = probe().await;
     admin
         .execute_unprepared("DROP TRIGGER disk_full ON heartbeats")

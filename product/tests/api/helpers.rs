@@ -3,19 +3,19 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use actix::Addr;
+use contracts::events::OrderCreated;
+use contracts::topology::ORDER_EXCHANGE;
+use foundation::health::ServiceHealth;
+use foundation::telemetry::test_logger;
+use messaging::consumer::ConsumerStats;
+use messaging::outbox::relay::RelaySettings;
+use platform::service::Service as _;
 use product::actors::stock_keeper::{GetStockCounters, StockKeeper};
 use product::config::Settings;
 use product::domain::stock::StockCounters;
 use product::startup::Application;
 use sea_orm::DatabaseConnection;
 use serde_json::Value;
-use shared::amqp::ORDER_EXCHANGE;
-use shared::consumer::ConsumerStats;
-use shared::events::OrderCreated;
-use shared::health::ServiceHealth;
-use shared::outbox::relay::RelaySettings;
-use shared::service::Service as _;
-use shared::telemetry::test_logger;
 use testkit::{BrokerClient, TestDatabase, TestVhost, eventually};
 
 pub const WORK_QUEUE: &str = "product.order_created";

@@ -1,4 +1,4 @@
-use shared::events::OrderCreated;
+use contracts::events::OrderCreated;
 use testkit::eventually;
 
 use crate::helpers::{WAIT, spawn_app};

@@ -61,11 +61,14 @@ async fn a_failed_service_says_so_on_health_and_stops_with_an_error() {
 #[actix_web::test]
 async fn health_reports_a_failure_with_its_reason() {
     // Arrange
-    let health = shared::health::ServiceHealth::new();
+    let health = foundation::health::ServiceHealth::new();
     let app = actix_web::test::init_service(
         actix_web::App::new()
             .app_data(actix_web::web::Data::new(health.clone()))
-            .route("/health", actix_web::web::get().to(shared::health::health)),
+            .route(
+                "/health",
+                actix_web::web::get().to(foundation::health::health),
+            ),
     )
     .await;
 
@@ -94,7 +97,7 @@ async fn openapi_describes_exactly_the_routes_served() {
 
     testkit::openapi::assert_describes(
         &app.address,
-        &<product::routes::ProductApi as shared::http::Api>::route_table(),
+        &<product::routes::ProductApi as platform::http::Api>::route_table(),
     )
     .await;
 }

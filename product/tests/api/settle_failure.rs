@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use contracts::topology::{ORDER_CREATED, ORDER_EXCHANGE, QueueNames};
+use foundation::health::ServiceHealth;
+use foundation::telemetry::test_logger;
 use futures_util::StreamExt;
-use shared::amqp::{ORDER_CREATED, ORDER_EXCHANGE, QueueNames};
-use shared::broker::Settlement;
-use shared::health::ServiceHealth;
-use shared::telemetry::test_logger;
+use messaging::broker::Settlement;
 use testkit::{BrokerClient, TestVhost, eventually};
 
 use crate::helpers::{WAIT, WORK_QUEUE};
@@ -22,7 +22,7 @@ async fn a_delivery_that_cannot_be_settled_comes_again_at_once() {
     // now on refuses every message, so parking it fails (the broker nacks
     // the parked copy) while the channel stays open.
     let vhost = TestVhost::create().unwrap();
-    let mut subscription = shared::amqp::subscribe(
+    let mut subscription = messaging::amqp::subscribe(
         vhost.amqp_url(),
         QueueNames::new("product", ORDER_CREATED),
         1,

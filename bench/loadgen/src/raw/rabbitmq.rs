@@ -54,7 +54,7 @@ pub(super) fn rabbitmq(
 
 /// The body of an `OrderCreated` as the order service publishes it.
 pub fn order_created_body() -> Vec<u8> {
-    let event = shared::events::OrderCreated::new("bench".to_string(), 1);
+    let event = contracts::events::OrderCreated::new("bench".to_string(), 1);
     serde_json::to_vec(&event).expect("an event serializes")
 }
 
@@ -120,7 +120,7 @@ async fn publish(
         let publishing = Instant::now() < deadline && !stop_requested();
         while publishing && in_flight.len() < window {
             let properties = BasicProperties::default()
-                .with_content_type(shared::events::JSON_CONTENT_TYPE.into())
+                .with_content_type(contracts::events::JSON_CONTENT_TYPE.into())
                 .with_delivery_mode(2)
                 .with_message_id(Uuid::new_v4().to_string().into());
             let confirm = channel
@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn the_message_is_an_order_created_event() {
         let body = order_created_body();
-        let event: shared::events::OrderCreated = serde_json::from_slice(&body).unwrap();
+        let event: contracts::events::OrderCreated = serde_json::from_slice(&body).unwrap();
         assert_eq!(event.product_id, "bench");
         assert!(body.len() > 100, "{} bytes", body.len());
     }

@@ -1,6 +1,6 @@
+use contracts::events::{OrderCreated, RejectionReason};
+use foundation::telemetry::LogLevel;
 use sea_orm::DbErr;
-use shared::events::{OrderCreated, RejectionReason};
-use shared::telemetry::LogLevel;
 
 use super::*;
 
