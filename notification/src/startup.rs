@@ -12,13 +12,12 @@ use platform::metrics::Metrics;
 use platform::service::{Running, Service};
 use slog::Logger;
 
+use crate::SERVICE;
 use crate::actors::mailer::{GetMailerCounters, Mailer, SEND_LEASE};
 use crate::actors::{OrderCreatedConsumer, StockEventConsumer};
 use crate::config::Settings;
 use crate::routes::NotificationApi;
 use crate::store::EmailLedger;
-
-pub const SERVICE: &str = "notification";
 
 pub struct Application {
     running: Running,

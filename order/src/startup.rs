@@ -16,14 +16,13 @@ use platform::rate_limit::ClientLimit;
 use platform::service::{Running, Service};
 use slog::Logger;
 
+use crate::SERVICE;
 use crate::actors::StockEventConsumer;
 use crate::actors::order_desk::{GetOrderCounters, Intake, OrderDesk};
 use crate::config::Settings;
 use crate::routes::OrderApi;
 use crate::routes::orders::query_error;
 use crate::store::OrderStore;
-
-pub const SERVICE: &str = "order";
 
 pub struct Application {
     running: Running,

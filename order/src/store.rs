@@ -17,12 +17,22 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::SERVICE;
+use crate::domain::order::PlaceError as Refusal;
 use crate::domain::order::{OrderView, OutcomeApplied, Placed, apply_outcomes};
 use crate::domain::order_request::{IdempotencyKey, OrderRequest};
 use crate::domain::order_status::OrderStatus;
 use crate::entity::{idempotency_keys, orders};
-use crate::error::PlaceError;
-use crate::startup::SERVICE;
+
+/// Why an order was not stored, or may not have been, with the database's
+/// own error where there is one.
+pub type PlaceError = Refusal<DbErr>;
+
+impl From<DbErr> for PlaceError {
+    fn from(e: DbErr) -> Self {
+        Refusal::Storage(e)
+    }
+}
 
 /// How often a group rolled back by the server (deadlock, serialization
 /// failure) is run before its requests are answered `503`.

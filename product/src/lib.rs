@@ -1,8 +1,13 @@
+//! The product service: keeps the catalogue and its stock, reserving stock
+//! for each `OrderCreated` exactly once.
+
+/// The service's name: its queues, its outbox rows, its accounts.
+pub const SERVICE: &str = "product";
+
 pub mod actors;
 pub mod config;
 pub mod domain;
 pub mod entity;
-pub mod error;
 pub mod routes;
 pub mod startup;
 pub mod store;

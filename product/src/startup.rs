@@ -14,14 +14,13 @@ use platform::metrics::Metrics;
 use platform::service::{Running, Service};
 use slog::Logger;
 
+use crate::SERVICE;
 use crate::actors::OrderCreatedConsumer;
 use crate::actors::catalogue::Catalogue;
 use crate::actors::stock_keeper::{GetStockCounters, StockKeeper};
 use crate::config::Settings;
 use crate::routes::ProductApi;
 use crate::store::ProductStore;
-
-pub const SERVICE: &str = "product";
 
 pub struct Application {
     running: Running,

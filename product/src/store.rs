@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use contracts::events::{OrderCreated, StockEvent};
 use contracts::topology::STOCK_EXCHANGE;
+use foundation::failure::{Classify, FailureKind};
 use messaging::outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
@@ -13,12 +14,32 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use crate::SERVICE;
 use crate::domain::ProductView;
 use crate::domain::catalogue::ProductDetails;
 use crate::domain::stock::{Demand, Reservation, reserve_in_order};
 use crate::entity::{processed_events, products};
-use crate::error::StockError;
-use crate::startup::SERVICE;
+
+/// Why a stock or catalogue change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StockError {
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+    #[error("product {0:?} already exists")]
+    ProductExists(String),
+    #[error("the restock would take the stock beyond what can be stored")]
+    StockOverflow,
+}
+
+impl Classify for StockError {
+    fn kind(&self) -> FailureKind {
+        match self {
+            StockError::Database(e) => e.kind(),
+            // Not a consumer's error: a reservation never creates or restocks.
+            StockError::ProductExists(_) | StockError::StockOverflow => FailureKind::Poison,
+        }
+    }
+}
 
 /// Records the events of `orders` as processed; answers those recorded now
 /// (not before).

@@ -23,7 +23,7 @@ use crate::domain::order::{
 };
 use crate::domain::order_request::{IdempotencyKey, OrderRequest};
 use crate::domain::order_status::OrderStatus;
-use crate::error::PlaceError;
+use crate::store::PlaceError;
 use crate::store::{NewOrder, OrderStore};
 
 /// Accept `order`, once per `idempotency_key` when one is given. Answered

@@ -12,7 +12,25 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::domain::order_status::{ForbiddenTransition, OrderStatus, Transition};
-use crate::error::PlaceError;
+
+/// Why an order was not stored, or may not have been; `S` is the storage
+/// error (the store's database error), which the domain only shows.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlaceError<S> {
+    #[error("this Idempotency-Key was used with a different order")]
+    KeyReused,
+    #[error(transparent)]
+    Storage(S),
+    /// COMMIT failed: the order may or may not be stored.
+    #[error("the database did not confirm the commit: {0}")]
+    OutcomeUnknown(S),
+    /// Not taken: the last commit met an outage not yet over.
+    #[error("the database is down: the order was not taken")]
+    DatabaseDown,
+    /// Not taken: as many orders as may wait are waiting.
+    #[error("too many orders are waiting for a commit: the order was not taken")]
+    QueueFull,
+}
 
 /// An order as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -164,7 +182,11 @@ pub fn apply_outcomes(
 /// already: not while the database is known to be down, where it would
 /// only wait to fail, nor beyond `max_waiting`, where waiting has no bound.
 /// Refused, it is answered at once and nothing is ordered.
-pub fn admit(waiting: usize, max_waiting: usize, database_down: bool) -> Result<(), PlaceError> {
+pub fn admit<S>(
+    waiting: usize,
+    max_waiting: usize,
+    database_down: bool,
+) -> Result<(), PlaceError<S>> {
     if database_down {
         Err(PlaceError::DatabaseDown)
     } else if waiting >= max_waiting {
@@ -174,7 +196,7 @@ pub fn admit(waiting: usize, max_waiting: usize, database_down: bool) -> Result<
     }
 }
 
-pub fn after_placing(placed: &Result<Placed, PlaceError>) -> Effects {
+pub fn after_placing<S: std::fmt::Display>(placed: &Result<Placed, PlaceError<S>>) -> Effects {
     match placed {
         Ok(Placed::Created(order)) => Effects {
             wake_relay: true,

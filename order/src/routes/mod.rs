@@ -1,3 +1,4 @@
+pub mod error;
 pub mod openapi;
 pub mod orders;
 

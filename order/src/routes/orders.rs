@@ -12,7 +12,7 @@ use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder};
 use crate::domain::order::{OrderView, Placed};
 use crate::domain::order_request::{IdempotencyKey, InvalidOrder, OrderRequest};
 use crate::domain::order_status::OrderStatus;
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 
 pub const DEFAULT_PAGE: u64 = 50;
 pub const MAX_PAGE: u64 = 200;

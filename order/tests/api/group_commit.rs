@@ -2,7 +2,7 @@
 
 use order::domain::order::Placed;
 use order::domain::order_request::{IdempotencyKey, OrderRequest, ProductId, Quantity};
-use order::error::PlaceError;
+use order::store::PlaceError;
 use order::store::{NewOrder, OrderStore};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use testkit::{TestDatabase, count, eventually};

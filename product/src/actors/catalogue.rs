@@ -8,8 +8,8 @@ use foundation::db::bounded;
 
 use crate::domain::ProductView;
 use crate::domain::catalogue::ProductDetails;
-use crate::error::StockError;
 use crate::store::ProductStore;
+use crate::store::StockError;
 
 /// Every product with its current stock, keyed by id.
 #[derive(Debug, Message)]

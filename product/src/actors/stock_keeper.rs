@@ -15,8 +15,8 @@ use slog::{Logger, info};
 
 use crate::domain::catalogue::ProductDetails;
 use crate::domain::stock::{self, Reservation, StockCounters};
-use crate::error::StockError;
 use crate::store::ProductStore;
+use crate::store::StockError;
 
 /// Take the ordered quantities from stock, or reject the orders, in order.
 #[derive(Debug, Clone, Message)]

@@ -7,7 +7,7 @@ use crate::actors::catalogue::{Catalogue, GetProduct, ListProducts};
 use crate::actors::stock_keeper::{CreateProduct, Restock, StockKeeper};
 use crate::domain::ProductView;
 use crate::domain::catalogue::{self, NewProduct, ProductDetails, RestockRequest};
-use crate::error::ApiError;
+use crate::routes::error::ApiError;
 
 /// Every product with its stock, keyed by id (the original shape).
 ///

@@ -11,7 +11,7 @@ use sea_orm::{
 use slog::{Logger, error, info};
 
 use crate::config::redact_url;
-use crate::failure::FailureKind;
+use crate::failure::{Classify, FailureKind};
 use crate::outage::Probe;
 use crate::retry::until_ok_unless;
 
@@ -189,6 +189,12 @@ pub fn write_probe(db: &DatabaseConnection, service: &'static str) -> Probe {
             .map_err(|e| format!("the heartbeat write failed: {e}"))
         })
     })
+}
+
+impl Classify for DbErr {
+    fn kind(&self) -> FailureKind {
+        failure_kind(self)
+    }
 }
 
 /// An outage when the database cannot be reached or cannot serve right now;

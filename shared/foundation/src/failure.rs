@@ -28,9 +28,3 @@ impl Classify for std::convert::Infallible {
         match *self {}
     }
 }
-
-impl Classify for sea_orm::DbErr {
-    fn kind(&self) -> FailureKind {
-        crate::db::failure_kind(self)
-    }
-}

@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod http;
+pub mod listeners;
 pub mod metrics;
 pub mod rate_limit;
 pub mod schema;

@@ -20,7 +20,7 @@ use sea_orm::DatabaseConnection;
 use slog::{Logger, info, warn};
 
 use crate::http::error_response;
-use crate::service::Listeners;
+use crate::listeners::Listeners;
 use foundation::health::ServiceHealth;
 use foundation::readiness::ReadinessReport;
 

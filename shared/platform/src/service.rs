@@ -3,7 +3,7 @@
 //! non-zero exit code.
 
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ use messaging::amqp::{AmqpPublisher, Endpoint};
 
 use crate::config::{HttpLimits, ServiceSettings};
 use crate::http::{Http10Lengths, RequestDeadline, observe};
+use crate::listeners::Listeners;
 use crate::metrics::Metrics;
 use foundation::health::ServiceHealth;
 use foundation::telemetry;
@@ -126,26 +127,6 @@ async fn terminated() {
     tokio::select! {
         _ = sigterm.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-/// The sockets a service serves on: the public API, and apart from it the
-/// admin listener with `/health`, `/ready` and `/metrics`, for probes and
-/// Prometheus only (the edge and the users' Service never route to it).
-pub struct Listeners {
-    pub public: TcpListener,
-    pub admin: TcpListener,
-}
-
-impl Listeners {
-    pub fn bind(settings: &ServiceSettings) -> anyhow::Result<Self> {
-        let bind = |addr: SocketAddr, var: &str| {
-            TcpListener::bind(addr).with_context(|| format!("binding {var} {addr}"))
-        };
-        Ok(Self {
-            public: bind(settings.http_addr, "HTTP_ADDR")?,
-            admin: bind(settings.admin_addr, "ADMIN_ADDR")?,
-        })
     }
 }
 

@@ -1,8 +1,10 @@
 use contracts::events::{OrderCreated, RejectionReason};
 use foundation::telemetry::LogLevel;
-use sea_orm::DbErr;
 
 use super::*;
+
+/// A refusal whose storage error is only text, as the domain sees it.
+type Refused = PlaceError<&'static str>;
 
 #[test]
 fn outcomes_move_pending_orders_once_and_refuse_contradictions() {
@@ -53,7 +55,7 @@ fn order() -> OrderView {
 #[test]
 fn only_a_new_order_wakes_the_relay() {
     let order = order();
-    let created = after_placing(&Ok(Placed::Created(order.clone())));
+    let created = after_placing::<&str>(&Ok(Placed::Created(order.clone())));
     assert_eq!(created.count, Some(OrderCounter::Accepted));
     assert!(created.wake_relay);
     assert_eq!(
@@ -65,7 +67,7 @@ fn only_a_new_order_wakes_the_relay() {
                 .with("quantity", 2u32)
         )
     );
-    let replayed = after_placing(&Ok(Placed::Replayed(order)));
+    let replayed = after_placing::<&str>(&Ok(Placed::Replayed(order)));
     assert_eq!(replayed.count, Some(OrderCounter::Replayed));
     assert!(!replayed.wake_relay);
 }
@@ -74,11 +76,11 @@ fn only_a_new_order_wakes_the_relay() {
 fn failures_to_store_are_counted_and_warned_about() {
     for (failure, message) in [
         (
-            PlaceError::Storage(DbErr::Custom("refused".into())),
+            Refused::Storage("refused"),
             "order not accepted: it could not be stored",
         ),
         (
-            PlaceError::OutcomeUnknown(DbErr::Custom("refused".into())),
+            Refused::OutcomeUnknown("refused"),
             "order outcome unknown: the commit was not confirmed",
         ),
     ] {
@@ -91,10 +93,7 @@ fn failures_to_store_are_counted_and_warned_about() {
         );
         assert!(!effects.wake_relay);
     }
-    assert_eq!(
-        after_placing(&Err(PlaceError::KeyReused)),
-        Effects::default()
-    );
+    assert_eq!(after_placing(&Err(Refused::KeyReused)), Effects::default());
 }
 
 #[test]
@@ -195,15 +194,21 @@ fn counters_count_what_they_are_named() {
 
 #[test]
 fn orders_wait_for_a_commit_only_while_the_database_is_up_and_there_is_room() {
-    assert!(admit(0, 2, false).is_ok());
-    assert!(admit(1, 2, false).is_ok());
-    assert!(matches!(admit(2, 2, false), Err(PlaceError::QueueFull)));
-    assert!(matches!(admit(0, 2, true), Err(PlaceError::DatabaseDown)));
+    assert!(admit::<&str>(0, 2, false).is_ok());
+    assert!(admit::<&str>(1, 2, false).is_ok());
+    assert!(matches!(
+        admit::<&str>(2, 2, false),
+        Err(Refused::QueueFull)
+    ));
+    assert!(matches!(
+        admit::<&str>(0, 2, true),
+        Err(Refused::DatabaseDown)
+    ));
 }
 
 #[test]
 fn refusals_are_counted_without_a_log_line_each() {
-    for refused in [PlaceError::DatabaseDown, PlaceError::QueueFull] {
+    for refused in [Refused::DatabaseDown, Refused::QueueFull] {
         let effects = after_placing(&Err(refused));
 
         assert_eq!(effects.count, Some(OrderCounter::Refused));

@@ -1,31 +1,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use foundation::failure::{Classify, FailureKind};
 use platform::http::{self, BodyError};
-use sea_orm::DbErr;
 use slog::{Logger, warn};
 
 use crate::domain::catalogue::InvalidProduct;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StockError {
-    #[error("database error: {0}")]
-    Database(#[from] DbErr),
-    #[error("product {0:?} already exists")]
-    ProductExists(String),
-    #[error("the restock would take the stock beyond what can be stored")]
-    StockOverflow,
-}
-
-impl Classify for StockError {
-    fn kind(&self) -> FailureKind {
-        match self {
-            StockError::Database(e) => e.kind(),
-            // Not a consumer's error: a reservation never creates or restocks.
-            StockError::ProductExists(_) | StockError::StockOverflow => FailureKind::Poison,
-        }
-    }
-}
+use crate::store::StockError;
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
 #[derive(Debug, thiserror::Error)]

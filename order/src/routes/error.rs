@@ -7,24 +7,7 @@ use slog::{Logger, warn};
 
 use crate::domain::order_request::InvalidOrder;
 use crate::routes::orders::InvalidParameter;
-
-/// Why an order was not stored, or may not have been.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PlaceError {
-    #[error("this Idempotency-Key was used with a different order")]
-    KeyReused,
-    #[error(transparent)]
-    Storage(#[from] DbErr),
-    /// COMMIT failed: the order may or may not be stored.
-    #[error("the database did not confirm the commit: {0}")]
-    OutcomeUnknown(DbErr),
-    /// Not taken: the last commit met an outage not yet over.
-    #[error("the database is down: the order was not taken")]
-    DatabaseDown,
-    /// Not taken: as many orders as may wait are waiting.
-    #[error("too many orders are waiting for a commit: the order was not taken")]
-    QueueFull,
-}
+use crate::store::PlaceError;
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.
 #[derive(Debug, thiserror::Error)]
