@@ -21,7 +21,7 @@ use crate::actors::StockEventConsumer;
 use crate::actors::order_desk::{GetOrderCounters, Intake, OrderDesk};
 use crate::config::Settings;
 use crate::routes::OrderApi;
-use crate::routes::orders::query_error;
+use crate::routes::params::query_error;
 use crate::store::OrderStore;
 
 pub struct Application {

@@ -6,7 +6,7 @@ use sea_orm::DbErr;
 use slog::{Logger, warn};
 
 use crate::domain::order_request::InvalidOrder;
-use crate::routes::orders::InvalidParameter;
+use crate::routes::params::InvalidParameter;
 use crate::store::PlaceError;
 
 /// Errors of the HTTP API, each mapped to a status and a JSON body here.

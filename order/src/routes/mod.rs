@@ -1,6 +1,7 @@
 pub mod error;
 pub mod openapi;
 pub mod orders;
+pub mod params;
 
 use actix_web::web;
 use platform::http::{Api, RouteSpec};

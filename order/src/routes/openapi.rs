@@ -60,7 +60,7 @@ mod tests {
         DEFAULT_PRODUCT_ID, FIELDS, IDEMPOTENCY_KEY_PATTERN, MAX_EMAIL_CHARS,
         MAX_IDEMPOTENCY_KEY_CHARS, MAX_PRODUCT_ID_CHARS, MAX_QUANTITY,
     };
-    use crate::routes::orders::MAX_PAGE;
+    use crate::routes::params::MAX_PAGE;
 
     fn document() -> Value {
         serde_json::to_value(ApiDoc::openapi()).unwrap()

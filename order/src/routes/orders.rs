@@ -3,19 +3,17 @@ use actix_web::http::header::LOCATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use platform::http::{self, ErrorBody, RequestId, RequestLog, StaffOnly};
 use platform::rate_limit::ClientLimit;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::actors::order_desk::{GetOrder, ListOrders, OrderDesk, PlaceOrder};
+use crate::actors::order_desk::{GetOrder, OrderDesk, PlaceOrder};
 use crate::domain::order::{OrderView, Placed};
-use crate::domain::order_request::{IdempotencyKey, InvalidOrder, OrderRequest};
+use crate::domain::order_request::OrderRequest;
 use crate::domain::order_status::OrderStatus;
 use crate::routes::error::ApiError;
-
-pub const DEFAULT_PAGE: u64 = 50;
-pub const MAX_PAGE: u64 = 200;
+use crate::routes::params::{self, ListParams, parse_uuid};
 
 /// The answer to a placed order: the original's message and the order.
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,28 +77,10 @@ pub async fn create_order(
 ) -> Result<HttpResponse, ApiError> {
     let body = http::read_json_body(&request, payload).await?;
     let order = OrderRequest::parse(&body)?;
-    let idempotency_key = match request.headers().get("idempotency-key") {
-        None => None,
-        Some(value) => Some(IdempotencyKey::try_from(value.to_str().map_err(|_| {
-            InvalidOrder {
-                message: "Idempotency-Key must be printable ASCII".into(),
-                field: Some("Idempotency-Key".into()),
-            }
-        })?)?),
-    };
+    let idempotency_key = params::idempotency_key(&request)?;
     // Before the desk sees it: a refused order is never stored, and the
     // orders already taken are not touched.
-    limit
-        .check(
-            request.peer_addr().map(|peer| peer.ip()),
-            request
-                .headers()
-                .get_all("x-forwarded-for")
-                .filter_map(|value| value.to_str().ok()),
-        )
-        .map_err(|refused| ApiError::RateLimited {
-            retry_after_secs: refused.retry_after_secs(),
-        })?;
+    params::within_rate(&limit, &request)?;
     let ticket = desk
         .send(PlaceOrder {
             order,
@@ -110,12 +90,16 @@ pub async fn create_order(
         .await??;
     // Should this request be dropped while the order waits (its client went
     // away), the ticket goes with it and the order is not placed.
-    let placed = ticket.outcome().await?;
+    Ok(created(ticket.outcome().await?))
+}
+
+/// `201 Created` for a placed order, new or replayed by its key.
+fn created(placed: Placed) -> HttpResponse {
     let (order, replayed) = match placed {
         Placed::Created(order) => (order, false),
         Placed::Replayed(order) => (order, true),
     };
-    Ok(HttpResponse::Created()
+    HttpResponse::Created()
         .insert_header((LOCATION, format!("/orders/{}", order.order_id)))
         .insert_header((
             "idempotent-replayed",
@@ -124,7 +108,7 @@ pub async fn create_order(
         .json(CreatedOrder {
             message: "Order created and message sent!",
             order,
-        }))
+        })
 }
 
 /// One order, without the customer's email: anyone holding the id may ask.
@@ -157,14 +141,6 @@ pub async fn get_order(
     }))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListParams {
-    status: Option<String>,
-    limit: Option<String>,
-    after: Option<String>,
-}
-
 /// Orders, oldest first, a page at a time (staff).
 #[utoipa::path(
     get,
@@ -190,87 +166,25 @@ pub async fn list_orders(
     desk: web::Data<Addr<OrderDesk>>,
     RequestLog(log): RequestLog,
 ) -> Result<HttpResponse, ApiError> {
-    let status = params
-        .status
-        .as_deref()
-        .map(|s| {
-            OrderStatus::parse(s).ok_or_else(|| {
-                InvalidParameter::field("status", "status must be pending, confirmed or rejected")
-            })
-        })
-        .transpose()?;
-    let limit = match params.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(raw) => raw
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                InvalidParameter::field(
-                    "limit",
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
-                )
-            })?,
-    };
-    let after = params
-        .after
-        .as_deref()
-        .map(|a| parse_uuid(a, "after"))
-        .transpose()?;
-    // One more than asked tells whether another page follows.
-    let mut orders = desk
-        .send(ListOrders {
-            status,
-            after,
-            limit: limit + 1,
-        })
+    let query = params.parse()?;
+    let orders = desk
+        .send(query.message())
         .await?
         .map_err(|e| ApiError::read_failed(&log, e))?;
-    let next_after = (orders.len() as u64 > limit).then(|| {
-        orders.truncate(limit as usize);
-        orders.last().map(|o| o.order_id)
-    });
-    Ok(HttpResponse::Ok().json(OrderPage {
-        orders,
-        next_after: next_after.flatten(),
-    }))
+    Ok(HttpResponse::Ok().json(OrderPage::of(orders, query.limit)))
 }
 
-/// A path or query parameter that does not parse; `field` names it, when
-/// one is to blame. Answered like an invalid body: 400 with the JSON error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct InvalidParameter {
-    pub message: String,
-    pub field: Option<&'static str>,
-}
-
-impl InvalidParameter {
-    fn field(field: &'static str, message: impl Into<String>) -> Self {
+impl OrderPage {
+    /// At most `limit` of `orders`, which hold one more when another page
+    /// follows.
+    fn of(mut orders: Vec<OrderView>, limit: u64) -> Self {
+        let next_after = (orders.len() as u64 > limit).then(|| {
+            orders.truncate(limit as usize);
+            orders.last().map(|o| o.order_id)
+        });
         Self {
-            message: message.into(),
-            field: Some(field),
+            orders,
+            next_after: next_after.flatten(),
         }
     }
-}
-
-/// Query strings that do not parse get the same JSON errors as bodies.
-pub fn query_error(
-    error: actix_web::error::QueryPayloadError,
-    _: &HttpRequest,
-) -> actix_web::Error {
-    ApiError::from(InvalidParameter {
-        message: format!("invalid query string: {error}; known parameters: status, limit, after"),
-        field: None,
-    })
-    .into()
-}
-
-fn parse_uuid(raw: &str, field: &'static str) -> Result<Uuid, InvalidParameter> {
-    raw.parse().map_err(|_| {
-        InvalidParameter::field(
-            field,
-            format!("{field} must be an order id (a UUID), got {raw:?}"),
-        )
-    })
 }

@@ -7,6 +7,7 @@
 //! The top of the shared crates: stands on `messaging`, `foundation` and
 //! `contracts`, and nothing below depends on it.
 
+pub mod builder;
 pub mod config;
 pub mod http;
 pub mod listeners;
