@@ -42,11 +42,16 @@ fn every_order_answered_201_is_applied_exactly_once_across_a_broker_restart() {
         (system.count(PROCESSED) >= 20).then_some(())
     });
     rabbitmqctl(&["stop_app"]);
-    std::thread::sleep(Duration::from_secs(3));
+    let accepted_before_stop = accepted.load(Ordering::SeqCst);
+    wait_until(SETTLE, "orders accepted while the broker is down", || {
+        (accepted.load(Ordering::SeqCst) >= accepted_before_stop + 20).then_some(())
+    });
     let accepted_while_down = accepted.load(Ordering::SeqCst);
     rabbitmqctl(&["start_app"]);
     rabbitmqctl(&["await_startup"]);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_until(SETTLE, "orders accepted after the restart", || {
+        (accepted.load(Ordering::SeqCst) >= accepted_while_down + 20).then_some(())
+    });
     stop.store(true, Ordering::SeqCst);
     client.join().unwrap();
     let accepted = accepted.load(Ordering::SeqCst) as i64;

@@ -26,6 +26,7 @@ pub struct TcpProxy {
     mode: Arc<watch::Sender<Mode>>,
     stall_next: Arc<AtomicBool>,
     stalled: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -42,6 +43,8 @@ impl TcpProxy {
             Arc::new(AtomicU64::new(0)),
         );
         let (stall, stalls) = (Arc::clone(&stall_next), Arc::clone(&stalled));
+        let refused = Arc::new(AtomicU64::new(0));
+        let refusals = Arc::clone(&refused);
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -63,7 +66,7 @@ impl TcpProxy {
                     if stall.swap(false, Ordering::SeqCst) {
                         tokio::spawn(stall_after_amqp_open(client, upstream, stalls.clone()));
                     } else {
-                        tokio::spawn(relay(client, upstream, modes.subscribe()));
+                        tokio::spawn(relay(client, upstream, modes.subscribe(), refusals.clone()));
                     }
                 }
             });
@@ -73,6 +76,7 @@ impl TcpProxy {
             mode,
             stall_next,
             stalled,
+            refused,
             shutdown: Some(shutdown),
             thread: Some(thread),
         }
@@ -105,6 +109,12 @@ impl TcpProxy {
     /// are forwarded as the mode says.
     pub fn stall_next_amqp_connection(&self) {
         self.stall_next.store(true, Ordering::SeqCst);
+    }
+
+    /// How many new connections were refused while cut: a client trying
+    /// again and again (a pool, a probe) shows here.
+    pub fn refused_connections(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
     }
 
     /// How many connections stalled that way.
@@ -160,7 +170,12 @@ async fn stall_after_amqp_open(client: TcpStream, upstream: SocketAddr, stalled:
     std::future::pending::<()>().await
 }
 
-async fn relay(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Receiver<Mode>) {
+async fn relay(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    mut mode: watch::Receiver<Mode>,
+    refused: Arc<AtomicU64>,
+) {
     if *mode.borrow_and_update() == Mode::Forward {
         let Ok(mut server) = TcpStream::connect(upstream).await else {
             return;
@@ -179,6 +194,9 @@ async fn relay(mut client: TcpStream, upstream: SocketAddr, mut mode: watch::Rec
         let _ = mode.wait_for(|mode| *mode != Mode::Hold).await;
     }
     // Cut (or held until now): closing the client refuses it.
+    if *mode.borrow() == Mode::Cut {
+        refused.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Drop for TcpProxy {

@@ -135,7 +135,13 @@ async fn a_database_outage_parks_deliveries_without_burning_the_delivery_limit()
         (parked >= 1 && ready == 3 && in_flight == 0).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The outage outlasts two requeues with backoff: the service tries the
+    // database again and again meanwhile (its probe, with backoff).
+    let refused = proxy.refused_connections();
+    eventually(WAIT, "four more attempts to reach the database", || async {
+        (proxy.refused_connections() >= refused + 4).then_some(())
+    })
+    .await;
     proxy.restore();
 
     // Assert: each applied once, none requeued or dead-lettered.

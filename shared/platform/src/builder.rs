@@ -24,6 +24,9 @@ use crate::listeners::Listeners;
 use crate::metrics::Metrics;
 use crate::service::{Running, connect_when_schema_is_current, start_relay};
 
+/// Counter values by their label values, as [`Metrics::watch_counters`] reports them.
+pub type Labelled<const LABELS: usize> = Vec<([&'static str; LABELS], u64)>;
+
 /// A service being put together: connected to a current database, its
 /// listeners bound, its broker access being checked.
 pub struct ServiceBuilder {
@@ -101,7 +104,7 @@ impl ServiceBuilder {
         (name, help, labels): (&'static str, &'static str, [&'static str; LABELS]),
         actor: Addr<A>,
         query: Q,
-        labelled: fn(Q::Result) -> Vec<([&'static str; LABELS], u64)>,
+        labelled: fn(Q::Result) -> Labelled<LABELS>,
     ) where
         A: Actor + Handler<Q>,
         A::Context: ToEnvelope<A, Q>,
